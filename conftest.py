@@ -1,0 +1,76 @@
+"""Fixtures shared by every app's tests: the people of the access matrix and API clients."""
+
+import pytest
+from django.test import Client
+
+from rapport.accounts.tests.factories import RoleFactory, TeamFactory, UserFactory
+
+pytest_plugins = ["rapport.core.tests.browser"]
+
+
+@pytest.fixture
+def team_scope_role(db):
+    return RoleFactory(name="Rep (team scope)", scopes={"contacts": "team", "sales": "team"})
+
+
+@pytest.fixture
+def own_scope_role(db):
+    return RoleFactory(name="Rep (own scope)", scopes={"contacts": "own", "sales": "own"})
+
+
+@pytest.fixture
+def admin_role(db):
+    return RoleFactory(name="Administrator", is_admin=True, scopes={})
+
+
+@pytest.fixture
+def sales_team(db):
+    return TeamFactory(name="Sales North", kind="sales")
+
+
+@pytest.fixture
+def other_team(db):
+    return TeamFactory(name="Service South", kind="service")
+
+
+@pytest.fixture
+def owner(team_scope_role, sales_team):
+    return UserFactory(username="owner", role=team_scope_role, teams=[sales_team])
+
+
+@pytest.fixture
+def teammate(team_scope_role, sales_team):
+    return UserFactory(username="teammate", role=team_scope_role, teams=[sales_team])
+
+
+@pytest.fixture
+def outsider(team_scope_role, other_team):
+    return UserFactory(username="outsider", role=team_scope_role, teams=[other_team])
+
+
+@pytest.fixture
+def admin_user(admin_role):
+    return UserFactory(username="admin", role=admin_role)
+
+
+def token_client(user, name="tests") -> Client:
+    from rapport.accounts.services import create_api_token
+
+    _token, key = create_api_token(actor=user, user=user, name=name)
+    return Client(HTTP_AUTHORIZATION=f"Bearer {key}")
+
+
+@pytest.fixture
+def api_client_for():
+    """api_client_for(user) -> a Django test Client that authenticates with a fresh API token."""
+    return token_client
+
+
+@pytest.fixture
+def web_client_for():
+    def make(user):
+        client = Client()
+        client.force_login(user)
+        return client
+
+    return make

@@ -1,0 +1,1 @@
+"""Users, teams, roles, API tokens and who may see which record."""

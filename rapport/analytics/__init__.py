@@ -1,0 +1,1 @@
+"""Analytics: RFM, Pareto, CLV, cohorts and churn over the purchase history."""

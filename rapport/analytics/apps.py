@@ -1,0 +1,51 @@
+from django.apps import AppConfig
+
+
+class AnalyticsConfig(AppConfig):
+    name = "rapport.analytics"
+    label = "analytics"
+    verbose_name = "Analytics"
+
+    def ready(self):
+        from rapport.analytics import panels, services
+        from rapport.core.registry import (
+            MergeRelation,
+            NavItem,
+            Panel,
+            register_merge_relation,
+            register_nav,
+            register_panel,
+        )
+
+        register_nav(
+            NavItem(key="analytics", label="Analytics", url_name="analytics:overview", order=60)
+        )
+        register_nav(
+            NavItem(key="segments", label="Segments", url_name="analytics:segment_list", order=65)
+        )
+        register_panel(
+            "contact",
+            Panel(
+                key="customer_value",
+                title="Customer value",
+                template="analytics/panels/customer_value.html",
+                context=panels.customer_value_panel,
+                order=30,
+                column="side",
+            ),
+        )
+        register_panel(
+            "home",
+            Panel(
+                key="customer_value",
+                title="Customer value",
+                template="analytics/panels/home.html",
+                context=panels.home_panel,
+                order=50,
+            ),
+        )
+        register_merge_relation(
+            MergeRelation(
+                key="analytics.lists", entity="contact", move=services.move_list_memberships
+            )
+        )

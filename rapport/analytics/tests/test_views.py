@@ -1,0 +1,242 @@
+import csv
+import io
+
+import pytest
+from django.core.cache import cache
+
+from rapport.analytics import book
+from rapport.analytics.models import CustomerAnalytics
+from rapport.commerce.tests.factories import make_order
+from rapport.contacts.tests.factories import make_contact
+
+pytestmark = pytest.mark.django_db
+
+PAGES = [
+    "/analytics/",
+    "/analytics/customers/",
+    "/analytics/at-risk/",
+    "/analytics/rfm/",
+    "/analytics/pareto/",
+    "/analytics/clv/",
+    "/analytics/cohorts/",
+    "/analytics/cohorts/?metric=revenue",
+    "/analytics/model/",
+]
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    cache.clear()
+
+
+def names_in(response) -> set[str]:
+    body = response.content.decode()
+    return {name for name in (f"C{i}" for i in range(1, 11)) if f">{name} Customer<" in body}
+
+
+@pytest.mark.parametrize("url", PAGES)
+def test_every_page_renders_without_inline_script(web_client_for, owner, refreshed, url):
+    response = web_client_for(owner).get(url)
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "<script>" not in body and " style=" not in body and "onclick" not in body.lower()
+
+
+def test_pages_before_any_refresh_say_so(web_client_for, owner):
+    response = web_client_for(owner).get("/analytics/rfm/")
+    assert response.status_code == 200
+    assert "No analytics computed yet" in response.content.decode()
+
+
+def test_rfm_cell_links_to_the_customers_in_it(web_client_for, owner, refreshed):
+    client = web_client_for(owner)
+    body = client.get("/analytics/rfm/").content.decode()
+    assert "/analytics/customers/?r=5&amp;fm=4" in body
+    assert names_in(client.get("/analytics/customers/?r=5&fm=4")) == {"C1"}
+    assert names_in(client.get("/analytics/customers/?segment=Lost")) == {"C9", "C10"}
+
+
+def test_customers_filters_and_sorting(web_client_for, owner, refreshed):
+    client = web_client_for(owner)
+    assert names_in(client.get("/analytics/customers/?tier=silver")) == {"C8", "C2"}
+    assert names_in(client.get("/analytics/customers/?sort=-revenue&top_percent=20")) == {
+        "C8",
+        "C2",
+    }
+    assert names_in(client.get("/analytics/customers/?q=C10")) == {"C10"}
+    response = client.get("/analytics/customers/?sort=-revenue")
+    body = response.content.decode()
+    assert body.index(">C8 Customer<") < body.index(">C2 Customer<") < body.index(">C3 Customer<")
+    response = client.get("/analytics/customers/?r=9&cohort=bad")
+    assert response.status_code == 200
+    assert "Some filters cannot be used" in response.content.decode()
+
+
+def test_customers_htmx_request_gets_the_fragment(web_client_for, owner, refreshed):
+    response = web_client_for(owner).get(
+        "/analytics/customers/?tier=silver", HTTP_HX_REQUEST="true"
+    )
+    assert "<html" not in response.content.decode()
+    assert names_in(response) == {"C8", "C2"}
+
+
+def test_customers_list_query_budget(
+    web_client_for, owner, refreshed, django_assert_max_num_queries
+):
+    client = web_client_for(owner)
+    client.get("/analytics/customers/")
+    with django_assert_max_num_queries(14):
+        client.get("/analytics/customers/")
+
+
+def test_outsider_sees_an_empty_book_and_teammate_the_same(
+    web_client_for, outsider, teammate, refreshed
+):
+    assert names_in(web_client_for(outsider).get("/analytics/customers/")) == set()
+    assert len(names_in(web_client_for(teammate).get("/analytics/customers/"))) == 10
+    body = web_client_for(outsider).get("/analytics/").content.decode()
+    assert "customers with orders" in body
+
+
+def test_scoped_figures_equal_the_stored_whole_book(owner, admin_user, refreshed):
+    """The owner (team scope) gets live figures; the admin the stored ones: same book, same numbers."""
+    assert book.sees_whole_book(admin_user) and not book.sees_whole_book(owner)
+    assert book.rfm(owner, refreshed) == book.rfm(admin_user, refreshed)
+    assert book.pareto(owner, refreshed) == book.pareto(admin_user, refreshed)
+    assert book.clv(owner, refreshed) == book.clv(admin_user, refreshed)
+    assert book.cohorts(owner, refreshed) == book.cohorts(admin_user, refreshed)
+
+
+def test_export_neutralises_formulas(web_client_for, owner, refreshed):
+    sneaky = make_contact(owner=owner, first_name="=HYPERLINK(1)", last_name="X")
+    make_order(contact=sneaky, total="5.00")
+    from rapport.analytics import refresh
+
+    run = refresh.request_refresh(actor=owner)
+    refresh.run_refresh(run_id=run.pk)
+    response = web_client_for(owner).get("/analytics/customers/export.csv?sort=-revenue")
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert rows[0][:3] == ["contact_id", "first_name", "last_name"]
+    assert len(rows) == 12
+    assert [row[1] for row in rows if "HYPERLINK" in row[1]] == ["'=HYPERLINK(1)"]
+
+
+def test_customer_value_panel_on_the_360_page(
+    web_client_for, owner, outsider, refreshed, book_contacts
+):
+    c1 = book_contacts["C1"]
+    response = web_client_for(owner).get(c1.get_absolute_url())
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "Customer value" in body
+    assert "Champions" in body
+    assert "R 5 · F 5 · M 3" in body
+    assert "Not available" in body  # too few customers for the purchase model, said plainly
+    assert web_client_for(outsider).get(c1.get_absolute_url()).status_code == 404
+
+
+def test_customer_history_page(web_client_for, owner, outsider, refreshed, book_contacts):
+    url = f"/analytics/customers/{book_contacts['C1'].pk}/history/"
+    response = web_client_for(owner).get(url)
+    assert response.status_code == 200
+    assert "history-data" in response.content.decode()
+    assert web_client_for(outsider).get(url).status_code == 404
+
+
+def test_refresh_button(web_client_for, owner, book_contacts, django_capture_on_commit_callbacks):
+    client = web_client_for(owner)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/analytics/refresh/", HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    assert CustomerAnalytics.objects.count() == 10
+    status = client.get("/analytics/refresh/status/").content.decode()
+    assert "Last refresh" in status
+
+
+def test_read_only_cannot_refresh_or_configure(web_client_for, refreshed, db):
+    from rapport.accounts.tests.factories import RoleFactory, UserFactory
+
+    reader = UserFactory(
+        username="reader",
+        role=RoleFactory(name="RO", is_read_only=True, scopes={"contacts": "all"}),
+    )
+    client = web_client_for(reader)
+    assert client.post("/analytics/refresh/").status_code == 403
+    assert client.get("/analytics/settings/").status_code == 403
+    assert client.get("/analytics/customers/").status_code == 200
+
+
+def test_settings_page_validates(web_client_for, admin_user):
+    client = web_client_for(admin_user)
+    assert client.get("/analytics/settings/").status_code == 200
+    data = {
+        "expected_purchases_days": 90,
+        "clv_horizon_months": 12,
+        "monthly_discount_rate": 0.01,
+        "platinum_share": 0.3,
+        "gold_share": 0.05,
+        "silver_share": 0.2,
+        "p_alive_threshold": 0.5,
+        "overdue_factor": 3,
+        "holdout_days": 182,
+        "keep_daily_snapshots_days": 35,
+        "nightly_hour": 2,
+    }
+    response = client.post("/analytics/settings/", data)
+    assert response.status_code == 422
+    assert "Tier shares must grow" in response.content.decode()
+    data["platinum_share"] = 0.02
+    assert client.post("/analytics/settings/", data).status_code == 302
+
+
+def test_segment_editor_live_count_and_rows(web_client_for, owner, refreshed):
+    client = web_client_for(owner)
+    data = {
+        "row_count": "1",
+        "match": "all",
+        "field-0": "analytics.value_tier",
+        "op-0": "eq",
+        "value-0": "silver",
+    }
+    body = client.post("/analytics/segments/editor/", data, HTTP_HX_REQUEST="true").content.decode()
+    assert "<strong>2</strong> contacts in your access match right now" in body
+    body = client.post(
+        "/analytics/segments/editor/", {**data, "add_row": "1"}, HTTP_HX_REQUEST="true"
+    ).content.decode()
+    assert 'name="field-1"' in body
+    bad = {**data, "field-0": "analytics.predicted_clv", "op-0": "gt", "value-0": "lots"}
+    body = client.post("/analytics/segments/editor/", bad).content.decode()
+    assert "Give a number." in body and "Fix the highlighted conditions" in body
+    # Without JavaScript the same buttons post to the page, which redraws without saving.
+    response = client.post(
+        "/analytics/segments/new/", {**data, "name": "", "kind": "dynamic", "add_row": "1"}
+    )
+    assert response.status_code == 200 and 'name="field-1"' in response.content.decode()
+
+
+def test_segment_pages(web_client_for, owner, outsider, refreshed):
+    client = web_client_for(owner)
+    response = client.post(
+        "/analytics/segments/new/",
+        {
+            "name": "Silver",
+            "kind": "dynamic",
+            "row_count": "1",
+            "match": "all",
+            "field-0": "analytics.value_tier",
+            "op-0": "eq",
+            "value-0": "silver",
+        },
+    )
+    assert response.status_code == 302
+    detail = client.get(response["Location"]).content.decode()
+    assert "2 members in your access" in detail and "C8 Customer" in detail
+    outsider_view = web_client_for(outsider).get(response["Location"]).content.decode()
+    assert "0 members in your access" in outsider_view
+    export = client.get(response["Location"] + "export.csv")
+    rows = list(csv.reader(io.StringIO(b"".join(export.streaming_content).decode())))
+    assert len(rows) == 3 and rows[0][0] == "contact_id"
+    duplicate = client.post("/analytics/segments/new/", {"name": "silver", "kind": "static"})
+    assert duplicate.status_code == 422
+    assert "Another segment already has this name." in duplicate.content.decode()
+    assert web_client_for(outsider).get(response["Location"] + "edit/").status_code == 403

@@ -1,0 +1,110 @@
+"""The JSON API at /api/v1: mounts each app's router and answers errors as problem details."""
+
+from importlib import import_module
+from importlib.util import find_spec
+
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError, OperationalError
+from django.http import Http404
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError
+from ninja.errors import ValidationError as NinjaValidationError
+
+from rapport.accounts.api.auth import api_auth
+from rapport.core.middleware import _is_unreachable, database_unavailable_response
+from rapport.core.pagination import CursorError
+from rapport.core.problems import errors_from_django, errors_from_pydantic, problem
+
+API_APPS = [
+    "accounts",
+    "customfields",
+    "contacts",
+    "interactions",
+    "sales",
+    "commerce",
+    "data_exchange",
+    "analytics",
+    "frameworks",
+]
+
+api = NinjaAPI(
+    title="Rapport API",
+    version="1",
+    description=(
+        "The JSON API of Rapport. Authenticate with a personal API token "
+        "(`Authorization: Bearer rpt_…`) or the web session. Errors are RFC 9457 problem "
+        "details; creates accept an `Idempotency-Key` header."
+    ),
+    auth=api_auth,
+    urls_namespace="api",
+)
+
+
+@api.exception_handler(NinjaValidationError)
+def on_validation_error(request, exc):
+    return problem(
+        422,
+        "Validation failed",
+        "The request has invalid fields.",
+        errors=errors_from_pydantic(exc.errors),
+    )
+
+
+@api.exception_handler(DjangoValidationError)
+def on_service_validation_error(request, exc):
+    return problem(
+        422, "Validation failed", "The request has invalid fields.", errors=errors_from_django(exc)
+    )
+
+
+@api.exception_handler(CursorError)
+def on_cursor_error(request, exc):
+    return problem(
+        422, "Validation failed", str(exc), errors=[{"field": "query.cursor", "message": str(exc)}]
+    )
+
+
+@api.exception_handler(Http404)
+def on_not_found(request, exc):
+    return problem(404, "Not Found", "No such record, or it is outside your access.")
+
+
+@api.exception_handler(ObjectDoesNotExist)
+def on_does_not_exist(request, exc):
+    return problem(404, "Not Found", "No such record, or it is outside your access.")
+
+
+@api.exception_handler(PermissionDenied)
+def on_permission_denied(request, exc):
+    return problem(403, "Forbidden", str(exc) or "Your role does not allow this.")
+
+
+@api.exception_handler(AuthenticationError)
+def on_unauthenticated(request, exc):
+    response = problem(401, "Unauthorized", "Sign in or send a valid API token.")
+    response["WWW-Authenticate"] = 'Bearer realm="rapport"'
+    return response
+
+
+@api.exception_handler(HttpError)
+def on_http_error(request, exc):
+    return problem(exc.status_code, "Error", str(exc))
+
+
+@api.exception_handler(OperationalError)
+def on_operational_error(request, exc):
+    if _is_unreachable(exc):
+        return database_unavailable_response(request)
+    raise exc
+
+
+@api.exception_handler(InterfaceError)
+def on_interface_error(request, exc):
+    return database_unavailable_response(request)
+
+
+for _app in API_APPS:
+    _module = f"rapport.{_app}.api.routes"
+    if find_spec(_module) is not None:
+        api.add_router("/", import_module(_module).router)

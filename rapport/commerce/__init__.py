@@ -1,0 +1,1 @@
+"""Commerce: products and orders, the purchase history the analytics read."""

@@ -1,0 +1,41 @@
+from django.apps import AppConfig
+
+
+class CommerceConfig(AppConfig):
+    name = "rapport.commerce"
+    label = "commerce"
+    verbose_name = "Commerce"
+
+    def ready(self):
+        from rapport.commerce import panels, services
+        from rapport.core.registry import (
+            MergeRelation,
+            NavItem,
+            Panel,
+            TimelineSource,
+            register_merge_relation,
+            register_nav,
+            register_panel,
+            register_timeline_source,
+        )
+
+        register_nav(
+            NavItem(key="orders", label="Orders", url_name="commerce:order_list", order=40)
+        )
+        for entity in ("contact", "organization"):
+            register_panel(
+                entity,
+                Panel(
+                    key="orders",
+                    title="Orders",
+                    template="commerce/panels/orders.html",
+                    context=panels.orders_panel,
+                    order=40,
+                ),
+            )
+            register_merge_relation(
+                MergeRelation(
+                    key=f"commerce.orders.{entity}", entity=entity, move=services.move_orders
+                )
+            )
+        register_timeline_source(TimelineSource(key="orders", entries=panels.timeline_entries))

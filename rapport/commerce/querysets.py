@@ -1,0 +1,48 @@
+"""Named, scoped reads for orders and products."""
+
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Lower
+
+from rapport.accounts.access import scope_q
+from rapport.accounts.choices import Domain
+from rapport.commerce.choices import REVENUE_STATUSES
+
+
+class OrderQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        """Visible when the contact or the organization it belongs to is visible."""
+        return self.filter(
+            (Q(contact__isnull=False) & scope_q(user, Domain.CONTACTS, "contact__owner"))
+            | (
+                Q(organization__isnull=False)
+                & scope_q(user, Domain.CONTACTS, "organization__owner")
+            )
+        )
+
+    def revenue(self):
+        """Orders whose money was received and kept."""
+        return self.filter(status__in=REVENUE_STATUSES)
+
+    def for_contact(self, contact):
+        return self.filter(contact=contact)
+
+    def for_organization(self, organization):
+        return self.filter(organization=organization)
+
+
+class ProductQuerySet(models.QuerySet):
+    def with_sku_in(self, skus):
+        """Products whose SKU is one of `skus`, ignoring case (uses the unique index)."""
+        return self.alias(sku_lower=Lower("sku")).filter(
+            sku_lower__in=[sku.strip().lower() for sku in skus]
+        )
+
+    def active(self):
+        return self.filter(is_active=True)
+
+    def search(self, query: str):
+        query = (query or "").strip()[:100]
+        if not query:
+            return self
+        return self.filter(Q(name__icontains=query) | Q(sku__icontains=query))

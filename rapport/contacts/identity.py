@@ -1,0 +1,71 @@
+"""Normalizing the identifiers a contact is known by: emails and phone numbers.
+
+Pure functions (no database): the identity issue's duplicate finder builds on the same rules.
+"""
+
+import os
+
+import phonenumbers
+from django.core.exceptions import ValidationError
+from django.core.validators import EmailValidator
+
+DEFAULT_PHONE_REGION = os.environ.get("RAPPORT_DEFAULT_PHONE_REGION", "US")
+_email_validator = EmailValidator(message="Enter a valid email address.")
+
+
+def normalize_email(raw: str) -> str:
+    """Trimmed, lowercased and validated; raises ValidationError with a plain message."""
+    if not isinstance(raw, str):
+        raise ValidationError("Enter a valid email address.")
+    email = raw.strip().lower()
+    if len(email) > 254:
+        raise ValidationError("Use at most 254 characters.")
+    _email_validator(email)
+    return email
+
+
+def normalize_phone(raw: str, region: str | None = None) -> str:
+    """E.164 (e.g. +493012345678). Numbers without a country code use `region`'s plan."""
+    if not isinstance(raw, str) or not raw.strip():
+        raise ValidationError("Enter a phone number.")
+    if len(raw) > 40:
+        raise ValidationError("Use at most 40 characters.")
+    try:
+        parsed = phonenumbers.parse(raw, (region or DEFAULT_PHONE_REGION).upper() or None)
+    except phonenumbers.NumberParseException as exc:
+        raise ValidationError("Enter a valid phone number, e.g. +1 415 555 0100.") from exc
+    if not phonenumbers.is_possible_number(parsed) or not phonenumbers.is_valid_number(parsed):
+        raise ValidationError("Enter a valid phone number, e.g. +1 415 555 0100.")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def display_phone(e164: str) -> str:
+    try:
+        return phonenumbers.format_number(
+            phonenumbers.parse(e164, None), phonenumbers.PhoneNumberFormat.INTERNATIONAL
+        )
+    except phonenumbers.NumberParseException:
+        return e164
+
+
+def normalize_domain(raw: str) -> str:
+    """example.com from 'https://www.Example.com/about' or 'Example.COM'."""
+    text = (raw or "").strip().lower()
+    for prefix in ("https://", "http://"):
+        if text.startswith(prefix):
+            text = text[len(prefix) :]
+    text = text.split("/", 1)[0].split("?", 1)[0]
+    if text.startswith("www."):
+        text = text[4:]
+    return text
+
+
+def phone_search_digits(e164: str) -> str:
+    """The digits of a number, plus its national-format digits, so either form finds it."""
+    digits = "".join(ch for ch in e164 if ch.isdigit())
+    try:
+        parsed = phonenumbers.parse(e164, None)
+        national = str(parsed.national_number)
+    except phonenumbers.NumberParseException:
+        national = ""
+    return f"{digits} 0{national}" if national else digits

@@ -1,0 +1,887 @@
+"""Every write to contacts and organizations. The UI, API, imports and tasks call these.
+
+Each service validates everything before writing anything (a bad field never leaves half a
+record), runs in one transaction, writes a ChangeRecord and emits its event after commit.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from rapport.audit.models import ChangeAction
+from rapport.audit.services import record_change, snapshot
+from rapport.contacts import events
+from rapport.contacts.choices import (
+    ConsentChannel,
+    ConsentStatus,
+    ContactSource,
+    LabelKind,
+    LawfulBasis,
+    LifecycleStage,
+    RelationshipKind,
+)
+from rapport.contacts.identity import (
+    normalize_domain,
+    normalize_email,
+    normalize_phone,
+    phone_search_digits,
+)
+from rapport.contacts.models import (
+    Consent,
+    Contact,
+    ContactEmail,
+    ContactPhone,
+    ExternalId,
+    LifecycleChange,
+    Membership,
+    Organization,
+    OrganizationRelationship,
+    Tag,
+)
+from rapport.core.events import emit
+from rapport.customfields.choices import Entity
+from rapport.customfields.services import check_unique, definitions_for
+from rapport.customfields.validation import clean_values
+
+CONTACT_FIELDS = [
+    "first_name",
+    "last_name",
+    "job_title",
+    "street",
+    "city",
+    "postcode",
+    "region",
+    "country",
+    "source",
+    "source_detail",
+    "about",
+]
+ORGANIZATION_FIELDS = [
+    "name",
+    "domain",
+    "website",
+    "industry",
+    "size",
+    "phone",
+    "street",
+    "city",
+    "postcode",
+    "region",
+    "country",
+    "description",
+]
+MAX_EMAILS = 10
+MAX_PHONES = 10
+MAX_TAGS = 50
+
+
+def _actor_id(actor):
+    return actor.pk if getattr(actor, "is_authenticated", False) else None
+
+
+def _merge_errors(errors: dict, exc: ValidationError, prefix: str = "") -> None:
+    if hasattr(exc, "error_dict"):
+        for key, items in exc.message_dict.items():
+            name = prefix if key == "__all__" and prefix else f"{prefix}{key}" if prefix else key
+            errors.setdefault(name, []).extend(items)
+    else:
+        errors.setdefault(prefix.rstrip(".") or "__all__", []).extend(exc.messages)
+
+
+def _clean_text_fields(instance, names: Iterable[str], errors: dict) -> None:
+    """Model-level checks (length, choices) for the plain fields, collected into `errors`."""
+    for name in names:
+        field = instance._meta.get_field(name)
+        value = getattr(instance, name)
+        if isinstance(value, str):
+            value = value.strip()
+            if "\x00" in value:
+                errors.setdefault(name, []).append("Contains a null character.")
+                continue
+            setattr(instance, name, value)
+        try:
+            field.clean(value, instance)
+        except ValidationError as exc:
+            errors.setdefault(name, []).extend(exc.messages)
+    if "country" in names and instance.country:
+        country = instance.country.upper()
+        if len(country) != 2 or not country.isalpha():
+            errors.setdefault("country", []).append("Use a two-letter ISO country code, e.g. DE.")
+        instance.country = country
+
+
+def _clean_emails(raw, errors: dict) -> list[dict]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        errors.setdefault("emails", []).append("Must be a list.")
+        return []
+    if len(raw) > MAX_EMAILS:
+        errors.setdefault("emails", []).append(f"At most {MAX_EMAILS} email addresses.")
+        return []
+    cleaned, seen = [], set()
+    for index, item in enumerate(raw):
+        if not isinstance(item, str | dict):
+            errors.setdefault(f"emails[{index}].email", []).append("Enter a valid email address.")
+            continue
+        item = {"email": item} if isinstance(item, str) else dict(item)
+        try:
+            email = normalize_email(item.get("email") or "")
+        except ValidationError as exc:
+            errors.setdefault(f"emails[{index}].email", []).extend(exc.messages)
+            continue
+        label = item.get("label") or LabelKind.WORK
+        if label not in LabelKind.values:
+            errors.setdefault(f"emails[{index}].label", []).append(
+                f"Choose one of: {', '.join(LabelKind.values)}."
+            )
+            continue
+        if email in seen:
+            continue
+        seen.add(email)
+        cleaned.append({"email": email, "label": label, "is_primary": bool(item.get("is_primary"))})
+    _one_primary(cleaned)
+    return cleaned
+
+
+def _clean_phones(raw, errors: dict, region: str | None) -> list[dict]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        errors.setdefault("phones", []).append("Must be a list.")
+        return []
+    if len(raw) > MAX_PHONES:
+        errors.setdefault("phones", []).append(f"At most {MAX_PHONES} phone numbers.")
+        return []
+    cleaned, seen = [], set()
+    for index, item in enumerate(raw):
+        if not isinstance(item, str | dict):
+            errors.setdefault(f"phones[{index}].number", []).append("Enter a phone number.")
+            continue
+        item = {"number": item} if isinstance(item, str) else dict(item)
+        try:
+            number = normalize_phone(item.get("number") or "", region or None)
+        except ValidationError as exc:
+            errors.setdefault(f"phones[{index}].number", []).extend(exc.messages)
+            continue
+        label = item.get("label") or LabelKind.WORK
+        if label not in LabelKind.values:
+            errors.setdefault(f"phones[{index}].label", []).append(
+                f"Choose one of: {', '.join(LabelKind.values)}."
+            )
+            continue
+        if number in seen:
+            continue
+        seen.add(number)
+        cleaned.append(
+            {"number": number, "label": label, "is_primary": bool(item.get("is_primary"))}
+        )
+    _one_primary(cleaned)
+    return cleaned
+
+
+def _one_primary(items: list[dict]) -> None:
+    if not items:
+        return
+    primaries = [i for i, item in enumerate(items) if item["is_primary"]]
+    keep = primaries[0] if primaries else 0
+    for i, item in enumerate(items):
+        item["is_primary"] = i == keep
+
+
+def _clean_tags(raw, errors: dict) -> list[str] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, list) or any(not isinstance(t, str) for t in raw):
+        errors.setdefault("tags", []).append("Must be a list of tag names.")
+        return None
+    names = []
+    for name in raw:
+        name = " ".join(name.split())
+        if not name:
+            continue
+        if len(name) > 50:
+            errors.setdefault("tags", []).append(
+                f"Tag {name[:20]!r}… is longer than 50 characters."
+            )
+            return None
+        if name.casefold() not in {n.casefold() for n in names}:
+            names.append(name)
+    if len(names) > MAX_TAGS:
+        errors.setdefault("tags", []).append(f"At most {MAX_TAGS} tags.")
+        return None
+    return names
+
+
+def ensure_tags(names: list[str]) -> list[Tag]:
+    """The Tag rows for `names`, created when new; matched case-insensitively."""
+    tags = []
+    for name in names:
+        tag = Tag.objects.filter(name__iexact=name).first()
+        if tag is None:
+            tag = Tag.objects.create(name=name)
+        tags.append(tag)
+    return tags
+
+
+def _validate_owner(owner, errors: dict) -> None:
+    if owner is not None and not owner.is_active:
+        errors.setdefault("owner", []).append("This user is deactivated.")
+
+
+def contact_search_text(contact: Contact) -> str:
+    parts = [contact.first_name, contact.last_name]
+    parts += [e.email for e in contact.emails.all()]
+    parts += [phone_search_digits(p.number) for p in contact.phones.all()]
+    parts += [m.organization.name for m in contact.memberships.select_related("organization")]
+    return " ".join(p for p in parts if p).casefold()
+
+
+def _refresh_contact_search(contact: Contact) -> None:
+    contact.search_text = contact_search_text(contact)
+    primary_email = contact.emails.filter(is_primary=True).values_list("email", flat=True).first()
+    primary_phone = contact.phones.filter(is_primary=True).values_list("number", flat=True).first()
+    contact.primary_email = primary_email or ""
+    contact.primary_phone = primary_phone or ""
+    Contact.objects.filter(pk=contact.pk).update(
+        search_text=contact.search_text,
+        primary_email=contact.primary_email,
+        primary_phone=contact.primary_phone,
+    )
+
+
+def _contact_state(contact: Contact) -> dict:
+    state = snapshot(contact)
+    state["emails"] = [e.email for e in contact.emails.all()]
+    state["phones"] = [p.number for p in contact.phones.all()]
+    state["tags"] = sorted(t.name for t in contact.tags.all())
+    state["organizations"] = sorted(contact.memberships.values_list("organization_id", flat=True))
+    return state
+
+
+def _replace_emails(contact: Contact, emails: list[dict]) -> None:
+    contact.emails.all().delete()
+    ContactEmail.objects.bulk_create([ContactEmail(contact=contact, **item) for item in emails])
+
+
+def _replace_phones(contact: Contact, phones: list[dict]) -> None:
+    contact.phones.all().delete()
+    ContactPhone.objects.bulk_create([ContactPhone(contact=contact, **item) for item in phones])
+
+
+def _clean_external_ids(raw, errors: dict, exclude_contact=None) -> list[dict] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, list):
+        errors.setdefault("external_ids", []).append("Must be a list of {system, value}.")
+        return None
+    cleaned = []
+    for index, item in enumerate(raw):
+        if not isinstance(item, dict):
+            errors.setdefault(f"external_ids[{index}]", []).append("Give {system, value}.")
+            continue
+        system = str(item.get("system") or "").strip()[:51]
+        value = str(item.get("value") or "").strip()[:201]
+        if not system or len(system) > 50:
+            errors.setdefault(f"external_ids[{index}].system", []).append(
+                "Give a system name of at most 50 characters."
+            )
+            continue
+        if not value or len(value) > 200:
+            errors.setdefault(f"external_ids[{index}].value", []).append(
+                "Give a value of at most 200 characters."
+            )
+            continue
+        clash = ExternalId.objects.filter(system=system, value=value)
+        if exclude_contact is not None:
+            clash = clash.exclude(contact=exclude_contact)
+        if clash.exists():
+            errors.setdefault(f"external_ids[{index}].value", []).append(
+                "Another contact already has this external id."
+            )
+            continue
+        cleaned.append({"system": system, "value": value})
+    return cleaned
+
+
+@transaction.atomic
+def create_contact(
+    *,
+    actor,
+    first_name: str = "",
+    last_name: str = "",
+    emails: list | None = None,
+    phones: list | None = None,
+    organization: Organization | None = None,
+    organization_role: str = "",
+    lifecycle_stage: str = LifecycleStage.LEAD,
+    owner=None,
+    tags: list[str] | None = None,
+    custom_fields: dict | None = None,
+    external_ids: list | None = None,
+    source: str = ContactSource.MANUAL,
+    **fields,
+) -> Contact:
+    """Create a contact with its emails, phones, membership, tags and custom fields.
+
+    Requires a name, an email or a phone. Sets off ContactCreated and a first LifecycleChange.
+    """
+    unknown = set(fields) - set(CONTACT_FIELDS)
+    if unknown:
+        raise ValidationError({name: ["Unknown field."] for name in sorted(unknown)})
+    errors: dict[str, list[str]] = {}
+    contact = Contact(source=source, **fields)
+    contact.first_name = fields.get("first_name", first_name)
+    contact.last_name = fields.get("last_name", last_name)
+    contact.lifecycle_stage = lifecycle_stage
+    contact.owner = owner
+    _clean_text_fields(contact, [*CONTACT_FIELDS, "lifecycle_stage"], errors)
+    cleaned_emails = _clean_emails(emails, errors)
+    cleaned_phones = _clean_phones(phones, errors, contact.country)
+    tag_names = _clean_tags(tags, errors)
+    cleaned_ids = _clean_external_ids(external_ids, errors)
+    _validate_owner(owner, errors)
+    definitions = definitions_for(Entity.CONTACT)
+    try:
+        contact.custom_fields = clean_values(definitions, custom_fields)
+        check_unique(
+            queryset=Contact.objects.all(), definitions=definitions, values=contact.custom_fields
+        )
+    except ValidationError as exc:
+        _merge_errors(errors, exc)
+    if (
+        not (contact.first_name or contact.last_name or cleaned_emails or cleaned_phones)
+        and not errors
+    ):
+        errors["first_name"] = ["Give at least a name, an email address or a phone number."]
+    if errors:
+        raise ValidationError(errors)
+
+    now = timezone.now()
+    contact.lifecycle_changed_at = now
+    contact.save()
+    _replace_emails(contact, cleaned_emails)
+    _replace_phones(contact, cleaned_phones)
+    if tag_names:
+        contact.tags.set(ensure_tags(tag_names))
+    if cleaned_ids:
+        ExternalId.objects.bulk_create(
+            [ExternalId(contact=contact, **item) for item in cleaned_ids]
+        )
+    if organization is not None:
+        Membership.objects.create(
+            contact=contact,
+            organization=organization,
+            role=organization_role[:150],
+            is_primary=True,
+        )
+    LifecycleChange.objects.create(
+        contact=contact,
+        from_stage="",
+        to_stage=contact.lifecycle_stage,
+        changed_at=now,
+        actor=actor if _actor_id(actor) else None,
+        reason="created",
+    )
+    _refresh_contact_search(contact)
+    record_change(
+        actor=actor, action=ChangeAction.CREATE, instance=contact, after=_contact_state(contact)
+    )
+    emit(events.ContactCreated(contact_id=contact.pk, actor_id=_actor_id(actor), source=source))
+    return contact
+
+
+@transaction.atomic
+def update_contact(*, actor, contact: Contact, **changes) -> Contact:
+    """Change any of a contact's fields; lists given (emails, phones, tags) replace the old ones.
+
+    `custom_fields` merges into the existing values (a key set to null clears it). A change of
+    `lifecycle_stage` goes through `set_lifecycle_stage`, so its history is kept.
+    """
+    allowed = {
+        *CONTACT_FIELDS,
+        "emails",
+        "phones",
+        "tags",
+        "owner",
+        "custom_fields",
+        "lifecycle_stage",
+        "external_ids",
+    }
+    unknown = set(changes) - allowed
+    if unknown:
+        raise ValidationError({name: ["Unknown field."] for name in sorted(unknown)})
+    contact = Contact.objects.select_for_update().get(pk=contact.pk)
+    before = _contact_state(contact)
+    errors: dict[str, list[str]] = {}
+    for name in CONTACT_FIELDS:
+        if name in changes:
+            setattr(contact, name, changes[name] if changes[name] is not None else "")
+    _clean_text_fields(contact, [n for n in CONTACT_FIELDS if n in changes], errors)
+    emails = _clean_emails(changes["emails"], errors) if "emails" in changes else None
+    phones = (
+        _clean_phones(changes["phones"], errors, contact.country) if "phones" in changes else None
+    )
+    tag_names = _clean_tags(changes.get("tags"), errors) if "tags" in changes else None
+    external_ids = (
+        _clean_external_ids(changes["external_ids"], errors, exclude_contact=contact)
+        if "external_ids" in changes
+        else None
+    )
+    if "owner" in changes:
+        _validate_owner(changes["owner"], errors)
+        contact.owner = changes["owner"]
+    stage = changes.get("lifecycle_stage")
+    if stage is not None and stage not in LifecycleStage.values:
+        errors["lifecycle_stage"] = [f"Choose one of: {', '.join(LifecycleStage.values)}."]
+    if "custom_fields" in changes:
+        definitions = definitions_for(Entity.CONTACT)
+        try:
+            contact.custom_fields = clean_values(
+                definitions,
+                changes["custom_fields"] or {},
+                existing=contact.custom_fields,
+                partial=True,
+            )
+            check_unique(
+                queryset=Contact.objects.all(),
+                definitions=definitions,
+                values=contact.custom_fields,
+                exclude_pk=contact.pk,
+            )
+        except ValidationError as exc:
+            _merge_errors(errors, exc)
+    if errors:
+        raise ValidationError(errors)
+
+    contact.save()
+    if emails is not None:
+        _replace_emails(contact, emails)
+    if phones is not None:
+        _replace_phones(contact, phones)
+    if tag_names is not None:
+        contact.tags.set(ensure_tags(tag_names))
+    if external_ids is not None:
+        contact.external_ids.all().delete()
+        ExternalId.objects.bulk_create(
+            [ExternalId(contact=contact, **item) for item in external_ids]
+        )
+    _refresh_contact_search(contact)
+    if stage is not None and stage != contact.lifecycle_stage:
+        _move_lifecycle(contact=contact, stage=stage, actor=actor, reason="edited")
+    after = _contact_state(contact)
+    record_change(
+        actor=actor, action=ChangeAction.UPDATE, instance=contact, before=before, after=after
+    )
+    changed = tuple(sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k)))
+    if changed:
+        emit(
+            events.ContactUpdated(
+                contact_id=contact.pk, actor_id=_actor_id(actor), changed_fields=changed
+            )
+        )
+    return contact
+
+
+def _move_lifecycle(*, contact: Contact, stage: str, actor, reason: str) -> None:
+    previous = contact.lifecycle_stage
+    now = timezone.now()
+    contact.lifecycle_stage = stage
+    contact.lifecycle_changed_at = now
+    Contact.objects.filter(pk=contact.pk).update(lifecycle_stage=stage, lifecycle_changed_at=now)
+    LifecycleChange.objects.create(
+        contact=contact,
+        from_stage=previous,
+        to_stage=stage,
+        changed_at=now,
+        actor=actor if _actor_id(actor) else None,
+        reason=reason[:200],
+    )
+    emit(
+        events.LifecycleStageChanged(
+            contact_id=contact.pk, actor_id=_actor_id(actor), from_stage=previous, to_stage=stage
+        )
+    )
+
+
+@transaction.atomic
+def set_lifecycle_stage(*, actor, contact: Contact, stage: str, reason: str = "") -> Contact:
+    """Move a contact to `stage`, recording the dated change. Moving to the same stage is a no-op."""
+    if stage not in LifecycleStage.values:
+        raise ValidationError(
+            {"lifecycle_stage": [f"Choose one of: {', '.join(LifecycleStage.values)}."]}
+        )
+    if stage == contact.lifecycle_stage:
+        return contact
+    before = {"lifecycle_stage": contact.lifecycle_stage}
+    _move_lifecycle(contact=contact, stage=stage, actor=actor, reason=reason)
+    record_change(
+        actor=actor,
+        action=ChangeAction.UPDATE,
+        instance=contact,
+        before=before,
+        after={"lifecycle_stage": stage},
+        message=reason,
+    )
+    return contact
+
+
+@transaction.atomic
+def archive_contact(*, actor, contact: Contact) -> Contact:
+    """Hide a contact from lists without losing it or its history; `restore_contact` undoes it."""
+    if contact.is_archived:
+        return contact
+    contact.is_archived = True
+    contact.archived_at = timezone.now()
+    Contact.objects.filter(pk=contact.pk).update(is_archived=True, archived_at=contact.archived_at)
+    record_change(
+        actor=actor,
+        action=ChangeAction.ARCHIVE,
+        instance=contact,
+        before={"is_archived": False},
+        after={"is_archived": True},
+    )
+    emit(events.ContactArchived(contact_id=contact.pk, actor_id=_actor_id(actor)))
+    return contact
+
+
+@transaction.atomic
+def restore_contact(*, actor, contact: Contact) -> Contact:
+    if not contact.is_archived:
+        return contact
+    contact.is_archived = False
+    contact.archived_at = None
+    Contact.objects.filter(pk=contact.pk).update(is_archived=False, archived_at=None)
+    record_change(
+        actor=actor,
+        action=ChangeAction.RESTORE,
+        instance=contact,
+        before={"is_archived": True},
+        after={"is_archived": False},
+    )
+    return contact
+
+
+@transaction.atomic
+def set_consent(
+    *, actor, contact: Contact, channel: str, status: str, lawful_basis: str = "", source: str = ""
+) -> Consent:
+    """Record the contact's current consent on one channel, with its lawful basis and time."""
+    errors = {}
+    if channel not in ConsentChannel.values:
+        errors["channel"] = [f"Choose one of: {', '.join(ConsentChannel.values)}."]
+    if status not in ConsentStatus.values:
+        errors["status"] = [f"Choose one of: {', '.join(ConsentStatus.values)}."]
+    if lawful_basis and lawful_basis not in LawfulBasis.values:
+        errors["lawful_basis"] = [f"Choose one of: {', '.join(LawfulBasis.values)}."]
+    if status == ConsentStatus.GRANTED and not lawful_basis:
+        errors["lawful_basis"] = ["Give the lawful basis for processing."]
+    if len(source) > 200:
+        errors["source"] = ["Use at most 200 characters."]
+    if errors:
+        raise ValidationError(errors)
+    consent = Consent.objects.filter(contact=contact, channel=channel).first()
+    before = snapshot(consent) if consent else {}
+    if consent is None:
+        consent = Consent(contact=contact, channel=channel)
+    consent.status = status
+    consent.lawful_basis = lawful_basis
+    consent.source = source
+    consent.recorded_at = timezone.now()
+    consent.save()
+    record_change(
+        actor=actor,
+        action=ChangeAction.UPDATE,
+        instance=contact,
+        before={f"consent.{channel}": before.get("status")},
+        after={f"consent.{channel}": status, "lawful_basis": lawful_basis},
+    )
+    return consent
+
+
+@transaction.atomic
+def add_membership(
+    *, actor, contact: Contact, organization: Organization, role: str = "", is_primary: bool = False
+) -> Membership:
+    """Link a contact to an organization (updating the role if already linked). The first
+    link, or one asked to be, is the primary one."""
+    role = (role or "").strip()
+    if len(role) > 150:
+        raise ValidationError({"role": ["Use at most 150 characters."]})
+    membership, _created = Membership.objects.get_or_create(
+        contact=contact, organization=organization
+    )
+    if (
+        is_primary
+        or not contact.memberships.exclude(pk=membership.pk).filter(is_primary=True).exists()
+    ):
+        contact.memberships.exclude(pk=membership.pk).update(is_primary=False)
+        membership.is_primary = True
+    membership.role = role.strip()
+    membership.save()
+    _refresh_contact_search(contact)
+    record_change(
+        actor=actor,
+        action=ChangeAction.UPDATE,
+        instance=contact,
+        before={},
+        after={"organization_added": organization.pk, "role": membership.role},
+    )
+    return membership
+
+
+@transaction.atomic
+def remove_membership(*, actor, contact: Contact, organization: Organization) -> None:
+    deleted, _ = Membership.objects.filter(contact=contact, organization=organization).delete()
+    if deleted:
+        remaining = contact.memberships.order_by("created_at", "id")
+        if not remaining.filter(is_primary=True).exists():
+            # A contact with organizations always has one primary: the oldest takes over.
+            oldest = remaining.values_list("pk", flat=True).first()
+            if oldest is not None:
+                Membership.objects.filter(pk=oldest).update(is_primary=True)
+        _refresh_contact_search(contact)
+        record_change(
+            actor=actor,
+            action=ChangeAction.UPDATE,
+            instance=contact,
+            before={"organization_removed": organization.pk},
+            after={},
+        )
+
+
+def _org_state(org: Organization) -> dict:
+    state = snapshot(org)
+    state["tags"] = sorted(t.name for t in org.tags.all())
+    return state
+
+
+def _clean_organization(org: Organization, names, errors: dict) -> None:
+    _clean_text_fields(org, names, errors)
+    if "domain" in names and org.domain:
+        org.domain = normalize_domain(org.domain)
+        if "." not in org.domain or " " in org.domain:
+            errors.setdefault("domain", []).append("Enter a domain such as example.com.")
+    if "phone" in names and org.phone:
+        try:
+            org.phone = normalize_phone(org.phone, org.country or None)
+        except ValidationError as exc:
+            errors.setdefault("phone", []).extend(exc.messages)
+    if "name" in names and not org.name:
+        errors.setdefault("name", []).append("This field is required.")
+
+
+def _refresh_org_search(org: Organization) -> None:
+    org.search_text = " ".join(p for p in [org.name, org.domain] if p).casefold()
+    Organization.objects.filter(pk=org.pk).update(search_text=org.search_text)
+
+
+@transaction.atomic
+def create_organization(
+    *,
+    actor,
+    name: str,
+    owner=None,
+    tags: list[str] | None = None,
+    custom_fields: dict | None = None,
+    **fields,
+) -> Organization:
+    """Create an organization. Sets off OrganizationCreated."""
+    unknown = set(fields) - set(ORGANIZATION_FIELDS)
+    if unknown:
+        raise ValidationError({key: ["Unknown field."] for key in sorted(unknown)})
+    errors: dict[str, list[str]] = {}
+    org = Organization(name=name or "", owner=owner, **fields)
+    _clean_organization(org, ORGANIZATION_FIELDS, errors)
+    tag_names = _clean_tags(tags, errors)
+    _validate_owner(owner, errors)
+    definitions = definitions_for(Entity.ORGANIZATION)
+    try:
+        org.custom_fields = clean_values(definitions, custom_fields)
+        check_unique(
+            queryset=Organization.objects.all(), definitions=definitions, values=org.custom_fields
+        )
+    except ValidationError as exc:
+        _merge_errors(errors, exc)
+    if errors:
+        raise ValidationError(errors)
+    org.save()
+    if tag_names:
+        org.tags.set(ensure_tags(tag_names))
+    _refresh_org_search(org)
+    record_change(actor=actor, action=ChangeAction.CREATE, instance=org, after=_org_state(org))
+    emit(events.OrganizationCreated(organization_id=org.pk, actor_id=_actor_id(actor)))
+    return org
+
+
+@transaction.atomic
+def update_organization(*, actor, organization: Organization, **changes) -> Organization:
+    allowed = {*ORGANIZATION_FIELDS, "tags", "owner", "custom_fields"}
+    unknown = set(changes) - allowed
+    if unknown:
+        raise ValidationError({key: ["Unknown field."] for key in sorted(unknown)})
+    org = Organization.objects.select_for_update().get(pk=organization.pk)
+    before = _org_state(org)
+    errors: dict[str, list[str]] = {}
+    for name in ORGANIZATION_FIELDS:
+        if name in changes:
+            setattr(org, name, changes[name] if changes[name] is not None else "")
+    _clean_organization(org, [n for n in ORGANIZATION_FIELDS if n in changes], errors)
+    tag_names = _clean_tags(changes.get("tags"), errors) if "tags" in changes else None
+    if "owner" in changes:
+        _validate_owner(changes["owner"], errors)
+        org.owner = changes["owner"]
+    if "custom_fields" in changes:
+        definitions = definitions_for(Entity.ORGANIZATION)
+        try:
+            org.custom_fields = clean_values(
+                definitions,
+                changes["custom_fields"] or {},
+                existing=org.custom_fields,
+                partial=True,
+            )
+            check_unique(
+                queryset=Organization.objects.all(),
+                definitions=definitions,
+                values=org.custom_fields,
+                exclude_pk=org.pk,
+            )
+        except ValidationError as exc:
+            _merge_errors(errors, exc)
+    if errors:
+        raise ValidationError(errors)
+    org.save()
+    if tag_names is not None:
+        org.tags.set(ensure_tags(tag_names))
+    _refresh_org_search(org)
+    if "name" in changes and before.get("name") != org.name:
+        for contact in Contact.objects.filter(memberships__organization=org):
+            _refresh_contact_search(contact)
+    after = _org_state(org)
+    record_change(actor=actor, action=ChangeAction.UPDATE, instance=org, before=before, after=after)
+    changed = tuple(sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k)))
+    if changed:
+        emit(
+            events.OrganizationUpdated(
+                organization_id=org.pk, actor_id=_actor_id(actor), changed_fields=changed
+            )
+        )
+    return org
+
+
+@transaction.atomic
+def archive_organization(*, actor, organization: Organization) -> Organization:
+    if organization.is_archived:
+        return organization
+    organization.is_archived = True
+    organization.archived_at = timezone.now()
+    Organization.objects.filter(pk=organization.pk).update(
+        is_archived=True, archived_at=organization.archived_at
+    )
+    record_change(
+        actor=actor,
+        action=ChangeAction.ARCHIVE,
+        instance=organization,
+        before={"is_archived": False},
+        after={"is_archived": True},
+    )
+    return organization
+
+
+@transaction.atomic
+def restore_organization(*, actor, organization: Organization) -> Organization:
+    if not organization.is_archived:
+        return organization
+    organization.is_archived = False
+    organization.archived_at = None
+    Organization.objects.filter(pk=organization.pk).update(is_archived=False, archived_at=None)
+    record_change(
+        actor=actor,
+        action=ChangeAction.RESTORE,
+        instance=organization,
+        before={"is_archived": True},
+        after={"is_archived": False},
+    )
+    return organization
+
+
+@transaction.atomic
+def add_relationship(
+    *,
+    actor,
+    from_organization: Organization,
+    to_organization: Organization,
+    kind: str,
+    note: str = "",
+) -> OrganizationRelationship:
+    """Tie two organizations (parent / partner / supplier …): the Value Chain's network."""
+    errors = {}
+    if kind not in RelationshipKind.values:
+        errors["kind"] = [f"Choose one of: {', '.join(RelationshipKind.values)}."]
+    if from_organization.pk == to_organization.pk:
+        errors["to_organization"] = ["An organization cannot be related to itself."]
+    if len(note) > 300:
+        errors["note"] = ["Use at most 300 characters."]
+    if errors:
+        raise ValidationError(errors)
+    relationship, _ = OrganizationRelationship.objects.get_or_create(
+        from_organization=from_organization,
+        to_organization=to_organization,
+        kind=kind,
+        defaults={"note": note},
+    )
+    record_change(
+        actor=actor,
+        action=ChangeAction.UPDATE,
+        instance=from_organization,
+        before={},
+        after={"relationship": f"{kind} of #{to_organization.pk}"},
+    )
+    return relationship
+
+
+@transaction.atomic
+def remove_relationship(*, actor, relationship: OrganizationRelationship) -> None:
+    org = relationship.from_organization
+    label = f"{relationship.kind} of #{relationship.to_organization_id}"
+    relationship.delete()
+    record_change(
+        actor=actor,
+        action=ChangeAction.UPDATE,
+        instance=org,
+        before={"relationship": label},
+        after={},
+    )
+
+
+def touch_contact(*, contact_id: int, at) -> None:
+    """Keep `last_touched_at` at the newest interaction time (called by interactions)."""
+    Contact.objects.filter(pk=contact_id).exclude(last_touched_at__gte=at).update(
+        last_touched_at=at
+    )
+
+
+TAG_COLOR_PATTERN = r"^#[0-9a-fA-F]{6}$"
+
+
+@transaction.atomic
+def create_tag(*, actor, name: str, color: str = "#64748b") -> Tag:
+    """Add a tag (names are unique without regard to case, so an existing one is an error)."""
+    errors: dict[str, list[str]] = {}
+    name = " ".join((name or "").split())
+    if not name or len(name) > 50:
+        errors["name"] = ["Give a name of 1 to 50 characters."]
+    elif Tag.objects.filter(name__iexact=name).exists():
+        errors["name"] = ["A tag with this name already exists."]
+    if not re.match(TAG_COLOR_PATTERN, color or ""):
+        errors["color"] = ["Give a colour as #rrggbb."]
+    if errors:
+        raise ValidationError(errors)
+    tag = Tag.objects.create(name=name, color=color.lower())
+    record_change(actor=actor, action=ChangeAction.CREATE, instance=tag, after=snapshot(tag))
+    return tag

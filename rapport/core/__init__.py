@@ -1,0 +1,1 @@
+"""The framework under every app: base models, events, conditions, panels, API plumbing."""

@@ -1,0 +1,151 @@
+"""`rapport serve`: the web server (gunicorn + WhiteNoise) and a task worker, together."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+READY_TIMEOUT_SECONDS = 60
+STOP_TIMEOUT_SECONDS = 15
+
+
+def _port_is_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _demo_login() -> tuple[str, str] | None:
+    """The demo login when that account exists and still has the demo password."""
+    from django.contrib.auth import get_user_model
+
+    username = os.environ.get("RAPPORT_DEMO_USER", "demo")
+    password = os.environ.get("RAPPORT_DEMO_PASSWORD", "rapport-demo")
+    try:
+        user = get_user_model().objects.filter(username=username, is_active=True).first()
+    except Exception:  # the schema may not exist yet; the server says so itself
+        return None
+    if user is None or not user.check_password(password):
+        return None
+    return username, password
+
+
+class Command(BaseCommand):
+    help = "Serve Rapport with gunicorn and run a task worker beside it; Ctrl-C stops both."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default=os.environ.get("RAPPORT_HOST", "127.0.0.1"))
+        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+        parser.add_argument(
+            "--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "2"))
+        )
+        parser.add_argument("--threads", type=int, default=4)
+        parser.add_argument("--no-worker", action="store_true", help="Do not start a task worker.")
+
+    def handle(self, *args, host, port, workers, threads, no_worker, **options):
+        if _port_is_open("127.0.0.1" if host in ("0.0.0.0", "") else host, port):  # noqa: S104
+            raise CommandError(
+                f"Port {port} is already in use; pick another with --port (make run PORT=8001)."
+            )
+        env = {**os.environ}
+        env.setdefault("DJANGO_SETTINGS_MODULE", "rapport.settings")
+        web = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "rapport.wsgi:application",
+            "--bind",
+            f"{host}:{port}",
+            "--workers",
+            str(workers),
+            "--threads",
+            str(threads),
+            "--access-logfile",
+            "-",
+            "--graceful-timeout",
+            "10",
+            "--timeout",
+            "60",
+        ]
+        backend = settings.TASKS["default"]["BACKEND"]
+        # The immediate backend runs tasks inside the request: there is nothing to work off.
+        run_worker = not no_worker and "Immediate" not in backend
+        processes = {"web server": subprocess.Popen(web, env=env)}
+        if run_worker:
+            processes["task worker"] = subprocess.Popen(
+                [sys.executable, "-m", "rapport.cli", "worker"], env=env
+            )
+
+        stopping = False
+
+        def stop(signum, frame):
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        failed = None
+        try:
+            failed = self._wait_until_ready(processes, host, port, lambda: stopping)
+            if failed is None and not stopping:
+                self._announce(host, port, backend, run_worker)
+            while failed is None and not stopping:
+                failed = next((n for n, p in processes.items() if p.poll() is not None), None)
+                time.sleep(0.3)
+        finally:
+            self._stop_all(processes)
+        if failed is not None:
+            raise CommandError(f"The {failed} exited (code {processes[failed].returncode}).")
+        self.stdout.write("Rapport stopped.")
+
+    def _wait_until_ready(self, processes, host, port, stopping) -> str | None:
+        """Wait for the web server to accept connections; the name of a process that died."""
+        probe = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104
+        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        while not stopping() and time.monotonic() < deadline:
+            for name, process in processes.items():
+                if process.poll() is not None:
+                    return name
+            if _port_is_open(probe, port):
+                return None
+            time.sleep(0.2)
+        return None
+
+    def _announce(self, host, port, backend, run_worker) -> None:
+        database = settings.DATABASES["default"]
+        where = (
+            str(database["NAME"])
+            if "sqlite" in database["ENGINE"]
+            else f"PostgreSQL {database.get('NAME')} on {database.get('HOST') or 'localhost'}"
+        )
+        shown_host = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104
+        self.stdout.write(
+            self.style.SUCCESS(f"\nRapport is running at http://{shown_host}:{port}/")
+        )
+        self.stdout.write(f"  database: {where}")
+        worker = "worker running" if run_worker else "no worker"
+        self.stdout.write(f"  tasks: {backend.rsplit('.', 1)[-1]} ({worker})")
+        login = _demo_login()
+        if login:
+            self.stdout.write(f"  demo login: {login[0]} / {login[1]}")
+        self.stdout.write("  API docs: /api/v1/docs   Ctrl-C stops the server and the worker.\n")
+        self.stdout.flush()
+
+    def _stop_all(self, processes) -> None:
+        for process in processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
+        for process in processes.values():
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

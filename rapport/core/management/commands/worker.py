@@ -1,0 +1,40 @@
+"""`rapport worker`: run background tasks with whichever backend is configured."""
+
+import logging
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+
+
+class Command(BaseCommand):
+    help = "Run the task worker (database backend by default; RQ when RAPPORT_TASKS_BACKEND=rq)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--batch", action="store_true", help="Exit when no tasks are left.")
+
+    def handle(self, *args, batch, verbosity=1, **options):
+        if verbosity < 2:
+            # A line per task start and finish drowns the server's console; failures are
+            # logged as errors and still show. `-v 2` brings the lines back.
+            logging.getLogger("django_tasks").setLevel(logging.WARNING)
+        config = settings.TASKS["default"]
+        backend = config["BACKEND"]
+        queues = list(config.get("QUEUES") or ["default"])
+        if "RQBackend" in backend:
+            # django-tasks-rq needs its own Job class: it carries the task result the
+            # Tasks API reads back (status, return value, errors).
+            call_command(
+                "rqworker",
+                *queues,
+                job_class="django_tasks_rq.Job",
+                burst=batch,
+                with_scheduler=False,
+            )
+        elif "DatabaseBackend" in backend:
+            call_command("db_worker", queue_name=",".join(queues), batch=batch)
+        else:
+            raise CommandError(
+                f"The {backend.rsplit('.', 1)[-1]} runs tasks without a worker; "
+                "set RAPPORT_TASKS_BACKEND=database or rq to queue them."
+            )

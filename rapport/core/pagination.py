@@ -1,0 +1,165 @@
+"""Keyset pagination: pages cost the same at row 100 and at row 1,000,000.
+
+A cursor is an opaque, url-safe token holding the sort values and primary key of the last row
+shown, plus a fingerprint of the ordering it belongs to (a cursor from another ordering is
+refused rather than silently skipping rows). Sorting is restricted to non-null columns so the
+(values…, pk) tuple is a strict order; several columns give a composite key, e.g.
+(last_name, first_name, pk).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import decimal
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.db.models import Q, QuerySet
+
+MAX_CURSOR_LENGTH = 2000
+
+
+class CursorError(ValueError):
+    pass
+
+
+@dataclass
+class Page:
+    items: list
+    next_cursor: str | None
+    has_more: bool
+
+
+def _encode_value(value):
+    if isinstance(value, dt.datetime):
+        return ["dt", value.isoformat()]
+    if isinstance(value, dt.date):
+        return ["d", value.isoformat()]
+    if isinstance(value, decimal.Decimal):
+        return ["dec", str(value)]
+    if value is None or isinstance(value, bool | int | float | str):
+        if value is None:
+            raise ValueError("keyset pagination needs non-null sort values")
+        return ["raw", value]
+    raise TypeError(f"cannot put a {type(value).__name__} in a cursor")
+
+
+def _decode_value(item):
+    kind, value = item
+    if kind == "dt":
+        return dt.datetime.fromisoformat(value)
+    if kind == "d":
+        return dt.date.fromisoformat(value)
+    if kind == "dec":
+        return decimal.Decimal(value)
+    if kind == "raw" and isinstance(value, bool | int | float | str):
+        return value
+    raise ValueError("unknown value kind")
+
+
+def _fingerprint(fields: Sequence[str], descending: bool) -> str:
+    text = ",".join(fields) + ("/desc" if descending else "/asc")
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def encode_cursor(values, pk, *, fields: Sequence[str] = (), descending: bool = False) -> str:
+    """A cursor after the row whose sort values are `values` (one value or a list) and `pk`."""
+    if not isinstance(values, list | tuple):
+        values = [values]
+    payload = {
+        "o": _fingerprint(fields, descending),
+        "v": [_encode_value(v) for v in values],
+        "pk": pk,
+    }
+    raw = json.dumps(payload, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(
+    cursor: str, *, fields: Sequence[str] = (), descending: bool = False
+) -> tuple[list, int]:
+    """The (values, pk) a cursor holds; CursorError when it is damaged or from another ordering."""
+    try:
+        if len(cursor) > MAX_CURSOR_LENGTH:
+            raise ValueError("too long")
+        padded = cursor + "=" * (-len(cursor) % 4)
+        payload = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if not isinstance(payload, dict):
+            raise TypeError("payload")
+        if payload["o"] != _fingerprint(fields, descending):
+            raise CursorError("cursor belongs to another ordering; start again from the first page")
+        pk = payload["pk"]
+        if not isinstance(pk, int) or isinstance(pk, bool):
+            raise TypeError("pk")
+        items = payload["v"]
+        if not isinstance(items, list) or (fields and len(items) != len(fields)):
+            raise TypeError("values")
+        values = [_decode_value(item) for item in items]
+        return values, pk
+    except CursorError:
+        raise
+    except (ValueError, KeyError, TypeError, json.JSONDecodeError) as exc:
+        raise CursorError("cursor is not valid; start again from the first page") from exc
+
+
+def _after(fields: Sequence[str], values: list, pk: int, descending: bool) -> Q:
+    """Rows strictly after (values…, pk) in the ordering, as an OR of prefix-equal cases.
+
+    The leading `first >= value` conjunct repeats what the OR implies so the database can start
+    an index range scan there instead of filtering from the first row.
+    """
+    strict = "lt" if descending else "gt"
+    loose = "lte" if descending else "gte"
+    columns = [*fields, "pk"]
+    keys = [*values, pk]
+    after = Q()
+    for depth in range(len(columns)):
+        equal = {columns[i]: keys[i] for i in range(depth)}
+        part = Q(**equal, **{f"{columns[depth]}__{strict}": keys[depth]})
+        after = part if depth == 0 else after | part
+    return Q(**{f"{columns[0]}__{loose}": keys[0]}) & after
+
+
+def keyset_page(
+    queryset: QuerySet,
+    *,
+    order_field: str | None = None,
+    order_fields: Sequence[str] | None = None,
+    descending: bool = False,
+    cursor: str | None,
+    limit: int,
+) -> Page:
+    """One page of `queryset` ordered by (order_fields…, pk), after the row named by `cursor`.
+
+    Give one column as `order_field` or several as `order_fields`; all must be non-null and
+    are sorted in the same direction. Raises CursorError for a damaged or foreign cursor.
+    """
+    fields = list(order_fields or ([order_field] if order_field else []))
+    if not fields:
+        raise ValueError("keyset_page needs order_field or order_fields")
+    if limit < 1:
+        raise ValueError("limit must be at least 1")
+    if cursor:
+        values, pk = decode_cursor(cursor, fields=fields, descending=descending)
+        if len(values) != len(fields):
+            raise CursorError("cursor is not valid; start again from the first page")
+        queryset = queryset.filter(_after(fields, values, pk, descending))
+    prefix = "-" if descending else ""
+    queryset = queryset.order_by(*[f"{prefix}{field}" for field in fields], f"{prefix}pk")
+    rows = list(queryset[: limit + 1])
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = None
+    if has_more and rows:
+        last = rows[-1]
+        values = []
+        for field in fields:
+            value = last
+            for part in field.split("__"):
+                value = getattr(value, part)
+            values.append(value)
+        next_cursor = encode_cursor(values, last.pk, fields=fields, descending=descending)
+    return Page(items=rows, next_cursor=next_cursor, has_more=has_more)

@@ -1,0 +1,45 @@
+"""The home page, health check and error pages."""
+
+from django.contrib.auth.decorators import login_required
+from django.db import connection
+from django.http import JsonResponse
+from django.shortcuts import render
+from django.utils import timezone
+
+from rapport.core.htmx import panel_entries
+
+
+@login_required
+def home(request):
+    """The home dashboard: every widget comes from an app, through the panel registry under
+    "home" (core knows no CRM nouns). "main" widgets take the wide column, the rest the side."""
+    widgets = panel_entries("home", request, None)
+    return render(
+        request,
+        "core/home.html",
+        {
+            "main_widgets": [w for w in widgets if w["panel"].column == "main"],
+            "side_widgets": [w for w in widgets if w["panel"].column != "main"],
+            "today": timezone.localdate(),
+        },
+    )
+
+
+def health(request):
+    """For load balancers: 200 when the database answers, 503 when it does not."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except Exception:
+        response = JsonResponse({"status": "unavailable"}, status=503)
+        response["Retry-After"] = "30"
+        return response
+    return JsonResponse({"status": "ok"})
+
+
+def not_found(request, exception=None):
+    return render(request, "core/404.html", status=404)
+
+
+def server_error(request):
+    return render(request, "core/500.html", status=500)

@@ -1,0 +1,1 @@
+"""Custom fields: typed, validated definitions; values live as JSON on the record."""

@@ -1,0 +1,81 @@
+from django.apps import AppConfig
+
+
+class DataExchangeConfig(AppConfig):
+    name = "rapport.data_exchange"
+    label = "data_exchange"
+    verbose_name = "Data exchange"
+
+    def ready(self):
+        from rapport.accounts.access import can_write
+        from rapport.contacts.events import ContactCreated, OrganizationCreated
+        from rapport.core.events import subscribe
+        from rapport.core.registry import (
+            ContactCheck,
+            NavItem,
+            Panel,
+            register_contact_check,
+            register_nav,
+            register_panel,
+        )
+        from rapport.data_exchange import panels, subscribers
+        from rapport.data_exchange.importing.contacts import ContactImporter
+        from rapport.data_exchange.importing.organizations import OrganizationImporter
+        from rapport.data_exchange.importing.registry import register_importer
+        from rapport.data_exchange.matching import duplicate_warnings
+
+        register_importer(ContactImporter())
+        register_importer(OrganizationImporter())
+        subscribe(ContactCreated, subscribers.check_new_contact)
+        subscribe(OrganizationCreated, subscribers.check_new_organization)
+        register_contact_check(ContactCheck(key="duplicates", warnings=duplicate_warnings))
+        register_panel(
+            "contact",
+            Panel(
+                key="identity",
+                title="Identity",
+                template="data_exchange/panels/identity.html",
+                context=panels.contact_identity,
+                order=90,
+                column="side",
+            ),
+        )
+        register_panel(
+            "organization",
+            Panel(
+                key="identity",
+                title="Possible duplicates",
+                template="data_exchange/panels/identity.html",
+                context=panels.organization_identity,
+                order=90,
+                column="side",
+            ),
+        )
+        register_nav(
+            NavItem(
+                key="data_quality",
+                label="Data quality",
+                url_name="data_exchange:quality",
+                order=60,
+                section="data",
+            )
+        )
+        register_nav(
+            NavItem(
+                key="duplicates",
+                label="Duplicates",
+                url_name="data_exchange:duplicates",
+                order=61,
+                section="data",
+            )
+        )
+        register_nav(
+            NavItem(
+                key="imports",
+                label="Import",
+                url_name="data_exchange:imports",
+                order=62,
+                permission=can_write,
+                section="data",
+            )
+        )

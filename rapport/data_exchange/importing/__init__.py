@@ -1,0 +1,1 @@
+"""Importing files: reading them, mapping columns, the importers and the job engine."""

@@ -1,0 +1,407 @@
+"""Importing organizations: a row means an existing organization with the same web domain
+(its own or an alias from a merge), then the same name once legal forms are set aside ("ACME
+Inc." is "Acme"), then the same row imported before. Organizations are far fewer than contacts,
+so each row goes through contacts.services, which validate and audit it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from rapport.audit.models import ChangeAction, ChangeRecord
+from rapport.audit.services import record_change, snapshot
+from rapport.contacts import services as contact_services
+from rapport.contacts.choices import OrganizationSize
+from rapport.contacts.identity import DEFAULT_PHONE_REGION, normalize_domain
+from rapport.contacts.models import Organization
+from rapport.customfields.choices import Entity as CustomFieldEntity
+from rapport.customfields.services import definitions_for
+from rapport.customfields.validation import clean_values
+from rapport.data_exchange import dedupe
+from rapport.data_exchange.choices import AliasKind, Entity, ImportPolicy, RowAction
+from rapport.data_exchange.importing.contacts import clean_country, find_owner, phone_identity
+from rapport.data_exchange.importing.registry import (
+    Importer,
+    RowErrors,
+    RowResult,
+    SourceRow,
+    Target,
+)
+from rapport.data_exchange.models import IdentityAlias, ImportRow
+
+TEXT_LIMITS = {
+    "name": 200,
+    "industry": 100,
+    "street": 200,
+    "city": 100,
+    "postcode": 20,
+    "region": 100,
+    "description": 10_000,
+}
+
+ORGANIZATION_TARGETS = (
+    Target(
+        "name",
+        "Name",
+        (
+            "company",
+            "company name",
+            "account name",
+            "organization",
+            "organisation",
+            "organization name",
+        ),
+    ),
+    Target(
+        "domain",
+        "Web domain",
+        ("website", "company domain name", "web site", "company website", "url"),
+    ),
+    Target("industry", "Industry", ("sector", "branche")),
+    Target(
+        "size",
+        "Size",
+        ("employees", "number of employees", "company size", "headcount", "size"),
+    ),
+    Target("phone", "Phone", ("phone number", "company phone", "main phone", "telephone")),
+    Target("street", "Street", ("street address", "address", "billing street", "address 1")),
+    Target("city", "City", ("billing city", "town")),
+    Target("postcode", "Postcode", ("zip", "zip code", "postal code", "billing zip postal code")),
+    Target("region", "Region", ("state", "state region", "billing state province", "province")),
+    Target("country", "Country", ("country region", "billing country")),
+    Target("description", "Description", ("about", "notes", "about us")),
+    Target("owner", "Owner (email)", ("owner email", "company owner", "account owner", "owner")),
+    Target("tags", "Tags", ("tag", "labels")),
+)
+
+
+def clean_size(raw: str) -> str:
+    text = raw.strip()
+    if not text:
+        return ""
+    if text in OrganizationSize.values:
+        return text
+    digits = "".join(ch for ch in text.split("-")[-1] if ch.isdigit())
+    if not digits:
+        raise ValidationError(f"Give a headcount or one of: {', '.join(OrganizationSize.values)}.")
+    count = int(digits)
+    for limit, size in (
+        (10, OrganizationSize.MICRO),
+        (50, OrganizationSize.SMALL),
+        (200, OrganizationSize.MEDIUM),
+        (1000, OrganizationSize.LARGE),
+    ):
+        if count <= limit:
+            return size
+    return OrganizationSize.ENTERPRISE
+
+
+@dataclass
+class OrganizationRun:
+    job: object
+    actor: object
+    policy: str
+    tag_separator: str
+    region: str
+    definitions: list
+    owners: dict = field(default_factory=dict)
+    index: dict = field(default_factory=dict)  # ("domain"|"name"|"fingerprint", value) → id
+
+
+class OrganizationImporter(Importer):
+    entity = Entity.ORGANIZATION
+    label = "Organizations"
+    targets = ORGANIZATION_TARGETS
+    option_names = ("tag_separator", "phone_region")
+
+    def dynamic_targets(self) -> list[Target]:
+        return [
+            Target(f"custom_fields.{d.key}", d.label, (d.key,))
+            for d in definitions_for(CustomFieldEntity.ORGANIZATION)
+        ]
+
+    def begin(self, job) -> OrganizationRun:
+        run = OrganizationRun(
+            job=job,
+            actor=job.created_by,
+            policy=job.policy,
+            tag_separator=(job.options or {}).get("tag_separator") or ";",
+            region=((job.options or {}).get("phone_region") or DEFAULT_PHONE_REGION).upper(),
+            definitions=definitions_for(CustomFieldEntity.ORGANIZATION),
+        )
+        self._load_index(run)
+        return run
+
+    def _load_index(self, run: OrganizationRun) -> None:
+        run.index.clear()
+        for pk, name, domain in Organization.objects.values_list("pk", "name", "domain"):
+            if domain:
+                run.index.setdefault(("domain", domain), pk)
+            key = dedupe.organization_key(name)
+            if key:
+                run.index.setdefault(("name", key), pk)
+        for value, pk in IdentityAlias.objects.filter(
+            kind=AliasKind.DOMAIN, organization__isnull=False
+        ).values_list("value", "organization_id"):
+            run.index.setdefault(("domain", value), pk)
+
+    def _clean(self, row: SourceRow, run: OrganizationRun) -> dict:
+        values, errors, data = row.values, [], {"fields": {}}
+
+        def fail(target, message):
+            errors.append({"field": target, "message": message})
+
+        for name, limit in TEXT_LIMITS.items():
+            text = (
+                " ".join(values.get(name, "").split())
+                if name != "description"
+                else values.get(name, "").strip()
+            )
+            if not text:
+                continue
+            if "\x00" in text:
+                fail(name, "Contains a null character.")
+            elif len(text) > limit:
+                fail(name, f"Use at most {limit} characters (it has {len(text)}).")
+            else:
+                data["fields"][name] = text
+        if not data["fields"].get("name") and not errors:
+            fail("name", "Every organization needs a name.")
+        domain_raw = values.get("domain", "").strip()
+        if domain_raw:
+            domain = normalize_domain(domain_raw)
+            if "." not in domain or " " in domain or len(domain) > 253:
+                fail("domain", "Enter a domain such as example.com.")
+            else:
+                data["fields"]["domain"] = domain
+                if domain_raw.startswith(("http://", "https://")) and len(domain_raw) <= 500:
+                    data["fields"]["website"] = domain_raw
+        for name, clean in (("size", clean_size), ("country", clean_country)):
+            raw = values.get(name, "")
+            if raw.strip():
+                try:
+                    data["fields"][name] = clean(raw)
+                except ValidationError as exc:
+                    fail(name, exc.messages[0])
+        phone = values.get("phone", "").strip()
+        if phone:
+            try:
+                data["fields"]["phone"] = phone_identity(
+                    phone, data["fields"].get("country") or run.region
+                )[0]
+            except ValidationError as exc:
+                fail("phone", exc.messages[0])
+        owner_raw = values.get("owner", "").strip()
+        if owner_raw:
+            owner = find_owner(owner_raw, run.owners)
+            if owner is None:
+                fail("owner", f"No active user {owner_raw[:80]!r}; give a user's email address.")
+            else:
+                data["owner"] = owner
+        tags = []
+        for name in values.get("tags", "").split(run.tag_separator):
+            name = " ".join(name.split())
+            if name and name.casefold() not in {t.casefold() for t in tags}:
+                if len(name) > 50:
+                    fail("tags", f"Tag {name[:20]!r}… is longer than 50 characters.")
+                tags.append(name)
+        data["tags"] = tags
+        raw_custom = {
+            key.split(".", 1)[1]: value
+            for key, value in values.items()
+            if key.startswith("custom_fields.") and value.strip()
+        }
+        data["custom_fields"] = {}
+        if raw_custom:
+            try:
+                data["custom_fields"] = clean_values(run.definitions, raw_custom, partial=True)
+            except ValidationError as exc:
+                for key, messages in exc.message_dict.items():
+                    fail(key, messages[0])
+        if errors:
+            raise RowErrors(errors)
+        return data
+
+    def _find(self, data: dict, fingerprint: str, run: OrganizationRun):
+        domain = data["fields"].get("domain")
+        if domain and ("domain", domain) in run.index:
+            return run.index[("domain", domain)]
+        key = dedupe.organization_key(data["fields"]["name"])
+        if ("name", key) in run.index:
+            return run.index[("name", key)]
+        if ("fingerprint", fingerprint) in run.index:
+            return run.index[("fingerprint", fingerprint)]
+        previous = (
+            ImportRow.objects.filter(
+                entity=Entity.ORGANIZATION,
+                fingerprint=fingerprint,
+                action__in=[RowAction.CREATED, RowAction.UPDATED],
+                object_id__isnull=False,
+            )
+            .exclude(job__status="undone")
+            .exclude(job__is_dry_run=True)
+            .values_list("object_id", flat=True)
+            .first()
+        )
+        return previous
+
+    def _remember(self, data: dict, fingerprint: str, target, run: OrganizationRun) -> None:
+        if data["fields"].get("domain"):
+            run.index[("domain", data["fields"]["domain"])] = target
+        run.index[("name", dedupe.organization_key(data["fields"]["name"]))] = target
+        run.index[("fingerprint", fingerprint)] = target
+
+    def process_batch(self, rows: list[SourceRow], run: OrganizationRun, *, dry_run: bool):
+        results = []
+        for row in rows:
+            result = RowResult(
+                number=row.number,
+                action=RowAction.CREATED,
+                entity=Entity.ORGANIZATION,
+                fingerprint=row.fingerprint,
+            )
+            results.append(result)
+            try:
+                data = self._clean(row, run)
+            except RowErrors as exc:
+                result.action, result.errors = RowAction.ERROR, exc.errors
+                continue
+            target = self._find(data, row.fingerprint, run)
+            try:
+                with transaction.atomic():
+                    if target is None:
+                        self._create(data, result, run, dry_run=dry_run)
+                        self._remember(
+                            data, row.fingerprint, result.object_id or f"row:{row.number}", run
+                        )
+                    elif isinstance(target, str):  # created earlier in this dry run
+                        result.action = (
+                            RowAction.SKIPPED
+                            if run.policy == ImportPolicy.SKIP
+                            else RowAction.UPDATED
+                        )
+                        result.after = {"same_as": target}
+                    else:
+                        self._update(data, target, result, run, dry_run=dry_run)
+            except ValidationError as exc:
+                result.action = RowAction.ERROR
+                result.before, result.after = {}, {}
+                result.errors = [
+                    {"field": key, "message": message}
+                    for key, messages in exc.message_dict.items()
+                    for message in messages
+                ]
+        return results
+
+    def _create(self, data: dict, result: RowResult, run: OrganizationRun, *, dry_run: bool):
+        result.action = RowAction.CREATED
+        result.after = {"name": data["fields"]["name"]}
+        if dry_run:
+            clean_values(run.definitions, data["custom_fields"])
+            return
+        organization = contact_services.create_organization(
+            actor=run.actor,
+            owner=data.get("owner")
+            or (run.actor if getattr(run.actor, "is_authenticated", False) else None),
+            tags=data["tags"],
+            custom_fields=data["custom_fields"],
+            **data["fields"],
+        )
+        result.object_id = organization.pk
+
+    def _update(self, data: dict, pk: int, result: RowResult, run: OrganizationRun, *, dry_run):
+        result.object_id = pk
+        if run.policy == ImportPolicy.SKIP:
+            result.action = RowAction.SKIPPED
+            return
+        organization = Organization.objects.prefetch_related("tags").get(pk=pk)
+        overwrite = run.policy == ImportPolicy.OVERWRITE
+        changes, before = {}, {}
+        for name, value in data["fields"].items():
+            current = getattr(organization, name)
+            if current and not overwrite:
+                continue
+            if value != current:
+                changes[name], before[name] = value, current
+        owner = data.get("owner")
+        if (
+            owner is not None
+            and owner.pk != organization.owner_id
+            and (overwrite or organization.owner_id is None)
+        ):
+            changes["owner"], before["owner"] = owner, organization.owner_id
+        tag_names = [t.name for t in organization.tags.all()]
+        new_tags = [
+            t for t in data["tags"] if t.casefold() not in {n.casefold() for n in tag_names}
+        ]
+        if new_tags:
+            changes["tags"], before["tags"] = tag_names + new_tags, tag_names
+        custom = {}
+        for key, value in data["custom_fields"].items():
+            current = (organization.custom_fields or {}).get(key)
+            if current not in (None, "", []) and not overwrite:
+                continue
+            if value != current:
+                custom[key] = value
+                before.setdefault("custom_fields", {})[key] = current
+        if custom:
+            changes["custom_fields"] = custom
+        if not changes:
+            result.action = RowAction.UNCHANGED
+            return
+        result.action = RowAction.UPDATED
+        result.before = before
+        result.after = {k: (v.pk if hasattr(v, "pk") else v) for k, v in changes.items()}
+        if not dry_run:
+            contact_services.update_organization(
+                actor=run.actor, organization=organization, **changes
+            )
+
+    def undo(self, job, rows, actor) -> dict:
+        report = {"deleted": 0, "restored": 0, "kept_changed_since": 0, "already_gone": 0}
+        finished = job.finished_at or job.created_at
+        for row in rows:
+            if row.entity != Entity.ORGANIZATION or not row.object_id:
+                continue
+            organization = Organization.objects.filter(pk=row.object_id).first()
+            if organization is None:
+                report["already_gone"] += 1
+                continue
+            changed_since = ChangeRecord.objects.filter(
+                entity="contacts.organization",
+                object_id=str(row.object_id),
+                occurred_at__gt=finished,
+            ).exists()
+            if changed_since:
+                report["kept_changed_since"] += 1
+                continue
+            if row.action == RowAction.CREATED:
+                if organization.memberships.exists():
+                    report["kept_changed_since"] += 1
+                    continue
+                record_change(
+                    actor=actor,
+                    action=ChangeAction.DELETE,
+                    instance=organization,
+                    before=snapshot(organization),
+                    message=f"import #{job.pk} undone",
+                )
+                organization.delete()
+                report["deleted"] += 1
+            elif row.action == RowAction.UPDATED and row.before:
+                restore = dict(row.before)
+                if "owner" in restore:
+                    from django.contrib.auth import get_user_model
+
+                    restore["owner"] = (
+                        get_user_model().objects.filter(pk=restore["owner"]).first()
+                        if restore["owner"]
+                        else None
+                    )
+                contact_services.update_organization(
+                    actor=actor, organization=organization, **restore
+                )
+                report["restored"] += 1
+        return report

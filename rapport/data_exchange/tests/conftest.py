@@ -1,0 +1,19 @@
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def media_in_tmp(settings, tmp_path):
+    """Uploaded import files land in a fresh directory per test."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
+
+
+@pytest.fixture
+def commit(django_capture_on_commit_callbacks):
+    """Run a block and then what it deferred to commit (events, enqueued tasks), as a real
+    commit would: `with commit(): ...`."""
+
+    def run():
+        return django_capture_on_commit_callbacks(execute=True)
+
+    return run

@@ -1,0 +1,105 @@
+"""Run the demo parts in order: people first, then whichever later parts exist.
+
+A part is a module `rapport.demo.<name>` with `build(ctx: DemoContext) -> None`. The parts after
+people are written by later issues (deals, orders, analytics snapshots, CRM-model scorecards);
+a part whose module does not exist yet is skipped, so the demo grows as the product does.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import random
+import time
+from dataclasses import dataclass
+
+from django.utils import timezone
+from faker import Faker
+from rich.console import Console
+
+from rapport.contacts.models import Contact
+from rapport.core.context import work_context
+from rapport.demo import vocabulary as words
+from rapport.demo.context import DemoContext
+from rapport.demo.people import ensure_administrator
+
+PARTS = ("people", "sales", "commerce", "analytics", "frameworks")
+
+DEFAULT_USERNAME = "demo"
+DEFAULT_PASSWORD = "rapport-demo"  # noqa: S105 - the published demo login, not a secret
+
+
+class DemoPartFailed(Exception):
+    """A demo part raised; the parts before it are committed, the failing one may be partial."""
+
+    def __init__(self, part: str, error: Exception):
+        super().__init__(f"the demo part {part!r} failed: {type(error).__name__}: {error}")
+        self.part = part
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    username: str
+    password: str
+    created: bool
+
+
+def demo_login() -> tuple[str, str]:
+    """The demo administrator's username and password (RAPPORT_DEMO_USER / _PASSWORD)."""
+    return (
+        os.environ.get("RAPPORT_DEMO_USER", DEFAULT_USERNAME),
+        os.environ.get("RAPPORT_DEMO_PASSWORD", DEFAULT_PASSWORD),
+    )
+
+
+def available_parts() -> list[str]:
+    return [name for name in PARTS if importlib.util.find_spec(f"rapport.demo.{name}") is not None]
+
+
+def build_demo(
+    *,
+    contacts: int,
+    seed: int,
+    console: Console | None = None,
+    show_progress: bool = True,
+    parts: list[str] | None = None,
+    source: str = "cli",
+) -> tuple[DemoContext, DemoLogin]:
+    """Build the demo business into the configured database and return what was made.
+
+    Adds to whatever is there (existing demo staff, roles and fields are reused). Every part's
+    writes go through the services, so their audit records carry `source` ("cli" from the
+    command, "task" from the worker).
+    """
+    console = console or Console()
+    username, password = demo_login()
+    with work_context(source=source):
+        admin, created = ensure_administrator(username=username, password=password)
+        faker = Faker([spec[0] for spec in words.COUNTRIES.values()])
+        faker.seed_instance(seed)
+        ctx = DemoContext(
+            rng=random.Random(seed),
+            faker=faker,
+            now=timezone.now(),
+            scale=contacts,
+            admin=admin,
+            console=console,
+            show_progress=show_progress,
+        )
+        # The staff sign in with the demo password too, so scoping can be tried from any seat.
+        ctx.extras["password"] = password
+        for name in parts if parts is not None else available_parts():
+            module = importlib.import_module(f"rapport.demo.{name}")
+            started = time.monotonic()
+            ctx.say(f"[bold]{name}[/bold]")
+            try:
+                module.build(ctx)
+            except Exception as exc:
+                raise DemoPartFailed(name, exc) from exc
+            ctx.say(f"  [dim]{name} done in {time.monotonic() - started:.1f} s[/dim]")
+    return ctx, DemoLogin(username=username, password=password, created=created)
+
+
+def database_is_empty() -> bool:
+    return not Contact.objects.exists()

@@ -1,0 +1,1 @@
+"""The CRM models as running software: KPIs, scorecards, objectives, assessments."""

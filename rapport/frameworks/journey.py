@@ -1,0 +1,158 @@
+"""The IDIC journey of each customer: identified → differentiated → interacted → customized.
+
+Each step is a condition on the contact, evaluated in the database:
+
+- identified: a usable identity (a name plus an email or a phone — the data-quality definition);
+- differentiated: placed in a value tier by the analytics, or with needs on record (a product of
+  interest or an "About" note);
+- interacted: a customer-facing interaction in the last 90 days;
+- customized: something made for them in the last 180 days — a deal (a proposal built for that
+  customer). When Rapport holds personalized offers they will count here too.
+
+A customer's position is the last step of the unbroken run from the start; the funnel counts the
+contacts that reached each step with every step before it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.db.models import Count, Q
+from django.utils import timezone
+
+INTERACT_DAYS = 90
+CUSTOMIZE_DAYS = 180
+
+
+@dataclass(frozen=True)
+class Step:
+    key: str
+    name: str
+    meaning: str
+
+
+STEPS = (
+    Step("identify", "Identified", "A name plus an email address or phone number."),
+    Step(
+        "differentiate",
+        "Differentiated",
+        "Placed in a value tier, or needs on record (a product of interest or an About note).",
+    ),
+    Step("interact", "Interacted", "A call, email, meeting or message in the last 90 days."),
+    Step(
+        "customize",
+        "Customized",
+        "A deal made for them in the last 180 days (offers will count here once Rapport holds "
+        "them).",
+    ),
+)
+
+
+def step_conditions(moment: dt.datetime | None = None) -> dict[str, Q]:
+    """step key → the condition on Contact that the step is reached, as of `moment`."""
+    from rapport.analytics.models import CustomerAnalytics
+    from rapport.data_exchange.quality import usable_identity_q
+    from rapport.interactions.models import Interaction
+    from rapport.sales.models import DealStageChange, ProductInterest
+
+    moment = moment or timezone.now()
+    return {
+        "identify": usable_identity_q(),
+        # IN (subquery) throughout: each set is read and hashed once for the whole funnel.
+        "differentiate": Q(pk__in=CustomerAnalytics.objects.values("contact_id"))
+        | Q(pk__in=ProductInterest.objects.values("contact_id"))
+        | ~Q(about=""),
+        "interact": Q(
+            pk__in=Interaction.objects.filter(
+                contact__isnull=False,
+                occurred_at__gte=moment - dt.timedelta(days=INTERACT_DAYS),
+                occurred_at__lt=moment,
+            )
+            .exclude(channel="internal")
+            .values("contact_id")
+        ),
+        "customize": Q(
+            pk__in=DealStageChange.objects.filter(
+                deal__contact__isnull=False,
+                from_stage__isnull=True,
+                changed_at__gte=moment - dt.timedelta(days=CUSTOMIZE_DAYS),
+                changed_at__lt=moment,
+            ).values("deal__contact_id")
+        ),
+    }
+
+
+def funnel(contacts, moment: dt.datetime | None = None) -> list[dict]:
+    """How many of `contacts` reached each step together with all steps before it.
+
+    One query: each step is evaluated once per contact in an inner query, and the outer query
+    counts the cumulative combinations (a FILTER per combination would evaluate every step's
+    subquery again for each later step).
+    """
+    from django.db import connection
+    from django.db.models import BooleanField, ExpressionWrapper
+
+    conditions = step_conditions(moment)
+    flags = contacts.annotate(
+        **{
+            f"reached_{key}": ExpressionWrapper(condition, output_field=BooleanField())
+            for key, condition in conditions.items()
+        }
+    ).values(*[f"reached_{step.key}" for step in STEPS])
+    inner, params = flags.query.sql_with_params()
+    columns, counts = [], []
+    for step in STEPS:
+        columns.append(f"reached_{step.key}")
+        counts.append(f"SUM(CASE WHEN {' AND '.join(columns)} THEN 1 ELSE 0 END)")
+    # Only our own column names and Django's compiled SQL are put together here.
+    sql = f"SELECT COUNT(*), {', '.join(counts)} FROM ({inner}) AS steps"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    total = int(row[0] or 0)
+    result = []
+    for index, step in enumerate(STEPS, start=1):
+        count = int(row[index] or 0)
+        result.append(
+            {
+                "key": step.key,
+                "name": step.name,
+                "meaning": step.meaning,
+                "count": count,
+                "share": count / total if total else None,
+                "total": total,
+            }
+        )
+    return result
+
+
+def position(contact, moment: dt.datetime | None = None) -> dict:
+    """Which steps one contact has reached, and where it stands on the journey."""
+    from rapport.contacts.models import Contact
+
+    conditions = step_conditions(moment)
+    flags = Contact.objects.filter(pk=contact.pk).aggregate(
+        **{key: Count("pk", filter=condition) for key, condition in conditions.items()}
+    )
+    reached = {step.key: bool(flags[step.key]) for step in STEPS}
+    furthest = 0
+    for step in STEPS:
+        if not reached[step.key]:
+            break
+        furthest += 1
+    return {
+        "steps": [
+            {
+                "key": step.key,
+                "name": step.name,
+                "meaning": step.meaning,
+                "reached": reached[step.key],
+                "in_run": index < furthest,
+            }
+            for index, step in enumerate(STEPS)
+        ],
+        "position": furthest,
+        "current": STEPS[furthest - 1].name if furthest else "Not yet identified",
+        "next": STEPS[furthest] if furthest < len(STEPS) else None,
+    }

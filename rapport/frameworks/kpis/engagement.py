@@ -1,0 +1,265 @@
+"""Interact: staying in touch with customers, on their channels, across teams and partners.
+
+A "touch" is an interaction on a customer-facing channel (notes and other internal entries do
+not count); interactions carry their date, so every figure here can be read for a past day.
+"""
+
+from __future__ import annotations
+
+from django.db.models import Count, Q
+
+from rapport.frameworks.kpis.base import (
+    Direction,
+    EvaluationContext,
+    History,
+    Kpi,
+    Measurement,
+    RecordsBehind,
+    SeeAlso,
+    Unit,
+    Unmeasurable,
+)
+from rapport.frameworks.kpis.populations import (
+    active_customers,
+    significant_contact_ids,
+)
+
+AREA = "engagement"
+TOUCH_DAYS = 90
+INTERNAL_CHANNEL = "internal"
+
+
+def touches(ctx: EvaluationContext, days: int = TOUCH_DAYS):
+    """Customer-facing interactions with a contact in the `days` days up to the day."""
+    from rapport.interactions.models import Interaction
+
+    return Interaction.objects.filter(
+        contact__isnull=False, occurred_at__gte=ctx.since(days), occurred_at__lt=ctx.end
+    ).exclude(channel=INTERNAL_CHANNEL)
+
+
+def touched_q(ctx: EvaluationContext) -> Q:
+    # IN (subquery) rather than EXISTS: PostgreSQL hashes the window's touches once instead of
+    # probing the interactions once per customer.
+    return Q(pk__in=touches(ctx).values("contact_id"))
+
+
+def _share(counts: dict, empty_reason: str) -> Measurement:
+    if not counts["total"]:
+        raise Unmeasurable(empty_reason)
+    return Measurement(
+        value=100.0 * counts["hits"] / counts["total"],
+        numerator=counts["hits"],
+        denominator=counts["total"],
+    )
+
+
+NO_ACTIVE_CUSTOMERS = (
+    "No customer bought anything (paid or shipped, in the business currency) in the 12 months "
+    "to this day, so there are no active customers to measure."
+)
+NO_SIGNIFICANT = (
+    "There are no strategically significant customers (platinum or gold tier) to measure."
+)
+
+
+def significant_customers(ctx: EvaluationContext):
+    from rapport.contacts.models import Contact
+
+    return Contact.objects.filter(is_archived=False, pk__in=significant_contact_ids(ctx)).filter(
+        ctx.contact_q()
+    )
+
+
+def active_customers_touched(ctx: EvaluationContext) -> Measurement:
+    counts = active_customers(ctx).aggregate(
+        total=Count("pk"), hits=Count("pk", filter=touched_q(ctx))
+    )
+    return _share(counts, NO_ACTIVE_CUSTOMERS)
+
+
+def channel_count(ctx: EvaluationContext) -> Measurement:
+    channels = touches(ctx).filter(ctx.contact_q("contact_id")).values("channel").distinct().count()
+    return Measurement(value=float(channels))
+
+
+def interactions_per_significant_customer(ctx: EvaluationContext) -> Measurement:
+    customers = significant_customers(ctx)
+    count = customers.count()
+    if not count:
+        raise Unmeasurable(NO_SIGNIFICANT)
+    interactions = touches(ctx).filter(contact_id__in=customers.values("pk")).count()
+    return Measurement(value=interactions / count, numerator=interactions, denominator=count)
+
+
+def multi_team_touch_rate(ctx: EvaluationContext) -> Measurement:
+    customers = significant_customers(ctx)
+    total = customers.count()
+    if not total:
+        raise Unmeasurable(NO_SIGNIFICANT)
+    several = (
+        touches(ctx)
+        .filter(contact_id__in=customers.values("pk"), actor__isnull=False)
+        .values("contact_id")
+        .annotate(teams=Count("actor__teams", distinct=True))
+        .filter(teams__gte=2)
+        .count()
+    )
+    return Measurement(value=100.0 * several / total, numerator=several, denominator=total)
+
+
+def _network_q() -> Q:
+    from rapport.contacts.models import OrganizationRelationship
+
+    ties = OrganizationRelationship.objects.all()
+    return Q(pk__in=ties.values("from_organization_id")) | Q(
+        pk__in=ties.values("to_organization_id")
+    )
+
+
+def _significant_organizations(ctx: EvaluationContext):
+    from rapport.contacts.models import Membership, Organization
+
+    members = Membership.objects.filter(contact_id__in=significant_customers(ctx).values("pk"))
+    return Organization.objects.filter(
+        is_archived=False, pk__in=members.values("organization_id"), created_at__lt=ctx.end
+    )
+
+
+def organization_network_coverage(ctx: EvaluationContext) -> Measurement:
+    if not ctx.is_today:
+        raise Unmeasurable("Organization relationships carry no date to read a past day from.")
+    counts = _significant_organizations(ctx).aggregate(
+        total=Count("pk"), hits=Count("pk", filter=_network_q())
+    )
+    return _share(counts, "No strategically significant customer belongs to an organization yet.")
+
+
+# --------------------------------------------------------------------------- records behind
+
+
+def _untouched_active(ctx: EvaluationContext) -> RecordsBehind:
+    return RecordsBehind(
+        "contacts",
+        "Active customers not touched in 90 days",
+        active_customers(ctx).exclude(touched_q(ctx)),
+    )
+
+
+def _recent_touches(ctx: EvaluationContext) -> RecordsBehind:
+    return RecordsBehind(
+        "interactions",
+        "Customer-facing interactions of the last 90 days",
+        touches(ctx).filter(ctx.contact_q("contact_id")),
+    )
+
+
+def _untouched_significant(ctx: EvaluationContext) -> RecordsBehind:
+    return RecordsBehind(
+        "contacts",
+        "Strategically significant customers not touched in 90 days",
+        significant_customers(ctx).exclude(touched_q(ctx)),
+    )
+
+
+def _single_team(ctx: EvaluationContext) -> RecordsBehind:
+    several = (
+        touches(ctx)
+        .filter(actor__isnull=False)
+        .values("contact_id")
+        .annotate(teams=Count("actor__teams", distinct=True))
+        .filter(teams__gte=2)
+        .values("contact_id")
+    )
+    return RecordsBehind(
+        "contacts",
+        "Strategically significant customers touched by fewer than two teams in 90 days",
+        significant_customers(ctx).exclude(pk__in=several),
+    )
+
+
+def _unmapped_organizations(ctx: EvaluationContext) -> RecordsBehind:
+    return RecordsBehind(
+        "organizations",
+        "Organizations of significant customers with no relationship mapped",
+        _significant_organizations(ctx).exclude(_network_q()),
+    )
+
+
+KPIS = (
+    Kpi(
+        key="active_customers_touched_90d",
+        name="Active customers touched in 90 days",
+        definition=(
+            "Share of active customers (a paid or shipped order in the last 12 months) with at "
+            "least one customer-facing interaction — call, email, meeting, message — in the "
+            "last 90 days."
+        ),
+        unit=Unit.PERCENT,
+        direction=Direction.HIGHER,
+        area=AREA,
+        formula=active_customers_touched,
+        history=History.DATED,
+        records=_untouched_active,
+    ),
+    Kpi(
+        key="channel_count_90d",
+        name="Channels in use",
+        definition=(
+            "Number of customer-facing channels (phone, email, in person, video, web, chat, "
+            "social, SMS) with at least one interaction with a contact in the last 90 days."
+        ),
+        unit=Unit.COUNT,
+        direction=Direction.HIGHER,
+        area=AREA,
+        formula=channel_count,
+        history=History.DATED,
+        records=_recent_touches,
+    ),
+    Kpi(
+        key="interactions_per_significant_customer_90d",
+        name="Interactions per significant customer",
+        definition=(
+            "Customer-facing interactions in the last 90 days with the strategically "
+            "significant customers (platinum and gold tiers), per such customer."
+        ),
+        unit=Unit.COUNT,
+        direction=Direction.HIGHER,
+        area=AREA,
+        about_significant=True,
+        formula=interactions_per_significant_customer,
+        history=History.DATED,
+        records=_untouched_significant,
+        see_also=(SeeAlso("Platinum customers", "analytics:customers", "tier=platinum"),),
+    ),
+    Kpi(
+        key="multi_team_touch_rate",
+        name="Multi-team coverage of key customers",
+        definition=(
+            "Share of the strategically significant customers that people from at least two "
+            "different teams were in touch with in the last 90 days."
+        ),
+        unit=Unit.PERCENT,
+        direction=Direction.HIGHER,
+        area=AREA,
+        about_significant=True,
+        formula=multi_team_touch_rate,
+        history=History.DATED,
+        records=_single_team,
+    ),
+    Kpi(
+        key="organization_network_coverage",
+        name="Network mapped around key customers",
+        definition=(
+            "Share of the organizations of strategically significant customers with at least "
+            "one relationship recorded (parent, partner, supplier, distributor, customer)."
+        ),
+        unit=Unit.PERCENT,
+        direction=Direction.HIGHER,
+        area=AREA,
+        about_significant=True,
+        formula=organization_network_coverage,
+        history=History.CURRENT,
+        records=_unmapped_organizations,
+    ),
+)

@@ -1,0 +1,386 @@
+"""Identify: who the customers are, as one clean, consented, owned record each.
+
+The data-quality figures are defined once in `rapport.data_exchange.quality`; these KPIs call
+them (as percentages) and read past days from its daily quality snapshots.
+"""
+
+from __future__ import annotations
+
+import math
+
+from django.db.models import Case, Count, IntegerField, Q, Value, When
+
+from rapport.frameworks.kpis.base import (
+    Direction,
+    EvaluationContext,
+    History,
+    Kpi,
+    Measurement,
+    RecordsBehind,
+    SeeAlso,
+    Unit,
+    Unmeasurable,
+)
+from rapport.frameworks.kpis.populations import lifecycle_customers
+
+AREA = "identity"
+INTERACTION_WINDOW_DAYS = 90
+
+
+def _percent(measurement) -> Measurement:
+    """A data-quality Measurement (a fraction, or None with the reason) as a KPI percentage."""
+    if measurement.value is None:
+        raise Unmeasurable(measurement.reason)
+    return Measurement(
+        value=100.0 * measurement.value,
+        numerator=measurement.numerator,
+        denominator=measurement.denominator,
+    )
+
+
+def _quality_snapshot_figure(ctx: EvaluationContext, figure: str) -> Measurement:
+    """A past day's figure from the data-quality snapshot taken that day."""
+    from rapport.data_exchange.models import QualitySnapshot
+
+    if ctx.is_filtered:
+        raise Unmeasurable(
+            "Past data-quality figures are kept for the whole database only, not per group."
+        )
+    key = ("quality_snapshot", ctx.as_of)
+    if key not in ctx.shared:
+        ctx.shared[key] = QualitySnapshot.objects.filter(taken_on=ctx.as_of).first()
+    snapshot = ctx.shared[key]
+    if snapshot is None:
+        raise Unmeasurable(f"No data-quality snapshot was taken on {ctx.as_of:%Y-%m-%d}.")
+    stored = (snapshot.figures or {}).get(figure) or {}
+    if stored.get("value") is None:
+        raise Unmeasurable(stored.get("reason") or "The snapshot has no value for this figure.")
+    return Measurement(
+        value=100.0 * stored["value"],
+        numerator=stored.get("numerator"),
+        denominator=stored.get("denominator"),
+    )
+
+
+def _quality_kpi(figure: str, compute):
+    """Today: compute with the data-quality function; a past day: read its snapshot."""
+
+    def formula(ctx: EvaluationContext) -> Measurement:
+        if not ctx.is_today:
+            return _quality_snapshot_figure(ctx, figure)
+        return _percent(compute(ctx.contacts(), ctx))
+
+    return formula
+
+
+def _quality():
+    from rapport.data_exchange import quality
+
+    return quality
+
+
+# --------------------------------------------------------------------------- formulas
+
+
+def census(ctx: EvaluationContext) -> dict:
+    """Counts of the contacts meeting each data-quality condition, in one scan of the contacts
+    (the conditions are the data-quality module's own; each KPI takes its share from here)."""
+    key = ("contact_census", ctx.population, getattr(ctx.segment, "pk", None), ctx.as_of)
+    if key not in ctx.shared:
+        quality = _quality()
+        conditions = {
+            "identified": quality.usable_identity_q(),
+            "consent": quality.consent_recorded_q(),
+            "email_consent": quality.email_consent_granted_q(),
+            "duplicate": quality.suspected_duplicate_q(),
+        }
+        for field, (_label, make) in quality.CONTACT_FIELDS.items():
+            conditions[f"field.{field}"] = make()
+        aggregates = {"total": Count("pk")}
+        names = {}
+        for index, (name, condition) in enumerate(conditions.items()):
+            names[f"c{index}"] = name
+            aggregates[f"c{index}"] = Count("pk", filter=condition)
+        counts = ctx.contacts().aggregate(**aggregates)
+        ctx.shared[key] = {"total": counts["total"]} | {
+            name: counts[alias] for alias, name in names.items()
+        }
+    return ctx.shared[key]
+
+
+def _census_share(name: str, figure: str):
+    """A share of the contact census today; a past day's value from the quality snapshot."""
+
+    def formula(ctx: EvaluationContext) -> Measurement:
+        if not ctx.is_today:
+            return _quality_snapshot_figure(ctx, figure)
+        counts = census(ctx)
+        return _share({"total": counts["total"], "hits": counts[name]}, _quality().NO_CONTACTS)
+
+    return formula
+
+
+identification_rate = _census_share("identified", "identification_rate")
+duplicate_rate = _census_share("duplicate", "duplicate_rate")
+consent_coverage = _census_share("consent", "consent_coverage")
+email_consent_rate = _census_share("email_consent", "email_consent_rate")
+owner_coverage = _census_share("field.owner", "contact_completeness.owner")
+
+
+def profile_completeness(ctx: EvaluationContext) -> Measurement:
+    """Filled cells ÷ (contacts × standard fields), as the data-quality page computes it."""
+    if not ctx.is_today:
+        return _quality_snapshot_figure(ctx, "profile_completeness")
+    counts = census(ctx)
+    fields = [f"field.{field}" for field in _quality().CONTACT_FIELDS]
+    cells = counts["total"] * len(fields)
+    filled = sum(counts[field] for field in fields)
+    return _share({"total": cells, "hits": filled}, _quality().NO_CONTACTS)
+
+
+stale_contact_rate = _quality_kpi(
+    "stale_rate", lambda contacts, ctx: _quality().stale_rate(contacts, now=ctx.moment)
+)
+
+
+def _needs_recorded_q() -> Q:
+    from rapport.sales.models import ProductInterest
+
+    return Q(pk__in=ProductInterest.objects.values("contact_id")) | ~Q(about="")
+
+
+def needs_captured_share(ctx: EvaluationContext) -> Measurement:
+    if not ctx.is_today:
+        raise Unmeasurable("Recorded needs carry no date to read a past day from.")
+    from django.db.models import Count
+
+    counts = lifecycle_customers(ctx).aggregate(
+        total=Count("pk"), hits=Count("pk", filter=_needs_recorded_q())
+    )
+    return _share(counts, "There are no customers (customer, loyal or advocate stage) yet.")
+
+
+def _window_interactions(ctx: EvaluationContext):
+    from rapport.interactions.models import Interaction
+
+    return Interaction.objects.filter(
+        occurred_at__gte=ctx.since(INTERACTION_WINDOW_DAYS), occurred_at__lt=ctx.end
+    )
+
+
+def linked_interaction_share(ctx: EvaluationContext) -> Measurement:
+    return _percent(_quality().interactions_linked_rate(_window_interactions(ctx)))
+
+
+def _share(counts: dict, empty_reason: str) -> Measurement:
+    if not counts["total"]:
+        raise Unmeasurable(empty_reason)
+    return Measurement(
+        value=100.0 * counts["hits"] / counts["total"],
+        numerator=counts["hits"],
+        denominator=counts["total"],
+    )
+
+
+# --------------------------------------------------------------------------- records behind
+
+
+def _contacts_missing(condition_name: str, label: str):
+    def records(ctx: EvaluationContext) -> RecordsBehind:
+        quality = _quality()
+        return RecordsBehind(
+            "contacts", label, quality.records_behind(condition_name, ctx.contacts())
+        )
+
+    return records
+
+
+def _thin_profiles(ctx: EvaluationContext) -> RecordsBehind:
+    """Contacts with fewer than half of the standard profile fields filled in."""
+    quality = _quality()
+    conditions = [make() for _label, make in quality.CONTACT_FIELDS.values()]
+    filled = sum(
+        (Case(When(condition, then=Value(1)), default=Value(0)) for condition in conditions),
+        start=Value(0),
+    )
+    half = math.ceil(len(conditions) / 2)
+    queryset = ctx.contacts().annotate(filled_fields=_as_int(filled)).filter(filled_fields__lt=half)
+    return RecordsBehind(
+        "contacts", f"Contacts with fewer than {half} of {len(conditions)} profile fields", queryset
+    )
+
+
+def _as_int(expression):
+    from django.db.models import ExpressionWrapper
+
+    return ExpressionWrapper(expression, output_field=IntegerField())
+
+
+def _unowned(ctx: EvaluationContext) -> RecordsBehind:
+    return RecordsBehind("contacts", "Contacts without an owner", ctx.contacts().filter(owner=None))
+
+
+def _needs_missing(ctx: EvaluationContext) -> RecordsBehind:
+    return RecordsBehind(
+        "contacts",
+        "Customers without recorded needs",
+        lifecycle_customers(ctx).exclude(_needs_recorded_q()),
+    )
+
+
+def _unlinked_interactions(ctx: EvaluationContext) -> RecordsBehind:
+    return RecordsBehind(
+        "interactions",
+        "Interactions of the last 90 days linked to no contact",
+        _window_interactions(ctx).filter(contact__isnull=True),
+    )
+
+
+def _duplicates(ctx: EvaluationContext) -> RecordsBehind:
+    quality = _quality()
+    return RecordsBehind(
+        "contacts",
+        "Contacts in a suspected duplicate pair",
+        ctx.contacts().filter(quality.suspected_duplicate_q()),
+    )
+
+
+def _no_email_consent(ctx: EvaluationContext) -> RecordsBehind:
+    quality = _quality()
+    return RecordsBehind(
+        "contacts",
+        "Contacts who have not granted email consent",
+        ctx.contacts().exclude(quality.email_consent_granted_q()),
+    )
+
+
+DATA_QUALITY = SeeAlso("Data quality", "data_exchange:quality")
+
+KPIS = (
+    Kpi(
+        key="identification_rate",
+        name="Identification rate",
+        definition=(
+            "Share of active contacts with a usable identity: a name, plus an email address "
+            "or a phone number to reach them by."
+        ),
+        unit=Unit.PERCENT,
+        direction=Direction.HIGHER,
+        area=AREA,
+        formula=identification_rate,
+        history=History.SNAPSHOTS,
+        records=_contacts_missing("identification", "Contacts without a usable identity"),
+        see_also=(DATA_QUALITY,),
+    ),
+    Kpi(
+        key="profile_completeness",
+        name="Profile completeness",
+        definition=(
+            "Filled-in share of the standard profile fields (first and last name, email, phone, "
+            "organization, job title, city, country, owner) over all active contacts."
+        ),
+        unit=Unit.PERCENT,
+        direction=Direction.HIGHER,
+        area=AREA,
+        formula=profile_completeness,
+        history=History.SNAPSHOTS,
+        records=_thin_profiles,
+        see_also=(DATA_QUALITY,),
+    ),
+    Kpi(
+        key="duplicate_rate",
+        name="Suspected-duplicate rate",
+        definition=(
+            "Share of active contacts that are in a suspected duplicate pair nobody has "
+            "reviewed yet."
+        ),
+        unit=Unit.PERCENT,
+        direction=Direction.LOWER,
+        area=AREA,
+        formula=duplicate_rate,
+        history=History.SNAPSHOTS,
+        records=_duplicates,
+        see_also=(SeeAlso("Review duplicates", "data_exchange:duplicates"),),
+    ),
+    Kpi(
+        key="consent_coverage",
+        name="Consent coverage",
+        definition=(
+            "Share of active contacts whose consent was asked and recorded (granted or "
+            "withdrawn) on at least one channel."
+        ),
+        unit=Unit.PERCENT,
+        direction=Direction.HIGHER,
+        area=AREA,
+        formula=consent_coverage,
+        history=History.SNAPSHOTS,
+        records=_contacts_missing("consent", "Contacts whose consent was never recorded"),
+        see_also=(DATA_QUALITY,),
+    ),
+    Kpi(
+        key="email_consent_rate",
+        name="Email consent rate",
+        definition="Share of active contacts who granted consent to be emailed.",
+        unit=Unit.PERCENT,
+        direction=Direction.HIGHER,
+        area=AREA,
+        formula=email_consent_rate,
+        history=History.SNAPSHOTS,
+        records=_no_email_consent,
+    ),
+    Kpi(
+        key="stale_contact_rate",
+        name="Stale contacts",
+        definition=(
+            "Share of active contacts with no interaction in the last 12 months (a contact "
+            "never touched counts from the day it was created)."
+        ),
+        unit=Unit.PERCENT,
+        direction=Direction.LOWER,
+        area=AREA,
+        formula=stale_contact_rate,
+        history=History.SNAPSHOTS,
+        records=_contacts_missing("stale", "Contacts not touched in a year"),
+        see_also=(DATA_QUALITY,),
+    ),
+    Kpi(
+        key="owner_coverage",
+        name="Owner coverage",
+        definition="Share of active contacts with a named owner.",
+        unit=Unit.PERCENT,
+        direction=Direction.HIGHER,
+        area=AREA,
+        formula=owner_coverage,
+        history=History.SNAPSHOTS,
+        records=_unowned,
+    ),
+    Kpi(
+        key="needs_captured_share",
+        name="Needs captured",
+        definition=(
+            "Share of customers (customer, loyal or advocate stage) with their needs on record: "
+            "a product of interest or an “About” note."
+        ),
+        unit=Unit.PERCENT,
+        direction=Direction.HIGHER,
+        area=AREA,
+        formula=needs_captured_share,
+        history=History.CURRENT,
+        records=_needs_missing,
+    ),
+    Kpi(
+        key="linked_interaction_share",
+        name="Interactions linked to a contact",
+        definition=(
+            "Share of the interactions of the last 90 days that are linked to a known contact, "
+            "not only to an organization."
+        ),
+        unit=Unit.PERCENT,
+        direction=Direction.HIGHER,
+        area=AREA,
+        formula=linked_interaction_share,
+        history=History.DATED,
+        segmentable=False,
+        records=_unlinked_interactions,
+    ),
+)

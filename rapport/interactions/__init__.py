@@ -1,0 +1,1 @@
+"""The timeline: every interaction with a contact or organization, on every channel."""

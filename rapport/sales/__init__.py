@@ -1,0 +1,1 @@
+"""Sales: pipelines, deals, leads capture, scoring, assignment and tasks."""

@@ -1,0 +1,102 @@
+from django.apps import AppConfig
+
+
+class SalesConfig(AppConfig):
+    name = "rapport.sales"
+    label = "sales"
+    verbose_name = "Sales"
+
+    def ready(self):
+        from rapport.accounts.access import can_administer
+        from rapport.contacts import events as contact_events
+        from rapport.core import events
+        from rapport.core.registry import (
+            MergeRelation,
+            NavItem,
+            Panel,
+            TimelineSource,
+            register_merge_relation,
+            register_nav,
+            register_panel,
+            register_timeline_source,
+        )
+        from rapport.interactions.events import InteractionLogged
+        from rapport.sales import panels, subscribers
+        from rapport.sales.events import WebFormSubmitted
+        from rapport.sales.services import merge
+
+        register_nav(
+            NavItem(key="pipeline", label="Pipeline", url_name="sales:board_default", order=30)
+        )
+        register_nav(NavItem(key="leads", label="Leads", url_name="sales:lead_list", order=32))
+        register_nav(NavItem(key="my_day", label="My day", url_name="sales:my_day", order=34))
+        register_nav(
+            NavItem(
+                key="web_forms",
+                label="Forms",
+                url_name="sales:webform_list",
+                order=36,
+                permission=can_administer,
+            )
+        )
+        for entity in ("contact", "organization"):
+            register_panel(
+                entity,
+                Panel(
+                    key="sales_deals",
+                    title="Deals",
+                    template="sales/panels/deals.html",
+                    context=panels.deals_panel,
+                    order=40,
+                ),
+            )
+            register_panel(
+                entity,
+                Panel(
+                    key="sales_tasks",
+                    title="Tasks",
+                    template="sales/panels/tasks.html",
+                    context=panels.tasks_panel,
+                    order=45,
+                    column="side",
+                ),
+            )
+        register_panel(
+            "contact",
+            Panel(
+                key="sales_lead_score",
+                title="Lead score",
+                template="sales/panels/lead_score.html",
+                context=panels.lead_score_panel,
+                order=35,
+                column="side",
+            ),
+        )
+        register_panel(
+            "home",
+            Panel(
+                key="sales_my_day",
+                title="My day",
+                template="sales/panels/my_day.html",
+                context=panels.my_day_panel,
+                order=10,
+            ),
+        )
+        register_timeline_source(
+            TimelineSource(key="sales_deal_stages", entries=panels.deal_timeline)
+        )
+        register_merge_relation(
+            MergeRelation(key="sales_contact", entity="contact", move=merge.move_contact_records)
+        )
+        register_merge_relation(
+            MergeRelation(
+                key="sales_organization",
+                entity="organization",
+                move=merge.move_organization_records,
+            )
+        )
+        events.subscribe(contact_events.ContactCreated, subscribers.on_contact_created)
+        events.subscribe(contact_events.ContactUpdated, subscribers.on_contact_updated)
+        events.subscribe(contact_events.LifecycleStageChanged, subscribers.on_lifecycle_changed)
+        events.subscribe(InteractionLogged, subscribers.on_interaction_logged)
+        events.subscribe(WebFormSubmitted, subscribers.on_web_form_submitted)

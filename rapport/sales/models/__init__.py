@@ -1,0 +1,39 @@
+"""The sales app's tables."""
+
+from rapport.sales.models.leads import (
+    AssignmentRule,
+    LeadAssignment,
+    LeadScore,
+    LeadScoreHistory,
+    LeadScoringModel,
+    ProductInterest,
+    RoundRobinState,
+    SalesSettings,
+    ScoringRule,
+    WebForm,
+    WebFormSubmission,
+)
+from rapport.sales.models.pipelines import Deal, DealStageChange, LostReason, Pipeline, Stage
+from rapport.sales.models.work import Notification, PeriodicJob, Task
+
+__all__ = [
+    "AssignmentRule",
+    "Deal",
+    "DealStageChange",
+    "LeadAssignment",
+    "LeadScore",
+    "LeadScoreHistory",
+    "LeadScoringModel",
+    "LostReason",
+    "Notification",
+    "PeriodicJob",
+    "Pipeline",
+    "ProductInterest",
+    "RoundRobinState",
+    "SalesSettings",
+    "ScoringRule",
+    "Stage",
+    "Task",
+    "WebForm",
+    "WebFormSubmission",
+]

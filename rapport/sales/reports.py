@@ -1,0 +1,152 @@
+"""Pipeline analytics and forecast, read from the database and computed by the pure modules."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+
+from django.utils import timezone
+
+from rapport.accounts.models import User
+from rapport.contacts.choices import ContactSource
+from rapport.sales import flow, forecast
+from rapport.sales.models import Deal, DealStageChange, Pipeline
+
+
+def stage_specs(pipeline: Pipeline) -> list[flow.StageSpec]:
+    return [
+        flow.StageSpec(
+            id=s.pk, name=s.name, position=s.position, kind=s.kind, stall_days=s.stall_days
+        )
+        for s in pipeline.stages.all()
+    ]
+
+
+def deal_paths(pipeline: Pipeline, user) -> list[flow.DealPath]:
+    """Every visible deal of the pipeline with its dated visits (two queries)."""
+    deals = (
+        Deal.objects.visible_to(user)
+        .active()
+        .filter(pipeline=pipeline)
+        .values_list("id", "status", "source", "owner_id")
+    )
+    info = {pk: (status, source, owner) for pk, status, source, owner in deals}
+    visits: dict[int, list[tuple[int, dt.datetime]]] = defaultdict(list)
+    for deal_id, stage_id, at in (
+        DealStageChange.objects.filter(pipeline=pipeline, deal_id__in=list(info))
+        .order_by("deal_id", "changed_at", "id")
+        .values_list("deal_id", "to_stage_id", "changed_at")
+    ):
+        visits[deal_id].append((stage_id, at))
+    return [
+        flow.DealPath(
+            deal_id=pk,
+            visits=tuple(visits.get(pk, ())),
+            status=status,
+            source=source,
+            owner_id=owner,
+        )
+        for pk, (status, source, owner) in info.items()
+    ]
+
+
+def forecast_rows(
+    pipeline: Pipeline, user, *, first_month: dt.date, months: int
+) -> list[forecast.ForecastMonth]:
+    first = forecast.month_of(first_month)
+    after_last = forecast.add_months(first, months)
+    deals = (
+        Deal.objects.visible_to(user)
+        .active()
+        .filter(pipeline=pipeline)
+        .values_list(
+            "amount",
+            "currency",
+            "status",
+            "stage__probability",
+            "stage__kind",
+            "expected_close_date",
+            "closed_at",
+        )
+    )
+    items = []
+    for amount, currency, status, probability, kind, close_date, closed_at in deals:
+        closed_on = timezone.localtime(closed_at).date() if closed_at else None
+        month_day = close_date if status == "open" else (closed_on or close_date)
+        if not first <= month_day < after_last:
+            continue
+        weight = 100 if kind == "won" else 0 if kind == "lost" else probability
+        items.append(
+            forecast.ForecastDeal(
+                amount=amount,
+                currency=currency,
+                status=status,
+                probability=weight,
+                expected_close=close_date,
+                closed_on=closed_on,
+            )
+        )
+    return forecast.monthly_forecast(items, first_month=first, months=months)
+
+
+def pipeline_report(pipeline: Pipeline, user, *, now: dt.datetime | None = None) -> dict:
+    """Everything the analytics page and API show for one pipeline, as the user may see it."""
+    now = now or timezone.now()
+    stages = stage_specs(pipeline)
+    paths = deal_paths(pipeline, user)
+    conversions = flow.conversion(stages, paths)
+    times = flow.time_in_stage(stages, paths, now)
+    stuck = flow.stalled(stages, paths, times, now)
+    by_source = flow.win_rates(paths, key=lambda p: p.source)
+    by_owner = flow.win_rates(paths, key=lambda p: p.owner_id)
+    owners = {
+        u.pk: str(u)
+        for u in User.objects.filter(pk__in=[r.key for r in by_owner if r.key is not None])
+    }
+    source_labels = dict(ContactSource.choices)
+    stalled_deals = list(
+        Deal.objects.filter(pk__in=list(stuck))
+        .select_related("stage", "owner")
+        .order_by("stage__position", "stage_entered_at")[:50]
+    )
+    for deal in stalled_deals:
+        deal.days_in_stage = stuck[deal.pk]
+    won = sum(1 for p in paths if p.status == "won")
+    lost = sum(1 for p in paths if p.status == "lost")
+    this_month = forecast.month_of(timezone.localdate())
+    return {
+        "stages": stages,
+        "deal_count": len(paths),
+        "open_count": sum(1 for p in paths if p.status == "open"),
+        "won": won,
+        "lost": lost,
+        "win_rate": won / (won + lost) if won + lost else None,
+        "conversion": conversions,
+        "times": times,
+        "bottleneck": flow.bottleneck(conversions, times),
+        "stalled": stalled_deals,
+        "stalled_count": len(stuck),
+        "win_by_source": [
+            {
+                "key": r.key,
+                "label": source_labels.get(r.key, r.key or "—"),
+                "rate": r.rate,
+                "won": r.won,
+                "lost": r.lost,
+            }
+            for r in by_source
+        ],
+        "win_by_owner": [
+            {
+                "key": r.key,
+                "label": owners.get(r.key, "Nobody"),
+                "rate": r.rate,
+                "won": r.won,
+                "lost": r.lost,
+            }
+            for r in by_owner
+        ],
+        "forecast": forecast_rows(
+            pipeline, user, first_month=forecast.add_months(this_month, -2), months=8
+        ),
+    }

@@ -1,0 +1,528 @@
+"""Writing scores, their history, scoring rules and trained models."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.utils import timezone
+
+from rapport.audit.models import ChangeAction
+from rapport.audit.services import record_change, snapshot
+from rapport.core.conditions import ConditionError
+from rapport.core.conditions import validate as validate_condition
+from rapport.core.events import emit
+from rapport.sales import events
+from rapport.sales.choices import DecayAnchor, ModelStatus, ScoreBasis
+from rapport.sales.models import LeadScore, LeadScoreHistory, LeadScoringModel, ScoringRule
+from rapport.sales.scoring import model as learned
+from rapport.sales.scoring.facts import current_lead_ids, lead_field_set, load_facts
+from rapport.sales.scoring.features import (
+    LeadFacts,
+    Vocabulary,
+    build_matrix,
+    feature_label,
+    feature_names,
+    learn_vocabulary,
+)
+from rapport.sales.scoring.rules import RuleSpec, evaluate
+from rapport.sales.services.settings import get_sales_settings
+from rapport.sales.services.validation import actor_or_none, clean_text
+
+logger = logging.getLogger(__name__)
+TOP_REASONS = 5
+RULE_FIELDS = {
+    "name",
+    "condition",
+    "points",
+    "half_life_days",
+    "decay_anchor",
+    "position",
+    "is_active",
+}
+
+
+# -- rules -------------------------------------------------------------------------------------
+
+
+def _clean_rule(values: dict, errors: dict) -> dict:
+    cleaned = {}
+    if "name" in values:
+        cleaned["name"] = clean_text(
+            values["name"], field="name", errors=errors, limit=100, required=True
+        )
+    if "condition" in values:
+        if values["condition"] in ({}, None):
+            values["condition"] = {"all": []}  # no condition: every lead matches
+        try:
+            validate_condition(values["condition"], lead_field_set())
+        except ConditionError as exc:
+            errors.setdefault("condition", []).append(f"{exc.path}: {exc.message}")
+        cleaned["condition"] = values["condition"]
+    if "points" in values:
+        points = values["points"]
+        if isinstance(points, bool) or not isinstance(points, int) or not -1000 <= points <= 1000:
+            errors.setdefault("points", []).append("Give whole points from -1000 to 1000.")
+        cleaned["points"] = points
+    if "half_life_days" in values:
+        half_life = values["half_life_days"]
+        if half_life is not None and (
+            isinstance(half_life, bool)
+            or not isinstance(half_life, int)
+            or not 1 <= half_life <= 3650
+        ):
+            errors.setdefault("half_life_days", []).append(
+                "Give whole days from 1 to 3650, or leave empty for no decay."
+            )
+        cleaned["half_life_days"] = half_life
+    if "decay_anchor" in values:
+        if values["decay_anchor"] not in DecayAnchor.values:
+            errors.setdefault("decay_anchor", []).append(
+                f"Choose one of: {', '.join(DecayAnchor.values)}."
+            )
+        cleaned["decay_anchor"] = values["decay_anchor"]
+    if "position" in values:
+        position = values["position"]
+        if isinstance(position, bool) or not isinstance(position, int) or position < 0:
+            errors.setdefault("position", []).append("Give a whole number from 0.")
+        cleaned["position"] = position
+    if "is_active" in values:
+        cleaned["is_active"] = bool(values["is_active"])
+    return cleaned
+
+
+def _check_decay(rule: ScoringRule, errors: dict) -> None:
+    if rule.half_life_days and rule.decay_anchor == DecayAnchor.NONE:
+        errors.setdefault("decay_anchor", []).append("Choose what the points fade from.")
+    if rule.decay_anchor != DecayAnchor.NONE and not rule.half_life_days:
+        errors.setdefault("half_life_days", []).append("Give a half-life for the decay.")
+
+
+@transaction.atomic
+def create_scoring_rule(
+    *,
+    actor,
+    name: str,
+    condition: dict,
+    points: int,
+    half_life_days: int | None = None,
+    decay_anchor: str = DecayAnchor.NONE,
+    position: int = 100,
+    is_active: bool = True,
+) -> ScoringRule:
+    """Add a points rule. Takes effect at the next scoring run (scheduled, or started by hand)."""
+    errors: dict[str, list[str]] = {}
+    values = _clean_rule(
+        {
+            "name": name,
+            "condition": condition,
+            "points": points,
+            "half_life_days": half_life_days,
+            "decay_anchor": decay_anchor,
+            "position": position,
+            "is_active": is_active,
+        },
+        errors,
+    )
+    rule = ScoringRule(**values)
+    _check_decay(rule, errors)
+    if errors:
+        raise ValidationError(errors)
+    rule.save()
+    record_change(actor=actor, action=ChangeAction.CREATE, instance=rule, after=snapshot(rule))
+    return rule
+
+
+@transaction.atomic
+def update_scoring_rule(*, actor, rule: ScoringRule, **changes) -> ScoringRule:
+    unknown = set(changes) - RULE_FIELDS
+    if unknown:
+        raise ValidationError({name: ["Unknown field."] for name in sorted(unknown)})
+    rule = ScoringRule.objects.select_for_update().get(pk=rule.pk)
+    before = snapshot(rule)
+    errors: dict[str, list[str]] = {}
+    for key, value in _clean_rule(changes, errors).items():
+        setattr(rule, key, value)
+    _check_decay(rule, errors)
+    if errors:
+        raise ValidationError(errors)
+    rule.save()
+    record_change(
+        actor=actor, action=ChangeAction.UPDATE, instance=rule, before=before, after=snapshot(rule)
+    )
+    return rule
+
+
+@transaction.atomic
+def delete_scoring_rule(*, actor, rule: ScoringRule) -> None:
+    record_change(actor=actor, action=ChangeAction.DELETE, instance=rule, before=snapshot(rule))
+    rule.delete()
+
+
+def active_rules() -> list[RuleSpec]:
+    return [
+        RuleSpec(
+            id=rule.pk,
+            name=rule.name,
+            condition=rule.condition,
+            points=rule.points,
+            half_life_days=rule.half_life_days,
+            decay_anchor=rule.decay_anchor,
+        )
+        for rule in ScoringRule.objects.filter(is_active=True)
+    ]
+
+
+# -- the learned model -------------------------------------------------------------------------
+
+
+@dataclass
+class Predictor:
+    row: LeadScoringModel
+    model: learned.CalibratedLogit
+    vocabulary: Vocabulary
+
+
+def active_model() -> LeadScoringModel | None:
+    return (
+        LeadScoringModel.objects.filter(is_active=True, status=ModelStatus.READY)
+        .order_by("-created_at", "-id")
+        .first()
+    )
+
+
+def latest_model() -> LeadScoringModel | None:
+    return LeadScoringModel.objects.order_by("-created_at", "-id").first()
+
+
+def load_predictor(row: LeadScoringModel | None) -> Predictor | None:
+    if row is None or row.status != ModelStatus.READY:
+        return None
+    return Predictor(
+        row=row,
+        model=learned.CalibratedLogit.from_json(row.parameters["model"]),
+        vocabulary=Vocabulary.from_json(row.parameters["vocabulary"]),
+    )
+
+
+def train_lead_model(
+    *, actor=None, trigger: str = "schedule", now=None, seed: int = 0
+) -> LeadScoringModel:
+    """Train the learned score on leads with a known outcome and keep the run.
+
+    With too little history the run is kept with status "insufficient" and the reason; the
+    previous ready model (if any) stays in use. A ready run becomes the active model. Never
+    raises on bad data: a failure is a kept run with status "failed". Sets off LeadModelTrained.
+    """
+    from rapport.sales.scoring.facts import load_training_history
+
+    sales_settings = get_sales_settings()
+    window = sales_settings.conversion_window_days
+    started = time.perf_counter()
+    base = {
+        "window_days": window,
+        "trigger": trigger[:20],
+        "actor": actor_or_none(actor),
+        "algorithm": learned.ALGORITHM,
+    }
+    try:
+        leads, labels = load_training_history(window_days=window, now=now)
+        counts = {
+            "n_labelled": int(labels.size),
+            "n_positive": int(labels.sum()),
+            "n_negative": int(labels.size - labels.sum()),
+        }
+        reason = learned.too_little_history(
+            labels,
+            min_labelled=sales_settings.min_labelled_leads,
+            min_per_class=sales_settings.min_per_class,
+        )
+        if reason:
+            return _keep_run(
+                status=ModelStatus.INSUFFICIENT, message=reason, started=started, **base, **counts
+            )
+        vocabulary = learn_vocabulary(leads)
+        matrix = build_matrix(leads, vocabulary)
+        report = learned.train(matrix, labels, feature_names(vocabulary), seed=seed)
+    except Exception as exc:
+        logger.exception("training the lead model failed")
+        return _keep_run(
+            status=ModelStatus.FAILED,
+            message=f"Training failed: {exc}"[:500],
+            started=started,
+            **base,
+        )
+    return _keep_run(
+        status=ModelStatus.READY,
+        message="",
+        started=started,
+        n_labelled=int(labels.size),
+        n_positive=report.n_positive,
+        n_negative=report.n_negative,
+        n_train=report.n_train,
+        n_test=report.n_test,
+        roc_auc=report.roc_auc,
+        brier_score=report.brier_score,
+        base_rate=report.base_rate,
+        calibration=report.calibration,
+        parameters={"vocabulary": vocabulary.to_json(), "model": report.model.to_json()},
+        **base,
+    )
+
+
+@transaction.atomic
+def _keep_run(*, status: str, message: str, started: float, actor=None, **fields):
+    row = LeadScoringModel(status=status, message=message, actor=actor, **fields)
+    row.duration_seconds = round(time.perf_counter() - started, 3)
+    if status == ModelStatus.READY:
+        LeadScoringModel.objects.filter(is_active=True).update(is_active=False)
+        row.is_active = True
+    row.save()
+    record_change(
+        actor=actor,
+        action=ChangeAction.CREATE,
+        instance=row,
+        after=snapshot(row, ["status", "n_labelled", "n_positive", "roc_auc", "message"]),
+    )
+    emit(events.LeadModelTrained(model_id=row.pk, status=row.status, roc_auc=row.roc_auc))
+    return row
+
+
+# -- scores ------------------------------------------------------------------------------------
+
+
+@dataclass
+class ComputedScore:
+    contact_id: int
+    score: int
+    basis: str
+    rule_points: float
+    probability: float | None
+    reasons: dict
+
+
+def compute_scores(
+    leads: Sequence[LeadFacts], rules: Sequence[RuleSpec], predictor: Predictor | None, fields=None
+) -> list[ComputedScore]:
+    """Both layers for each lead: rule points with their hits, and the model's view.
+
+    The model's reasons keep the invariant intercept + Σ reasons + other = logit, so what the
+    lead page shows adds up to the score's (uncalibrated) logit.
+    """
+    fields = fields or lead_field_set()
+    probabilities = contributions = logits = None
+    if predictor is not None and leads:
+        matrix = build_matrix(leads, predictor.vocabulary)
+        probabilities = predictor.model.predict_proba(matrix)
+        contributions = predictor.model.contributions(matrix)
+        logits = predictor.model.logit(matrix)
+    results = []
+    for index, lead in enumerate(leads):
+        points, hits = evaluate(rules, lead, fields)
+        reasons: dict = {
+            "rules": [
+                {
+                    "rule_id": hit.rule_id,
+                    "name": hit.name,
+                    "points": hit.points,
+                    "decayed": hit.decayed,
+                    "age_days": hit.age_days,
+                }
+                for hit in hits
+            ]
+        }
+        probability = None
+        if probabilities is not None:
+            probability = float(probabilities[index])
+            row = contributions[index]
+            top = learned.top_reasons(predictor.model, row, count=TOP_REASONS)
+            shown = sum(value for _, value in top)
+            reasons["model"] = [
+                {"feature": name, "label": feature_label(name), "contribution": round(value, 6)}
+                for name, value in top
+            ]
+            reasons["model_other"] = round(float(row.sum()) - shown, 6)
+            reasons["model_intercept"] = round(predictor.model.intercept, 6)
+            reasons["model_logit"] = round(float(logits[index]), 6)
+        if probability is not None:
+            score, basis = round(probability * 100), ScoreBasis.MODEL
+        else:
+            score, basis = round(points), ScoreBasis.RULES
+        results.append(
+            ComputedScore(
+                contact_id=lead.contact_id,
+                score=score,
+                basis=basis,
+                rule_points=points,
+                probability=probability,
+                reasons=reasons,
+            )
+        )
+    return results
+
+
+@dataclass
+class ScoringRun:
+    scored: int
+    changed: int
+    seconds: float
+    basis: str
+
+
+def score_leads(
+    *, contact_ids: Sequence[int] | None = None, actor=None, batch_size: int = 2000
+) -> ScoringRun:
+    """Score the given contacts (all current leads when None) and store what changed.
+
+    Each batch is one transaction: LeadScore rows are upserted, a LeadScoreHistory row is added
+    for every lead whose score or basis changed, and LeadScoreChanged goes out for each of those.
+    One ChangeRecord per run (not per lead): the history table is the per-lead record.
+    """
+    started = time.perf_counter()
+    ids = list(contact_ids) if contact_ids is not None else current_lead_ids()
+    rules = active_rules()
+    predictor = load_predictor(active_model())
+    fields = lead_field_set()
+    changed = 0
+    for start in range(0, len(ids), batch_size):
+        chunk = ids[start : start + batch_size]
+        facts = load_facts(chunk)
+        computed = compute_scores([facts[i] for i in chunk if i in facts], rules, predictor, fields)
+        changed += _store_scores(computed, predictor)
+    seconds = time.perf_counter() - started
+    basis = ScoreBasis.MODEL if predictor else ScoreBasis.RULES
+    if contact_ids is None or len(ids) > 1:
+        record_change(
+            actor=actor,
+            action=ChangeAction.UPDATE,
+            entity="sales.leadscore",
+            object_id="*",
+            object_repr=f"{len(ids)} leads scored",
+            after={"scored": len(ids), "changed": changed, "basis": basis},
+            message=f"scored {len(ids)} leads by {basis}; {changed} changed",
+        )
+    return ScoringRun(scored=len(ids), changed=changed, seconds=seconds, basis=basis)
+
+
+def _upsert_scores(computed: list[ComputedScore], model_id: int | None, now) -> None:
+    """INSERT … ON CONFLICT DO UPDATE for a batch of scores, in one executemany.
+
+    Written by hand because the ORM's bulk upsert sends the JSON reasons of every row through
+    PostgreSQL's text array format (UNNEST), whose escaping cost more than all of scoring
+    itself; both databases accept this statement.
+    """
+    table = LeadScore._meta.db_table
+    json_value = "%s::jsonb" if connection.vendor == "postgresql" else "%s"
+    # Only the model's own table name and a fixed cast go into the text; values are parameters.
+    sql = (
+        f"INSERT INTO {table} (contact_id, score, basis, rule_points, model_probability, "  # noqa: S608
+        f"model_id, reasons, computed_at) VALUES (%s, %s, %s, %s, %s, %s, {json_value}, %s) "
+        "ON CONFLICT (contact_id) DO UPDATE SET score = excluded.score, basis = excluded.basis, "
+        "rule_points = excluded.rule_points, model_probability = excluded.model_probability, "
+        "model_id = excluded.model_id, reasons = excluded.reasons, "
+        "computed_at = excluded.computed_at"
+    )
+    rows = [
+        (
+            item.contact_id,
+            item.score,
+            item.basis,
+            item.rule_points,
+            item.probability,
+            model_id,
+            json.dumps(item.reasons, separators=(",", ":")),
+            now,
+        )
+        for item in computed
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
+
+
+@transaction.atomic
+def _store_scores(computed: list[ComputedScore], predictor: Predictor | None) -> int:
+    if not computed:
+        return 0
+    now = timezone.now()
+    model_row = predictor.row if predictor else None
+    ids = [c.contact_id for c in computed]
+    low, high = min(ids), max(ids)
+    existing = (
+        LeadScore.objects.filter(contact_id__gte=low, contact_id__lte=high)
+        if high - low < 2 * len(ids)
+        else LeadScore.objects.filter(contact_id__in=ids)
+    )
+    previous = {row[0]: row[1:] for row in existing.values_list("contact_id", "score", "basis")}
+    _upsert_scores(computed, model_row.pk if model_row else None, now)
+    history = []
+    for item in computed:
+        before = previous.get(item.contact_id)
+        if before is not None and before == (item.score, item.basis):
+            continue
+        history.append(
+            LeadScoreHistory(
+                contact_id=item.contact_id,
+                score=item.score,
+                basis=item.basis,
+                rule_points=item.rule_points,
+                model_probability=item.probability,
+                model=model_row,
+                computed_at=now,
+            )
+        )
+        emit(
+            events.LeadScoreChanged(
+                contact_id=item.contact_id,
+                score=item.score,
+                previous_score=before[0] if before else None,
+                basis=item.basis,
+            )
+        )
+    LeadScoreHistory.objects.bulk_create(history, batch_size=500)
+    return len(history)
+
+
+def score_lead(*, contact, actor=None) -> LeadScore:
+    """Score one contact now and return its stored score."""
+    score_leads(contact_ids=[contact.pk], actor=actor)
+    return LeadScore.objects.get(contact_id=contact.pk)
+
+
+def explanation(score: LeadScore) -> dict:
+    """What a lead page shows: both layers, the rules that fired, the model's signed reasons."""
+    reasons = score.reasons or {}
+    model_reasons = reasons.get("model", [])
+    strongest = max((abs(r["contribution"]) for r in model_reasons), default=0.0) or 1.0
+    return {
+        "score": score.score,
+        "basis": score.basis,
+        "rule_points": score.rule_points,
+        "probability": score.model_probability,
+        "rules": reasons.get("rules", []),
+        "model": [
+            # Widths in steps of 5 %: bars are CSS classes, never inline styles (CSP).
+            {**r, "width": 5 * round(20 * abs(r["contribution"]) / strongest)}
+            for r in model_reasons
+        ],
+        "model_other": reasons.get("model_other"),
+        "model_intercept": reasons.get("model_intercept"),
+        "model_logit": reasons.get("model_logit"),
+        "computed_at": score.computed_at,
+        "model_id": score.model_id,
+    }
+
+
+def rule_matches_now(condition: dict, *, limit: int = 5000) -> tuple[int, int]:
+    """(matching, examined): how many current leads a condition picks out (for the editors)."""
+    from rapport.core.conditions import matches
+
+    ids = current_lead_ids()[:limit]
+    fields = lead_field_set()
+    facts = load_facts(ids)
+    hits = sum(1 for lead in facts.values() if matches(condition, lead, fields))
+    return hits, len(ids)

@@ -1,0 +1,1 @@
+"""The sales pages. Thin: read through scoped querysets, write through services."""

@@ -1,0 +1,427 @@
+"""Administration of lead handling: scoring rules, the learned model, assignment rules and
+settings, and the web forms. Administrators only (403 for anyone else)."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.html import escape
+from django.views.decorators.http import require_POST
+
+from rapport.core.conditions import OPERATORS, ConditionError
+from rapport.core.conditions import validate as validate_condition
+from rapport.sales import tasks
+from rapport.sales.assignment import (
+    create_assignment_rule,
+    delete_assignment_rule,
+    update_assignment_rule,
+)
+from rapport.sales.forms import (
+    AssignmentRuleForm,
+    SalesSettingsForm,
+    ScoringRuleForm,
+    WebFormForm,
+    add_service_errors,
+)
+from rapport.sales.models import (
+    AssignmentRule,
+    LeadScoringModel,
+    ScoringRule,
+    WebForm,
+)
+from rapport.sales.permissions import require_admin
+from rapport.sales.scoring.facts import field_choices, lead_field_set
+from rapport.sales.scoring.features import feature_label
+from rapport.sales.scoring.rules import describe
+from rapport.sales.scoring.services import (
+    active_model,
+    create_scoring_rule,
+    delete_scoring_rule,
+    latest_model,
+    rule_matches_now,
+    update_scoring_rule,
+)
+from rapport.sales.services.settings import get_sales_settings, update_sales_settings
+from rapport.sales.services.webforms import available_targets, create_webform, update_webform
+from rapport.sales.webform_embed import embed_html, iframe_html, public_urls
+
+
+def _field_reference():
+    fields = lead_field_set()
+    choices = field_choices()
+    return [
+        {"name": name, "label": field.label, "kind": field.kind, "choices": choices.get(name, [])}
+        for name, field in fields.items()
+    ]
+
+
+def _rule_editor_context():
+    return {"field_reference": _field_reference(), "operators": OPERATORS}
+
+
+# -- scoring rules -----------------------------------------------------------------------------
+
+
+@login_required
+def scoring_rules(request):
+    require_admin(request.user)
+    form = ScoringRuleForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            rule = create_scoring_rule(actor=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(
+                request, f"Rule “{rule.name}” added; it counts from the next scoring run."
+            )
+            return redirect("sales:scoring_rules")
+    fields = lead_field_set()
+    rules = [(rule, describe(rule.condition, fields)) for rule in ScoringRule.objects.all()]
+    return render(
+        request,
+        "sales/scoring/rules.html",
+        {"form": form, "rules": rules, "model": active_model(), **_rule_editor_context()},
+        status=422 if form.errors else 200,
+    )
+
+
+@login_required
+def scoring_rule_edit(request, rule_id: int):
+    require_admin(request.user)
+    rule = get_object_or_404(ScoringRule, pk=rule_id)
+    initial = {
+        "name": rule.name,
+        "condition": rule.condition,
+        "points": rule.points,
+        "decay_anchor": rule.decay_anchor,
+        "half_life_days": rule.half_life_days,
+        "position": rule.position,
+        "is_active": rule.is_active,
+    }
+    form = ScoringRuleForm(request.POST or None, initial=initial)
+    if request.method == "POST":
+        if request.POST.get("action") == "delete":
+            delete_scoring_rule(actor=request.user, rule=rule)
+            messages.success(request, f"Rule “{rule.name}” deleted.")
+            return redirect("sales:scoring_rules")
+        if form.is_valid():
+            try:
+                update_scoring_rule(actor=request.user, rule=rule, **form.cleaned_data)
+            except ValidationError as exc:
+                add_service_errors(form, exc)
+            else:
+                messages.success(request, "Rule saved.")
+                return redirect("sales:scoring_rules")
+    return render(
+        request,
+        "sales/scoring/rule_edit.html",
+        {"form": form, "rule": rule, "kind": "scoring", **_rule_editor_context()},
+        status=422 if form.errors else 200,
+    )
+
+
+@login_required
+@require_POST
+def condition_check(request):
+    """How many current leads a condition picks out (the rule editors' "Check" button)."""
+    require_admin(request.user)
+    text = request.POST.get("condition", "")[:20_000]
+    try:
+        condition = json.loads(text) if text.strip() else {"all": []}
+        validate_condition(condition, lead_field_set())
+    except json.JSONDecodeError as exc:
+        return HttpResponse(
+            f'<p class="field-error" role="alert">Not valid JSON: {escape(exc.msg)}.</p>'
+        )
+    except ConditionError as exc:
+        return HttpResponse(
+            f'<p class="field-error" role="alert">{escape(exc.path)}: {escape(exc.message)}</p>'
+        )
+    hits, examined = rule_matches_now(condition)
+    words = escape(describe(condition, lead_field_set()))
+    return HttpResponse(
+        f'<p class="muted" role="status">Matches <strong>{hits}</strong> of {examined} current '
+        f"leads: {words}.</p>"
+    )
+
+
+# -- the learned model -------------------------------------------------------------------------
+
+
+@login_required
+def scoring_model(request):
+    """The learned score: quality on held-out leads, calibration, weights, training runs."""
+    require_admin(request.user)
+    if request.method == "POST":
+        action = request.POST.get("action")
+        if action == "retrain":
+            tasks.retrain_lead_model.enqueue(actor_id=request.user.pk, trigger="user")
+            messages.success(
+                request,
+                "Retraining started; you will get a notification when it has finished.",
+            )
+        elif action == "rescore":
+            tasks.score_all_leads.enqueue(actor_id=request.user.pk)
+            messages.success(request, "Rescoring every lead has started.")
+        return redirect("sales:scoring_model")
+    active = active_model()
+    latest = latest_model()
+    weights = []
+    if active is not None:
+        model = active.parameters["model"]
+        scale = model["scale"]
+        weights = sorted(
+            (
+                {
+                    "feature": name,
+                    "label": feature_label(name),
+                    "coefficient": coef,
+                    "per_unit": coef / scale[i] if scale[i] else 0.0,
+                }
+                for i, (name, coef) in enumerate(
+                    zip(model["feature_names"], model["coef"], strict=True)
+                )
+            ),
+            key=lambda row: -abs(row["coefficient"]),
+        )
+    strongest = max((abs(w["coefficient"]) for w in weights), default=1.0) or 1.0
+    for row in weights:
+        row["width"] = 5 * round(20 * abs(row["coefficient"]) / strongest)
+    return render(
+        request,
+        "sales/scoring/model.html",
+        {
+            "active": active,
+            "latest": latest,
+            "runs": LeadScoringModel.objects.all()[:15],
+            "weights": weights,
+            "settings": get_sales_settings(),
+        },
+    )
+
+
+# -- assignment --------------------------------------------------------------------------------
+
+
+def _assignment_values(form) -> dict:
+    return dict(form.cleaned_data)
+
+
+@login_required
+def assignment_rules(request):
+    """The ordered assignment rules, the fallback owner and the schedule; re-run on leads."""
+    require_admin(request.user)
+    settings_row = get_sales_settings()
+    form = AssignmentRuleForm(prefix="rule")
+    settings_form = SalesSettingsForm(
+        prefix="settings",
+        initial={
+            "fallback_owner": settings_row.fallback_owner_id,
+            "conversion_window_days": settings_row.conversion_window_days,
+            "min_labelled_leads": settings_row.min_labelled_leads,
+            "min_per_class": settings_row.min_per_class,
+            "rescore_every_minutes": settings_row.rescore_every_minutes,
+            "retrain_every_days": settings_row.retrain_every_days,
+        },
+    )
+    status = 200
+    if request.method == "POST":
+        action = request.POST.get("action")
+        if action == "add_rule":
+            form = AssignmentRuleForm(request.POST, prefix="rule")
+            if form.is_valid():
+                try:
+                    rule = create_assignment_rule(actor=request.user, **_assignment_values(form))
+                except ValidationError as exc:
+                    add_service_errors(form, exc, aliases={"target": "target_user"})
+                else:
+                    messages.success(request, f"Rule “{rule.name}” added.")
+                    return redirect("sales:assignment_rules")
+        elif action == "settings":
+            settings_form = SalesSettingsForm(request.POST, prefix="settings")
+            if settings_form.is_valid():
+                try:
+                    update_sales_settings(actor=request.user, **settings_form.cleaned_data)
+                except ValidationError as exc:
+                    add_service_errors(settings_form, exc)
+                else:
+                    messages.success(request, "Settings saved.")
+                    return redirect("sales:assignment_rules")
+        elif action in {"rerun_unassigned", "rerun_all"}:
+            scope = "all" if action == "rerun_all" else "unassigned"
+            tasks.reassign_leads.enqueue(actor_id=request.user.pk, scope=scope)
+            messages.success(
+                request,
+                "Assignment is running again on "
+                + ("every open lead." if scope == "all" else "the unassigned leads."),
+            )
+            return redirect("sales:assignment_rules")
+        status = 422
+    fields = lead_field_set()
+    rules = [
+        (rule, describe(rule.condition, fields))
+        for rule in AssignmentRule.objects.select_related("target_user", "target_team")
+    ]
+    return render(
+        request,
+        "sales/scoring/assignment.html",
+        {
+            "form": form,
+            "settings_form": settings_form,
+            "rules": rules,
+            **_rule_editor_context(),
+        },
+        status=status,
+    )
+
+
+@login_required
+def assignment_rule_edit(request, rule_id: int):
+    require_admin(request.user)
+    rule = get_object_or_404(AssignmentRule, pk=rule_id)
+    form = AssignmentRuleForm(
+        request.POST or None,
+        initial={
+            "name": rule.name,
+            "condition": rule.condition,
+            "target_user": rule.target_user_id,
+            "target_team": rule.target_team_id,
+            "position": rule.position,
+            "is_active": rule.is_active,
+        },
+    )
+    if request.method == "POST":
+        if request.POST.get("action") == "delete":
+            delete_assignment_rule(actor=request.user, rule=rule)
+            messages.success(request, f"Rule “{rule.name}” deleted.")
+            return redirect("sales:assignment_rules")
+        if form.is_valid():
+            try:
+                update_assignment_rule(actor=request.user, rule=rule, **_assignment_values(form))
+            except ValidationError as exc:
+                add_service_errors(form, exc, aliases={"target": "target_user"})
+            else:
+                messages.success(request, "Rule saved.")
+                return redirect("sales:assignment_rules")
+    return render(
+        request,
+        "sales/scoring/rule_edit.html",
+        {"form": form, "rule": rule, "kind": "assignment", **_rule_editor_context()},
+        status=422 if form.errors else 200,
+    )
+
+
+# -- web forms ---------------------------------------------------------------------------------
+
+
+@login_required
+def webform_list(request):
+    require_admin(request.user)
+    return render(request, "sales/webforms/list.html", {"forms": WebForm.objects.all()})
+
+
+def _webform_values(form: WebFormForm) -> dict:
+    values = {
+        k: v
+        for k, v in form.cleaned_data.items()
+        if not k.startswith(("include_", "required_", "label_"))
+    }
+    values["fields"] = form.field_specs()
+    return values
+
+
+DEFAULT_FIELDS = [
+    {"target": "first_name", "required": True},
+    {"target": "last_name", "required": True},
+    {"target": "email", "required": True},
+    {"target": "company"},
+    {"target": "message"},
+]
+
+
+@login_required
+def webform_create(request):
+    require_admin(request.user)
+    form = WebFormForm(request.POST or None, targets=available_targets(), selected=DEFAULT_FIELDS)
+    if request.method == "POST" and form.is_valid():
+        values = _webform_values(form)
+        try:
+            web_form = create_webform(actor=request.user, **values)
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(
+                request, f"Form “{web_form.name}” created. Embed it with the snippet below."
+            )
+            return redirect("sales:webform_detail", web_form.pk)
+    return render(
+        request,
+        "sales/webforms/edit.html",
+        {"form": form, "web_form": None},
+        status=422 if form.errors else 200,
+    )
+
+
+@login_required
+def webform_edit(request, form_id: int):
+    require_admin(request.user)
+    web_form = get_object_or_404(WebForm, pk=form_id)
+    initial = {
+        name: getattr(web_form, name)
+        for name in (
+            "name",
+            "description",
+            "is_active",
+            "source",
+            "source_detail",
+            "campaign",
+            "lifecycle_stage",
+            "submit_label",
+            "thank_you_message",
+            "redirect_url",
+            "consent_enabled",
+            "consent_text",
+            "allowed_origins",
+            "max_submissions_per_minute",
+        )
+    }
+    form = WebFormForm(
+        request.POST or None, targets=available_targets(), selected=web_form.fields, initial=initial
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            update_webform(actor=request.user, form=web_form, **_webform_values(form))
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, "Form saved.")
+            return redirect("sales:webform_detail", web_form.pk)
+    return render(
+        request,
+        "sales/webforms/edit.html",
+        {"form": form, "web_form": web_form},
+        status=422 if form.errors else 200,
+    )
+
+
+@login_required
+def webform_detail(request, form_id: int):
+    require_admin(request.user)
+    web_form = get_object_or_404(WebForm, pk=form_id)
+    return render(
+        request,
+        "sales/webforms/detail.html",
+        {
+            "web_form": web_form,
+            "embed": embed_html(request, web_form),
+            "iframe": iframe_html(request, web_form),
+            "submissions": web_form.submissions.select_related("contact")[:25],
+            **public_urls(request, web_form),
+        },
+    )

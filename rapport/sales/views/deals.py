@@ -1,0 +1,227 @@
+"""Deal pages: create, the deal's own page (history, timeline, tasks, the contact's summary), edit."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.db.models import Q
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from rapport.audit.querysets import history_of
+from rapport.contacts.models import Contact, Organization
+from rapport.customfields.choices import Entity
+from rapport.customfields.services import definitions_for
+from rapport.interactions.models import Interaction
+from rapport.sales.forms import (
+    DealForm,
+    TaskForm,
+    add_service_errors,
+    custom_values,
+    default_due,
+    names_from_text,
+)
+from rapport.sales.models import Deal, LeadScore, Pipeline
+from rapport.sales.permissions import check_owner, require_write
+from rapport.sales.services import deals as deal_services
+from rapport.sales.services import pipelines as pipeline_services
+
+TIMELINE_LIMIT = 30
+
+
+def _deal_values(form: DealForm) -> dict:
+    data = form.cleaned_data
+    values = {
+        "name": data["name"],
+        "amount": data["amount"] or "0",
+        "expected_close_date": data["expected_close_date"],
+        "contact": data["contact"],
+        "organization": data["organization"],
+        "products": names_from_text(data["products"]),
+        "source": data["source"],
+        "source_detail": data["source_detail"],
+        "tags": names_from_text(data["tags"]),
+        "description": data["description"],
+        "custom_fields": custom_values(form, form.definitions),
+    }
+    if data.get("currency"):
+        values["currency"] = data["currency"]
+    if data.get("owner") is not None:
+        values["owner"] = data["owner"]
+    return values
+
+
+@login_required
+def deal_create(request):
+    """A new deal; ?contact= / ?organization= / ?pipeline= fill it in from where it started."""
+    require_write(request.user)
+    definitions = definitions_for(Entity.DEAL)
+    initial = {"owner": request.user.pk}
+    pipeline = pipeline_services.default_pipeline()
+    if request.GET.get("pipeline", "").isdigit():
+        pipeline = Pipeline.objects.active().filter(pk=request.GET["pipeline"]).first() or pipeline
+    if pipeline is not None:
+        initial["pipeline"] = pipeline.pk
+        initial["currency"] = pipeline.currency
+    for name, model in (("contact", Contact), ("organization", Organization)):
+        raw = request.GET.get(name, "")
+        if raw.isdigit():
+            record = model.objects.visible_to(request.user).filter(pk=raw).first()
+            if record is not None:
+                initial[name] = str(record.pk)
+                initial.setdefault("name", f"{record} deal")
+    form = DealForm(
+        request.POST or None, user=request.user, definitions=definitions, initial=initial
+    )
+    if pipeline is not None:
+        form.fields["stage"].queryset = pipeline.stages.all()
+    if request.method == "POST" and form.is_valid():
+        values = _deal_values(form)
+        try:
+            check_owner(request.user, values.get("owner"), "owner")
+            deal = deal_services.create_deal(
+                actor=request.user,
+                pipeline=form.cleaned_data["pipeline"],
+                stage=form.cleaned_data.get("stage"),
+                **values,
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc, aliases={"owner_id": "owner", "stage_id": "stage"})
+        else:
+            messages.success(request, f"Deal “{deal.name}” created.")
+            return redirect("sales:deal_detail", deal.pk)
+    return render(
+        request,
+        "sales/deals/form.html",
+        {"form": form, "deal": None},
+        status=422 if form.errors else 200,
+    )
+
+
+def _visible_deal(user, deal_id):
+    return get_object_or_404(
+        Deal.objects.visible_to(user)
+        .select_related("pipeline", "stage", "owner", "contact", "organization", "lost_reason")
+        .prefetch_related("tags"),
+        pk=deal_id,
+    )
+
+
+@login_required
+def deal_detail(request, deal_id: int):
+    deal = _visible_deal(request.user, deal_id)
+    contact = None
+    if deal.contact_id:
+        contact = (
+            Contact.objects.visible_to(request.user)
+            .select_related("owner")
+            .prefetch_related("memberships__organization", "tags")
+            .filter(pk=deal.contact_id)
+            .first()
+        )
+    subject = Q()
+    if deal.contact_id:
+        subject |= Q(contact_id=deal.contact_id)
+    if deal.organization_id:
+        subject |= Q(organization_id=deal.organization_id)
+    timeline = []
+    if subject:
+        timeline = list(
+            Interaction.objects.visible_to(request.user)
+            .filter(subject)
+            .select_related("actor", "contact")
+            .order_by("-occurred_at", "-id")[:TIMELINE_LIMIT]
+        )
+    tasks = list(deal.tasks.select_related("assignee").order_by("status", "due_at"))
+    task_form = TaskForm(
+        initial={"deal": deal.pk, "assignee": request.user.pk, "due_at": default_due()}
+    )
+    other_deals = []
+    if contact is not None:
+        other_deals = list(
+            Deal.objects.visible_to(request.user)
+            .active()
+            .filter(contact=contact)
+            .exclude(pk=deal.pk)
+            .select_related("stage")[:5]
+        )
+    return render(
+        request,
+        "sales/deals/detail.html",
+        {
+            "deal": deal,
+            "stages": list(deal.pipeline.stages.all()),
+            "changes": list(
+                deal.stage_changes.select_related("from_stage", "to_stage", "actor", "lost_reason")
+            ),
+            "history": history_of(deal, limit=30),
+            "timeline": timeline,
+            "tasks": tasks,
+            "task_form": task_form,
+            "contact": contact,
+            "contact_hidden": deal.contact_id is not None and contact is None,
+            "lead_score": LeadScore.objects.filter(contact=contact).first() if contact else None,
+            "other_deals": other_deals,
+            "custom_fields": [
+                (d.label, deal.custom_fields.get(d.key)) for d in definitions_for(Entity.DEAL)
+            ],
+        },
+    )
+
+
+@login_required
+def deal_edit(request, deal_id: int):
+    require_write(request.user)
+    deal = _visible_deal(request.user, deal_id)
+    definitions = definitions_for(Entity.DEAL)
+    initial = {
+        "name": deal.name,
+        "amount": deal.amount,
+        "currency": deal.currency,
+        "expected_close_date": deal.expected_close_date,
+        "owner": deal.owner_id,
+        "contact": str(deal.contact_id or ""),
+        "organization": str(deal.organization_id or ""),
+        "products": ", ".join(deal.products),
+        "source": deal.source,
+        "source_detail": deal.source_detail,
+        "tags": ", ".join(t.name for t in deal.tags.all()),
+        "description": deal.description,
+        "custom": deal.custom_fields,
+    }
+    initial.update({f"cf_{k}": v for k, v in deal.custom_fields.items()})
+    form = DealForm(
+        request.POST or None,
+        user=request.user,
+        definitions=definitions,
+        initial=initial,
+        editing=True,
+    )
+    if request.method == "POST" and form.is_valid():
+        values = _deal_values(form)
+        values.setdefault("owner", None)
+        try:
+            check_owner(request.user, values["owner"], "owner")
+            deal_services.update_deal(actor=request.user, deal=deal, **values)
+        except ValidationError as exc:
+            add_service_errors(form, exc, aliases={"owner_id": "owner"})
+        else:
+            messages.success(request, "Deal saved.")
+            return redirect("sales:deal_detail", deal.pk)
+    return render(
+        request,
+        "sales/deals/form.html",
+        {"form": form, "deal": deal},
+        status=422 if form.errors else 200,
+    )
+
+
+@login_required
+@require_POST
+def deal_archive(request, deal_id: int):
+    require_write(request.user)
+    deal = _visible_deal(request.user, deal_id)
+    deal_services.archive_deal(actor=request.user, deal=deal)
+    messages.success(request, f"Deal “{deal.name}” archived.")
+    return redirect("sales:board", deal.pipeline_id)

@@ -1,0 +1,36 @@
+"""Top-level URLs: each app's pages under its prefix, the API under /api/v1/."""
+
+from importlib import import_module
+from importlib.util import find_spec
+
+from django.contrib import admin
+from django.urls import include, path
+
+from rapport.api import api
+
+APP_URLS = [
+    ("", "rapport.core"),
+    ("accounts/", "rapport.accounts"),
+    ("audit/", "rapport.audit"),
+    ("custom-fields/", "rapport.customfields"),
+    ("", "rapport.contacts"),
+    ("interactions/", "rapport.interactions"),
+    ("sales/", "rapport.sales"),
+    ("commerce/", "rapport.commerce"),
+    ("data/", "rapport.data_exchange"),
+    ("analytics/", "rapport.analytics"),
+    ("models/", "rapport.frameworks"),
+]
+
+urlpatterns = [
+    path("api/v1/", api.urls),
+    path("django-admin/", admin.site.urls),
+]
+
+for prefix, package in APP_URLS:
+    if find_spec(f"{package}.urls") is not None:
+        module = import_module(f"{package}.urls")
+        urlpatterns.append(path(prefix, include((module.urlpatterns, module.app_name))))
+
+handler404 = "rapport.core.views.not_found"
+handler500 = "rapport.core.views.server_error"
