@@ -313,6 +313,23 @@ def table_scans() -> dict[str, float]:
     return seconds
 
 
+def group_seconds(rows) -> list[tuple[str, float, int]]:
+    """(KPI group, seconds, series) for the stored rows, slowest group first. A census shared
+    by several KPIs is paid by the first of them measured, so groups are the honest unit."""
+    from rapport.frameworks.kpis import AREAS, KPIS
+
+    totals: dict[str, list] = {}
+    for kpi, _population, seconds, _value, _reason in rows:
+        label = AREAS.get(KPIS[kpi].area, KPIS[kpi].area) if kpi in KPIS else kpi
+        entry = totals.setdefault(label, [0.0, 0])
+        entry[0] += seconds
+        entry[1] += 1
+    return sorted(
+        ((area, seconds, count) for area, (seconds, count) in totals.items()),
+        key=lambda item: -item[1],
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--contacts", type=int, default=None, help="customers to seed (100,000)")
@@ -373,12 +390,17 @@ def main(argv: list[str] | None = None) -> int:
         f"  whole snapshot        {total:8.2f} s   (aim at 1,000,000 on PostgreSQL: < {AIM_SECONDS_AT_1M:.0f} s)"
     )
     say(f"    KPI formulas        {kpi_seconds:8.2f} s")
+    say(f"    machine load        {' '.join(f'{x:.2f}' for x in os.getloadavg())} (1, 5, 15 min)")
     say(f"    IDIC funnel + rest  {total - kpi_seconds:8.2f} s")
     detail = ", ".join(
         f"{table.split('_', 1)[1]} {seconds:.2f}" for table, seconds in scans.items()
     )
     say(f"  raw table scans       {floor:8.2f} s   ({detail})")
     say(f"  snapshot / scans      {total / floor if floor else float('nan'):8.1f} ×")
+    say("")
+    say("  seconds per KPI group (all series of the group, every population):")
+    for area, seconds, series in group_seconds(rows):
+        say(f"    {area:<28} {seconds:7.2f} s  ({series} series)")
     say("")
     say("  slowest series:")
     for kpi, population, seconds, value, reason in rows[:12]:

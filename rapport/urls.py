@@ -32,5 +32,6 @@ for prefix, package in APP_URLS:
         module = import_module(f"{package}.urls")
         urlpatterns.append(path(prefix, include((module.urlpatterns, module.app_name))))
 
+handler403 = "rapport.core.views.permission_denied"
 handler404 = "rapport.core.views.not_found"
 handler500 = "rapport.core.views.server_error"

@@ -333,45 +333,45 @@ def score_customers(
     nan = np.full(n_customers, np.nan)
     x, t_x, big_t = summary.frequency, summary.recency, summary.age
     horizon_weeks = settings["expected_purchases_days"] / DAYS_PER_WEEK
+    p_alive, expected, value = nan.copy(), nan.copy(), nan.copy()
     if bg_params is not None:
         p_alive = clv.probability_alive(bg_params, x, t_x, big_t)
         expected = clv.expected_purchases(bg_params, horizon_weeks, x, t_x, big_t)
-        if not (np.all(np.isfinite(p_alive)) and np.all(np.isfinite(expected))):
-            # Extreme fits on thin histories can overflow; show nothing rather than a wrong number.
-            messages.append(
-                "P(alive), expected purchases and CLV are empty: the fitted BG/NBD model gives "
-                "non-finite predictions on this purchase history."
+        if gg_params is not None:
+            value = clv.customer_lifetime_value(
+                bg_params,
+                gg_params,
+                x,
+                t_x,
+                big_t,
+                summary.monetary,
+                horizon_months=int(settings["clv_horizon_months"]),
+                monthly_discount_rate=float(settings["monthly_discount_rate"]),
+                periods_per_month=clv.WEEKS_PER_MONTH,
+            )
+        # The predictions are finite for every positive parameter set (a property test of
+        # metrics.clv); should that ever break, say where instead of storing NaN or inf.
+        broken = ~(np.isfinite(p_alive) & np.isfinite(expected))
+        if gg_params is not None:
+            broken |= ~np.isfinite(value)
+        if broken.any():
+            bg_outcome.status = "unusable"
+            first = int(np.flatnonzero(broken)[0])
+            bg_outcome.reason = (
+                f"The fitted purchase model gives no finite prediction for {int(broken.sum())} "
+                f"customers (the first: {int(x[first])} repeat purchases, recency "
+                f"{t_x[first]:.2f} and age {big_t[first]:.2f} weeks); P(alive), expected "
+                "purchases and CLV are left empty rather than shown wrong."
             )
             bg_params = None
-            p_alive, expected = nan.copy(), nan.copy()
-    else:
-        p_alive, expected = nan.copy(), nan.copy()
+            p_alive, expected, value = nan.copy(), nan.copy(), nan.copy()
+    if bg_params is None:
         messages.append("P(alive) and expected purchases are empty: " + bg_outcome.reason)
     if bg_params is not None and gg_params is not None:
-        value = clv.customer_lifetime_value(
-            bg_params,
-            gg_params,
-            x,
-            t_x,
-            big_t,
-            summary.monetary,
-            horizon_months=int(settings["clv_horizon_months"]),
-            monthly_discount_rate=float(settings["monthly_discount_rate"]),
-            periods_per_month=clv.WEEKS_PER_MONTH,
-        )
         value = np.round(value, 2)
         tier_basis = "clv"
         tier_values = value
-        if not np.all(np.isfinite(value)):
-            messages.append(
-                "CLV is empty and tiers use historical revenue: the model gives non-finite "
-                "values on this purchase history."
-            )
-            value = nan.copy()
-            tier_basis = "revenue"
-            tier_values = revenue
     else:
-        value = nan.copy()
         reason = gg_outcome.reason if bg_params is not None else bg_outcome.reason
         messages.append("CLV is empty and tiers use historical revenue: " + reason)
         tier_basis = "revenue"

@@ -88,7 +88,10 @@ def _repeat_purchases(rng, acquisition, end_day, rate, lifetime_purchases, proce
     while active.size:
         gaps = rng.exponential(1.0, size=(active.size, batch)) / (rate[active] * peak)[:, None]
         times = elapsed[active, None] + np.cumsum(gaps, axis=1)
-        candidate = acquisition[active, None] + np.floor(times * DAYS_PER_WEEK).astype(np.int64)
+        # Only times inside the window become purchases; capping the rest keeps the day cast
+        # finite when a near-zero rate makes a gap infinite.
+        capped = np.minimum(times, horizon[active, None])
+        candidate = acquisition[active, None] + np.floor(capped * DAYS_PER_WEEK).astype(np.int64)
         inside = times < horizon[active, None]
         accepted = inside & (
             rng.random(times.shape) * peak < _seasonality(np.minimum(candidate, end_day), process)

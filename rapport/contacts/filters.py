@@ -36,6 +36,7 @@ from django.utils import timezone
 
 from rapport.contacts.choices import ContactSource, LifecycleStage, OrganizationSize
 from rapport.contacts.models import Membership, Tag
+from rapport.contacts.querysets import archived_is
 from rapport.customfields.choices import Entity, FieldType
 from rapport.customfields.services import definitions_for
 from rapport.customfields.validation import clean_value
@@ -207,9 +208,9 @@ def _moment(value: str, name: str, errors: _Errors, *, end_of_day: bool):
 
 def _archived(value: str | None, errors: _Errors) -> Q | None:
     if value is None or value.lower() == "false":
-        return Q(is_archived=False)
+        return archived_is(False)
     if value.lower() == "true":
-        return Q(is_archived=True)
+        return archived_is(True)
     if value.lower() == "all":
         return Q()
     errors.add("archived", 'Give "true", "false" or "all".')

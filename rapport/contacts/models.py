@@ -14,7 +14,12 @@ from rapport.contacts.choices import (
     OrganizationSize,
     RelationshipKind,
 )
-from rapport.contacts.querysets import ContactQuerySet, OrganizationQuerySet
+from rapport.contacts.querysets import (
+    ContactQuerySet,
+    OrganizationQuerySet,
+    stage_rank,
+    touched,
+)
 from rapport.core.models import TimeStampedModel
 
 
@@ -123,6 +128,18 @@ class Contact(TimeStampedModel):
             models.Index(fields=["is_archived", "-created_at", "-id"], name="contact_recent_idx"),
             models.Index(fields=["owner", "is_archived", "last_name"]),
             models.Index(fields=["lifecycle_stage", "is_archived"]),
+            # The list's expression sorts (see querysets.CONTACT_SORT_KEYS), keyset-ready.
+            models.Index(
+                models.F("is_archived"),
+                stage_rank(),
+                models.F("last_name"),
+                models.F("first_name"),
+                models.F("id"),
+                name="contact_stage_rank_idx",
+            ),
+            models.Index(
+                models.F("is_archived"), touched(), models.F("id"), name="contact_touched_idx"
+            ),
         ]
 
     def __str__(self):

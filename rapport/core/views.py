@@ -41,5 +41,12 @@ def not_found(request, exception=None):
     return render(request, "core/404.html", status=404)
 
 
+def permission_denied(request, exception=None):
+    # A PermissionDenied raised by a service carries a sentence meant for the user; Django's own
+    # (CSRF and the like) carry none worth showing.
+    reason = str(exception) if exception is not None and str(exception) else ""
+    return render(request, "core/403.html", {"reason": reason}, status=403)
+
+
 def server_error(request):
     return render(request, "core/500.html", status=500)

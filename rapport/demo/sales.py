@@ -346,6 +346,7 @@ def _one_deal(
     )
     at = opened
     if outcome == "won":
+        closed = min(closed, now - dt.timedelta(hours=1))
         # Spread the open stages over the time until the contact became a customer.
         path = [s for s in stages[1:] if ctx.rng.random() < 0.85]
         span = max((closed - opened).total_seconds(), 3600.0)
@@ -397,9 +398,12 @@ def _build_renewals(ctx: DemoContext, setup: dict, moments) -> None:
             if ctx.rng.random() > 0.5:
                 continue
             _name, size = orgs.get(contact.pk, (None, ""))
-            started = max(
-                moments.get(contact.pk, {}).get("loyal", ctx.now - dt.timedelta(days=60)),
-                ctx.now - dt.timedelta(days=200),
+            started = min(
+                max(
+                    moments.get(contact.pk, {}).get("loyal", ctx.now - dt.timedelta(days=60)),
+                    ctx.now - dt.timedelta(days=200),
+                ),
+                ctx.now - dt.timedelta(hours=3),
             )
             outcome = ctx.rng.choices(["won", "open", "lost"], weights=[5, 3, 2])[0]
             owner = _deal_owner(ctx, contact)
@@ -420,6 +424,10 @@ def _build_renewals(ctx: DemoContext, setup: dict, moments) -> None:
             at = started + dt.timedelta(days=ctx.rng.uniform(5, 20))
             if at < ctx.now - dt.timedelta(hours=2):
                 deals.move_deal(actor=owner, deal=deal, stage=stages[1], at=at)
+            else:
+                # Too recent to have moved on yet: the close below counts from the opening, so
+                # it can never land in the future.
+                at = started
             if outcome != "open":
                 close_at = min(
                     ctx.now - dt.timedelta(hours=1), at + dt.timedelta(days=ctx.rng.uniform(5, 30))

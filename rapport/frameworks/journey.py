@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
 INTERACT_DAYS = 90
@@ -57,28 +57,33 @@ def step_conditions(moment: dt.datetime | None = None) -> dict[str, Q]:
     from rapport.sales.models import DealStageChange, ProductInterest
 
     moment = moment or timezone.now()
+    mine = OuterRef("pk")
+    # EXISTS throughout, not IN (subquery): the funnel evaluates the steps in its select list,
+    # where an IN whose rows outgrow work_mem is rescanned for every contact; EXISTS probes the
+    # index, or is hashed when the planner finds that cheaper.
     return {
         "identify": usable_identity_q(),
-        # IN (subquery) throughout: each set is read and hashed once for the whole funnel.
-        "differentiate": Q(pk__in=CustomerAnalytics.objects.values("contact_id"))
-        | Q(pk__in=ProductInterest.objects.values("contact_id"))
+        "differentiate": Q(Exists(CustomerAnalytics.objects.filter(contact_id=mine)))
+        | Q(Exists(ProductInterest.objects.filter(contact_id=mine)))
         | ~Q(about=""),
         "interact": Q(
-            pk__in=Interaction.objects.filter(
-                contact__isnull=False,
-                occurred_at__gte=moment - dt.timedelta(days=INTERACT_DAYS),
-                occurred_at__lt=moment,
+            Exists(
+                Interaction.objects.filter(
+                    contact_id=mine,
+                    occurred_at__gte=moment - dt.timedelta(days=INTERACT_DAYS),
+                    occurred_at__lt=moment,
+                ).exclude(channel="internal")
             )
-            .exclude(channel="internal")
-            .values("contact_id")
         ),
         "customize": Q(
-            pk__in=DealStageChange.objects.filter(
-                deal__contact__isnull=False,
-                from_stage__isnull=True,
-                changed_at__gte=moment - dt.timedelta(days=CUSTOMIZE_DAYS),
-                changed_at__lt=moment,
-            ).values("deal__contact_id")
+            Exists(
+                DealStageChange.objects.filter(
+                    deal__contact_id=mine,
+                    from_stage__isnull=True,
+                    changed_at__gte=moment - dt.timedelta(days=CUSTOMIZE_DAYS),
+                    changed_at__lt=moment,
+                )
+            )
         ),
     }
 

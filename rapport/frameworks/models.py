@@ -79,6 +79,9 @@ class SnapshotRun(models.Model):
     not_measurable = models.PositiveIntegerField(default=0)
     failed = models.JSONField(default=dict, blank=True)
     funnel = models.JSONField(default=list, blank=True)
+    # A backfill's series that past days could not measure: {series label: why, on the newest
+    # such day}, so a scorecard can say why a trend has a single point.
+    gaps = models.JSONField(default=dict, blank=True)
     message = models.TextField(blank=True)
 
     class Meta:

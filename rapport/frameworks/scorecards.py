@@ -49,6 +49,8 @@ class KpiRow:
     latest: KpiSnapshot | None
     trend: list[tuple[dt.date, float]]
     status: str
+    # Why the trend has fewer than two points, when the backfill recorded why.
+    gap: str = ""
 
     @property
     def value(self) -> float | None:
@@ -61,6 +63,15 @@ class KpiRow:
         if self.latest is None:
             return "Not measured yet: the daily snapshot has not run since this KPI was added."
         return self.latest.reason
+
+    @property
+    def trend_note(self) -> str:
+        """Why there is no trend line (shown instead of it)."""
+        if not self.kpi.is_measurable:
+            return ""
+        if self.gap:
+            return f"No past values: {self.gap}"
+        return "Trend after two measurements."
 
     @property
     def measured_on(self) -> dt.date | None:
@@ -200,6 +211,7 @@ def build(
     )
     assessment = latest_assessment(model_key)
     result = assessment_result(model, assessment) if assessment is not None else None
+    gaps = snapshots.backfill_gaps()
     cards = []
     for stage in model.stages:
         rows = []
@@ -224,6 +236,7 @@ def build(
                     overridden=overridden,
                     latest=latest,
                     trend=[(row.day, row.value) for row in stored if row.value is not None],
+                    gap=gaps.get(snapshots.label(series), ""),
                     status=rating.kpi_status(
                         value, target, direction=kpi.direction, tolerance=tolerance
                     ),

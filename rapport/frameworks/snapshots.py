@@ -220,7 +220,7 @@ def take_snapshot(
                 result, seconds = measure(kpi, ctx)
             except Exception as exc:
                 logger.exception("KPI %s (%s) failed", item.kpi, item)
-                failed[_label(item)] = f"{type(exc).__name__}: {exc}"[:300]
+                failed[label(item)] = f"{type(exc).__name__}: {exc}"[:300]
                 continue
             results.append((item, result, seconds))
             if isinstance(result, Measurement):
@@ -241,7 +241,8 @@ def take_snapshot(
     )
 
 
-def _label(series: Series) -> str:
+def label(series: Series) -> str:
+    """How a series is named in a run's failures and gaps."""
     parts = [series.kpi]
     if series.population:
         parts.append(series.population)
@@ -292,6 +293,7 @@ def backfill(
     existing = _existing(series, wanted_days)
     not_measurable = 0
     failed: dict[str, str] = {}
+    gaps: dict[str, str] = {}
     rows = []
     with without_jit():
         for day in wanted_days:
@@ -305,11 +307,14 @@ def backfill(
                     result, seconds = measure(KPIS[item.kpi], ctx)
                 except Exception as exc:
                     logger.exception("KPI %s failed for %s", item.kpi, day)
-                    failed[_label(item)] = f"{type(exc).__name__}: {exc}"[:300]
+                    failed[label(item)] = f"{type(exc).__name__}: {exc}"[:300]
                     continue
                 if not isinstance(result, Measurement):
                     not_measurable += 1
-                    continue  # a past day without data stays a gap in the trend
+                    # A past day without data stays a gap in the trend; the newest day's reason
+                    # (days run newest first) says why.
+                    gaps.setdefault(label(item), f"{day:%Y-%m-%d}: {result.reason}"[:300])
+                    continue
                 rows.append(
                     KpiSnapshot(
                         kpi=item.kpi,
@@ -332,6 +337,7 @@ def backfill(
         measured=measured,
         not_measurable=not_measurable,
         failed=failed,
+        gaps=gaps,
         status=RunStatus.SUCCEEDED if not failed else RunStatus.FAILED,
         message=f"{len(wanted_days)} days from {wanted_days[-1] if wanted_days else until} "
         f"to {until}.",
@@ -405,6 +411,18 @@ def measure_live(series: Series, *, segment=None) -> tuple[Measurement | NotMeas
     today = timezone.localdate()
     ctx = EvaluationContext(as_of=today, population=series.population, segment=segment, today=today)
     return measure(KPIS[series.kpi], ctx)
+
+
+def backfill_gaps() -> dict[str, str]:
+    """Why the latest backfill could not measure past days of a series ({label: reason})."""
+    run = (
+        SnapshotRun.objects.filter(source=SnapshotSource.BACKFILL)
+        .exclude(status=RunStatus.RUNNING)
+        .order_by("-finished_at", "-id")
+        .only("gaps")
+        .first()
+    )
+    return dict(run.gaps or {}) if run is not None else {}
 
 
 def latest_run() -> SnapshotRun | None:

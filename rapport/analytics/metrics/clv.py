@@ -546,28 +546,161 @@ def probability_alive(params: BgNbdParams, frequency, recency, age) -> np.ndarra
     return np.where(x > 0, alive, 1.0)
 
 
+# The closed form is used where it is accurate (see _expected_purchases_if_alive).
+_CLOSED_FORM_MAX_A = 1e3
+_CANCELLATION_ULP = 1e-16
+# Relative size below which a neglected term cannot change a float64 result.
+_NEGLIGIBLE = 1e-17
+# log-density drop beyond which the Beta mixing distribution's tail mass is below ~1e-19.
+_TAIL_LOG_DROP = 45.0
+
+
+def _purchases_if_alive_by_quadrature(k, b_x, a, s) -> np.ndarray:
+    """E[(1 - (1 + p s)**-k) / p] over p ~ Beta(a, b_x): the same quantity as the closed form,
+    computed by integrating over the customer's dropout probability p.
+
+    Given alive with purchase rate lambda and dropout probability p, a customer makes
+    (1 - exp(-lambda p t)) / p expected purchases in t; averaging over the posterior lambda ~
+    Gamma(r + x, alpha + T) gives the integrand, with k = r + x, b_x = b + x, s = t / (alpha + T).
+    It is a weighted mean of values in [h(1), h(0) = k s], so it is finite and non-negative for
+    any parameters, where the hypergeometric closed form can overflow or cancel.
+
+    The integral runs over u = logit(p), where the Beta density is log-concave and smooth; the
+    range is cut where either the density has dropped by e**-45 or the integrand is flat to
+    double precision, the flat tails are added exactly through the incomplete Beta function, and
+    the middle is integrated by Gauss-Legendre with enough nodes for the integrand's width.
+    """
+    k, b_x, a, s = (np.asarray(v, dtype=float) for v in np.broadcast_arrays(k, b_x, a, s))
+    shape = k.shape
+    k, b_x, a, s = k.ravel(), b_x.ravel(), a.ravel(), s.ravel()
+    result = np.zeros(k.size)
+
+    def integrand_weight(u, a_, b_, norm):
+        return np.exp(a_ * special.log_expit(u) + b_ * special.log_expit(-u) - norm)
+
+    def h(u, k_, s_):
+        # (1 - (1 + p s)**-k) / p with p = expit(u), to full precision for tiny p s.
+        p = special.expit(u)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            value = -np.expm1(-k_ * np.log1p(p * s_)) / p
+        return np.where(p * s_ * (k_ + 1.0) < _NEGLIGIBLE, k_ * s_, value)
+
+    todo = s > 0
+    if not np.any(todo):
+        return result.reshape(shape)
+    k, b_x, a, s = k[todo], b_x[todo], a[todo], s[todo]
+    norm = special.betaln(a, b_x)
+    mode = np.log(a) - np.log(b_x)
+    peak = a * special.log_expit(mode) + b_x * special.log_expit(-mode)
+
+    def log_density(u):
+        return a * special.log_expit(u) + b_x * special.log_expit(-u)
+
+    # Width of the peak: the log-density's curvature at the mode is -a b_x / (a + b_x).
+    spread = np.sqrt(1.0 / a + 1.0 / b_x)
+    # Widen each side by doubling until the log-density has dropped enough: it is concave, so
+    # the mass beyond is at most ~e**-45. The slowest tail (slope a or b_x) sets the width.
+    cuts = []
+    for sign in (-1.0, 1.0):
+        width = spread.copy()
+        for _ in range(80):
+            short = peak - log_density(mode + sign * width) < _TAIL_LOG_DROP
+            if not np.any(short):
+                break
+            width = np.where(short, 2.0 * width, width)
+        cuts.append(mode + sign * width)
+    mass_low, mass_high = cuts
+    # h(p) equals h(0) = k s to double precision for p s (k + 1) / 2 below _NEGLIGIBLE (the
+    # binomial series of (1 + p s)**-k alternates), and h(1) for 1 - p below it (p h(p) rises,
+    # so |h'| <= h / p).
+    flat_low = special.logit(np.minimum(2.0 * _NEGLIGIBLE / ((k + 1.0) * s), 0.5))
+    flat_high = -special.logit(_NEGLIGIBLE)
+    low = np.maximum(mass_low, flat_low)
+    high = np.minimum(mass_high, flat_high)
+
+    values = np.empty(k.size)
+    degenerate = low >= high
+    # The whole mass sits where h is flat: h at the mode is the answer.
+    values[degenerate] = h(mode, k, s)[degenerate]
+    rows = np.flatnonzero(~degenerate)
+    if rows.size:
+        lo, hi = low[rows], high[rows]
+        # Tails beyond the cuts, where h is flat or the mass negligible.
+        below = special.betainc(a[rows], b_x[rows], special.expit(lo))
+        above = special.betainc(b_x[rows], a[rows], special.expit(-hi))
+        tails = below * h(lo, k[rows], s[rows]) + above * h(hi, k[rows], s[rows])
+        # The integrand is analytic in a strip of half-width ~pi about the real axis (the poles
+        # of expit, the branch point of log1p(p s)); Gauss-Legendre needs about 3 nodes per
+        # unit of length for double precision there, and 64 resolve the Gaussian-like peak of
+        # a concentrated Beta.
+        nodes_needed = np.maximum(64, np.ceil(4.0 * (hi - lo) / np.minimum(spread[rows], 1.0)))
+        bucket = np.exp2(np.ceil(np.log2(nodes_needed))).astype(int)
+        middle = np.empty(rows.size)
+        for n in np.unique(bucket):
+            chosen = bucket == n
+            x_nodes, w_nodes = _gauss_legendre(int(n))
+            lo_c, hi_c = lo[chosen, None], hi[chosen, None]
+            half = (hi_c - lo_c) / 2.0
+            u = lo_c + half * (x_nodes[None, :] + 1.0)
+            r_ = rows[chosen, None]
+            weight = integrand_weight(u, a[r_], b_x[r_], norm[r_])
+            middle[chosen] = (half[:, 0]) * ((weight * h(u, k[r_], s[r_])) @ w_nodes)
+        values[rows] = tails + middle
+    result[todo] = values
+    return result.reshape(shape)
+
+
+@functools.cache
+def _gauss_legendre(n: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.polynomial.legendre.leggauss(n)
+
+
 def _expected_purchases_if_alive(params: BgNbdParams, t, x, big_t) -> np.ndarray:
     """Numerator of FHL 2005 eq. 10: expected purchases in (T, T+t] for a customer alive at T.
 
-    The paper writes (1-z)**(r+x) * 2F1(r+x, b+x; a+b+x-1; z) with z = t/(alpha+T+t). Euler's
-    transformation turns that into (1-z)**(a-1) * 2F1(a+b-1-r, a-1; a+b+x-1; z), an identical
-    value whose series has small upper parameters and converges fast even for large x and z
-    near 1, where the original form multiplies a huge 2F1 by a tiny power.
+    The paper writes (a+b+x-1)/(a-1) * (1 - (1-z)**(r+x) * 2F1(r+x, b+x; a+b+x-1; z)) with
+    z = t/(alpha+T+t). Euler's transformation turns the tail into (1-z)**(a-1) *
+    2F1(a+b-1-r, a-1; a+b+x-1; z), an identical value whose series has small upper parameters
+    and converges fast for large x and z near 1. scipy's hyp2f1 still fails on some parameter
+    sets (NaN or overflow for large a, or a tiny a with z near 1; cancellation in 1 - tail for
+    tiny t), so every value is checked against bounds the true one must meet, h(1) <= E <=
+    h(0) (see `_purchases_if_alive_by_quadrature`), and for cancellation; those that fail, and
+    every value when a is very large, are recomputed by quadrature, slower (about 0.2 ms a
+    value) but accurate to ~1e-14 and unable to overflow.
     """
     r, alpha, a, b = params.r, params.alpha, params.a, params.b
-    t = np.asarray(t, dtype=float)
-    z, c = np.broadcast_arrays(t / (alpha + big_t + t), a + b + np.asarray(x, dtype=float) - 1.0)
-    hypergeometric = special.hyp2f1(a + b - 1.0 - r, a - 1.0, c, z)
-    broken = ~np.isfinite(hypergeometric)
-    if np.any(broken):
-        # For z < 1 the value is finite, but scipy returns NaN on some all-integer parameter sets
-        # (c - a - b an integer, z near 1). It is smooth in c: a 1e-9 relative nudge fixes it.
-        hypergeometric = np.array(hypergeometric, copy=True)
-        hypergeometric[broken] = special.hyp2f1(
-            a + b - 1.0 - r, a - 1.0, c[broken] * (1.0 + 1e-9), z[broken]
-        )
-    tail = np.exp((a - 1.0) * np.log1p(-z)) * hypergeometric
-    return (a + b + x - 1.0) / (a - 1.0) * (1.0 - tail)
+    t, x, big_t = np.broadcast_arrays(
+        np.asarray(t, dtype=float), np.asarray(x, dtype=float), np.asarray(big_t, dtype=float)
+    )
+    k, b_x, s = r + x, b + x, t / (alpha + big_t)
+    z = t / (alpha + big_t + t)
+    c = a + b + x - 1.0
+    with np.errstate(all="ignore"):
+        hypergeometric = special.hyp2f1(a + b - 1.0 - r, a - 1.0, c, z)
+        tail = np.exp((a - 1.0) * np.log1p(-z)) * hypergeometric
+        closed = c / (a - 1.0) * (1.0 - tail)
+        upper = k * s
+        lower = -np.expm1(-k * np.log1p(s))
+        # 1 - tail cancels when the tail is near 1 (tiny t) and c / (a - 1) is large: the
+        # rounding of the tail, magnified.
+        cancellation = np.abs(c / (a - 1.0)) * np.maximum(np.abs(tail), 1.0) * _CANCELLATION_ULP
+    # Inside the bounds (1e-9 leaves room for rounding), with little cancellation and a up to
+    # _CLOSED_FORM_MAX_A, the closed form agrees with the quadrature to about 1e-7 (checked over
+    # random parameters spanning 1e-3..1e6); beyond that scipy's hyp2f1 loses digits.
+    trusted = (
+        np.isfinite(closed)
+        & (closed >= lower * (1.0 - 1e-9))
+        & (closed <= upper * (1.0 + 1e-9))
+        & (cancellation <= 1e-10 * closed)
+    )
+    if a > _CLOSED_FORM_MAX_A:
+        trusted = np.zeros_like(closed, dtype=bool)
+    if np.all(trusted):
+        return closed
+    result = np.array(closed, copy=True)
+    redo = ~trusted
+    result[redo] = _purchases_if_alive_by_quadrature(k[redo], b_x[redo], a, s[redo])
+    return result
 
 
 def _conditional_expectation_if_alive(params: BgNbdParams, t, x, big_t) -> np.ndarray:
@@ -599,7 +732,13 @@ def expected_purchases(params: BgNbdParams, t, frequency, recency, age) -> np.nd
     t = np.asarray(t, dtype=float)
     if np.any(t < 0):
         raise ValueError("t must be non-negative")
-    if_alive = _conditional_expectation_if_alive(params, t, x, big_t)
+    if t.ndim == 0 and x.ndim == 1 and x.shape == big_t.shape and x.size > 1:
+        # One horizon for many customers: the if-alive part depends on (x, T) only, and
+        # customers share those, so evaluate it once per distinct pair.
+        (x_pairs, age_pairs), inverse = _unique_rows(x, big_t)
+        if_alive = _conditional_expectation_if_alive(params, t, x_pairs, age_pairs)[inverse]
+    else:
+        if_alive = _conditional_expectation_if_alive(params, t, x, big_t)
     # Rounding in 1 - tail can leave -1e-16 for tiny t; the true value is >= 0.
     return np.maximum(if_alive, 0.0) * probability_alive(params, x, t_x, big_t)
 

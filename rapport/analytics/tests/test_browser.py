@@ -79,3 +79,27 @@ def test_segment_editor_counts_while_editing(signed_in_page, owner, refreshed):
     page.get_by_role("button", name="Save segment").click()
     expect(page.get_by_role("heading", name="Silver customers")).to_be_visible()
     expect(page.get_by_text("4 members in your access")).to_be_visible()
+
+
+def test_typing_the_segment_name_does_not_redraw_the_conditions(signed_in_page, owner, refreshed):
+    # The editor redraws on input in its own value boxes; typing the name (outside it) used to
+    # trigger a late redraw that could overwrite a condition added meanwhile.
+    page = signed_in_page(owner)
+    page.goto("/analytics/segments/new/")
+    editor_posts = []
+    page.on(
+        "request",
+        lambda request: (
+            editor_posts.append(request.url)
+            if request.url.endswith("/analytics/segments/editor/")
+            else None
+        ),
+    )
+    page.get_by_role("button", name="Add a condition").click()
+    expect(page.locator("#id_field-0")).to_be_visible()
+    posts_after_adding = len(editor_posts)
+    page.locator("#id_name").press_sequentially("Valuable customers")
+    page.wait_for_timeout(1200)
+
+    assert len(editor_posts) == posts_after_adding
+    expect(page.locator("#id_field-0")).to_have_value("analytics.value_tier")

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from scipy import optimize
+from scipy import integrate, optimize, special
 
 from rapport.analytics.metrics import clv, data
 
@@ -349,24 +349,42 @@ def test_expected_purchases_is_continuous_through_a_equal_one():
     np.testing.assert_allclose(at(1.0 - 1e-9), at(1.0 + 1e-9), rtol=1e-7)
 
 
+def log_uniform(low, high):
+    # Parameters span orders of magnitude; a plain uniform would almost never try the small end.
+    return st.floats(math.log(low), math.log(high)).map(math.exp)
+
+
+# Far wider than any fit on real data so far: a and b up to 1e6 (nearly homogeneous dropout;
+# a thin history fitted a = 2.7e6 in test_scoring), alpha from a day to centuries in any unit,
+# ages from 0 (first purchase today) up.
 bg_parameters = st.builds(
     clv.BgNbdParams,
-    r=st.floats(0.01, 20),
-    alpha=st.floats(0.01, 200),
-    a=st.floats(0.05, 20),
-    b=st.floats(0.05, 20),
+    r=log_uniform(1e-3, 1e3),
+    alpha=log_uniform(1e-3, 1e4),
+    a=log_uniform(1e-3, 1e6),
+    b=log_uniform(1e-3, 1e6),
     log_likelihood=st.just(0.0),
     n_customers=st.just(0),
     converged=st.just(True),
 )
-customers = st.tuples(st.integers(0, 150), st.floats(0, 1), st.floats(0.01, 400))
+customers = st.tuples(
+    st.one_of(st.integers(0, 5), st.integers(0, 2000)),
+    st.floats(0, 1),
+    st.one_of(st.just(0.0), log_uniform(1e-3, 1e4)),
+)
 
 
-@settings(max_examples=200, deadline=None)
+def customer_triple(customer):
+    x, share, age = customer
+    if age == 0.0:
+        x = 0
+    return float(x), (share * age if x > 0 else 0.0), age
+
+
+@settings(max_examples=400, deadline=None)
 @given(bg_parameters, customers)
 def test_probability_alive_is_a_probability(params, customer):
-    x, share, age = customer
-    recency = share * age if x > 0 else 0.0
+    x, recency, age = customer_triple(customer)
 
     p_alive = float(clv.probability_alive(params, x, recency, age))
 
@@ -375,26 +393,94 @@ def test_probability_alive_is_a_probability(params, customer):
         assert p_alive == 1.0
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=400, deadline=None)
 @given(bg_parameters, customers)
-def test_expected_purchases_are_non_negative_and_grow_with_time(params, customer):
-    x, share, age = customer
-    recency = share * age if x > 0 else 0.0
-    horizons = np.array([0.0, 0.5, 1.0, 5.0, 20.0, 52.0, 104.0, 520.0])
+def test_expected_purchases_are_finite_bounded_and_grow_with_time(params, customer):
+    x, recency, age = customer_triple(customer)
+    horizons = np.array([0.0, 1e-6, 0.5, 1.0, 5.0, 20.0, 52.0, 104.0, 520.0, 1e4])
 
+    if_alive = clv._conditional_expectation_if_alive(params, horizons, x, age)
     expected = clv.expected_purchases(params, horizons, x, recency, age)
 
     assert np.all(np.isfinite(expected))
     assert expected[0] == 0.0
     assert np.all(expected >= 0.0)
-    assert np.all(np.diff(expected) >= -1e-9 * np.maximum(expected[1:], 1.0))
+    assert np.all(np.diff(expected) >= -1e-9 * np.maximum(expected[1:], 1e-300))
+    # Alive, a customer's purchases in t average (1 - (1 + p s)**-k) / p over the dropout
+    # probability p, which falls from k s at p = 0 to its value at p = 1.
+    k, s = params.r + x, horizons / (params.alpha + age)
+    upper = k * s
+    lower = -np.expm1(-k * np.log1p(s))
+    assert np.all(if_alive <= upper * (1 + 1e-8))
+    assert np.all(if_alive >= lower * (1 - 1e-8))
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=300, deadline=None)
+@given(bg_parameters, customers, log_uniform(1e-3, 1e4))
+def test_closed_form_and_quadrature_agree(params, customer, horizon):
+    # Two independent evaluations of FHL eq. 10: the hypergeometric closed form (where scipy
+    # gives a value within the bounds) and the integral over the dropout probability.
+    x, _, age = customer_triple(customer)
+    k, b_x, s = params.r + x, params.b + x, horizon / (params.alpha + age)
+    assume(abs(params.a - 1.0) > 1e-3)
+
+    closed = float(clv._expected_purchases_if_alive(params, horizon, x, age))
+    by_quadrature = float(clv._purchases_if_alive_by_quadrature(k, b_x, params.a, s))
+
+    assert by_quadrature == pytest.approx(closed, rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("r", "alpha", "a", "b", "x", "age", "t"),
+    [
+        # scipy's hyp2f1 returns inf or NaN on these (large a; tiny a with z near 1).
+        (0.0449, 0.00458, 948.045, 807.510, 971, 81.005, 258.289),
+        (7.6457, 19.544, 318.997, 0.00173, 4, 19.781, 514.946),
+        (0.0103, 0.00441, 0.00673, 389.160, 4, 0.00128, 18.738),
+        (0.0391, 23.634, 2673039.1, 432760.7, 1, 66.0, 4.35),
+    ],
+)
+def test_expected_purchases_where_the_closed_form_breaks(r, alpha, a, b, x, age, t):
+    params = clv.BgNbdParams(r, alpha, a, b, 0.0, 0, True)
+    k, b_x, s = r + x, b + x, t / (alpha + age)
+    log_beta = special.betaln(a, b_x)
+
+    def integrand(p):
+        # Beta(a, b + x) density times purchases in t given alive with dropout probability p.
+        density = math.exp((a - 1) * math.log(p) + (b_x - 1) * math.log1p(-p) - log_beta)
+        return density * -math.expm1(-k * math.log1p(p * s)) / p
+
+    mean = a / (a + b_x)
+    spread = math.sqrt(mean * (1 - mean) / (a + b_x + 1))
+    if a > 2 and b_x > 2:  # concentrated: integrate around the peak
+        low, high = max(mean - 40 * spread, 0.0), min(mean + 40 * spread, 1.0)
+        reference = integrate.quad(
+            integrand, low, high, points=[mean], epsabs=0, epsrel=1e-12, limit=500
+        )[0]
+    else:  # integrable singularities at the ends: integrate over the quantiles instead
+        reference = integrate.quad(
+            lambda u: (
+                k * s
+                if (p := special.betaincinv(a, b_x, u)) == 0
+                else -math.expm1(-k * math.log1p(p * s)) / p
+            ),
+            0,
+            1,
+            points=[1e-9, 1e-6, 1e-3, 0.5, 1 - 1e-3],
+            epsabs=0,
+            epsrel=1e-11,
+            limit=500,
+        )[0]
+
+    assert float(clv._expected_purchases_if_alive(params, t, x, age)) == pytest.approx(
+        reference, rel=1e-7
+    )
+
+
+@settings(max_examples=200, deadline=None)
 @given(bg_parameters, customers, st.floats(0.0, 0.1), st.floats(1, 500))
 def test_clv_is_non_negative_and_grows_with_the_horizon(params, customer, rate, spend):
-    x, share, age = customer
-    recency = share * age if x > 0 else 0.0
+    x, recency, age = customer_triple(customer)
     spend_model = clv.GammaGammaParams(6.0, 3.5, 15.0, 0.0, 0, True)
 
     values = [

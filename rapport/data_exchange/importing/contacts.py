@@ -331,6 +331,10 @@ def phone_identity(raw: str, region: str) -> tuple[str, str]:
     return e164, f"{digits} 0{parsed.national_number}"
 
 
+# Earlier rows of a batch holding one phone that a later row is compared with.
+PHONE_TWIN_CANDIDATES = 50
+
+
 @dataclass
 class Draft:
     """A cleaned row: what the contact should look like after this row."""
@@ -372,6 +376,9 @@ class ContactRun:
     tags: dict = field(default_factory=dict)  # folded name → Tag
     # identity → contact id (or a draft, in a dry run): rows seen earlier in this run.
     seen: dict = field(default_factory=dict)
+    # E.164 phone → [(row, what that row resolved to)]: earlier rows holding the phone, which
+    # the matching rules compare a later row with, as they compare it with the database.
+    seen_phones: dict = field(default_factory=dict)
     created_ids: list[int] = field(default_factory=list)
     new_organizations: int = 0
     # Events of the batch being written; the engine delivers them once the batch commits,
@@ -471,6 +478,11 @@ class ContactImporter(Importer):
             target = matches.get(draft.number)
             if target is None:
                 target = self._seen(draft, run)
+            if target is None:
+                target = self._seen_by_rules(draft, run)
+            if isinstance(target, int) and target not in existing:
+                # Resolved through a row of an earlier batch of a dry run.
+                existing.update(self._load_existing({target}))
             if isinstance(target, Draft):
                 self._fold_into(target, draft, run)
             elif isinstance(target, int) and target in existing:
@@ -498,6 +510,7 @@ class ContactImporter(Importer):
             # Later batches find these rows' contacts in the database; the index only has to
             # cover one batch, which keeps a million-row run's memory flat.
             run.seen.clear()
+            run.seen_phones.clear()
         return results
 
     def _check_new(self, draft: Draft, run: ContactRun, unique_seen: dict) -> list[dict]:
@@ -760,18 +773,7 @@ class ContactImporter(Importer):
             ]
             if not candidates:
                 continue
-            person = dedupe.Person(
-                key=-draft.number,
-                first_name=draft.fields.get("first_name", ""),
-                last_name=draft.fields.get("last_name", ""),
-                emails=tuple(draft.emails),
-                phones=tuple(p[0] for p in draft.phones),
-                external_ids=(f"{run.system}:{draft.external_id}",) if draft.external_id else (),
-                organization=draft.organization,
-                organization_domain=draft.organization_domain,
-                city=draft.fields.get("city", ""),
-                postcode=draft.fields.get("postcode", ""),
-            )
+            person = self._person(draft, run, key=-draft.number)
             matches = dedupe.match_one(
                 Entity.CONTACT,
                 person,
@@ -782,6 +784,48 @@ class ContactImporter(Importer):
             if matches:
                 best = matches[0]
                 found[draft.number] = best.key_b if best.key_a == person.key else best.key_a
+
+    @staticmethod
+    def _person(draft: Draft, run: ContactRun, *, key: int) -> dedupe.Person:
+        return dedupe.Person(
+            key=key,
+            first_name=draft.fields.get("first_name", ""),
+            last_name=draft.fields.get("last_name", ""),
+            emails=tuple(draft.emails),
+            phones=tuple(p[0] for p in draft.phones),
+            external_ids=(f"{run.system}:{draft.external_id}",) if draft.external_id else (),
+            organization=draft.organization,
+            organization_domain=draft.organization_domain,
+            city=draft.fields.get("city", ""),
+            postcode=draft.fields.get("postcode", ""),
+        )
+
+    def _seen_by_rules(self, draft: Draft, run: ContactRun):
+        """What an earlier row of this batch (or dry run) sharing a phone with `draft` resolved
+        to, when the matching rules say it is the same person: a row's outcome must not depend
+        on whether its twin fell in the same batch (compared here) or an earlier one (compared
+        with the database by `_match_by_rules`)."""
+        if not draft.phones or not run.matching.rules:
+            return None
+        earlier = {
+            id(row): (row, target)
+            for e164, _digits, _label in draft.phones
+            for row, target in run.seen_phones.get(e164, ())
+        }
+        if not earlier:
+            return None
+        rows = list(earlier.values())
+        matches = dedupe.match_one(
+            Entity.CONTACT,
+            self._person(draft, run, key=-1),
+            [self._person(row, run, key=index) for index, (row, _target) in enumerate(rows)],
+            run.matching.rules,
+            threshold=run.matching.import_match_threshold,
+        )
+        if not matches:
+            return None
+        best = matches[0]
+        return rows[best.key_b if best.key_a == -1 else best.key_a][1]
 
     def _identities(self, draft: Draft, run: ContactRun) -> list[tuple]:
         keys = [("fingerprint", draft.fingerprint)]
@@ -799,6 +843,12 @@ class ContactImporter(Importer):
     def _remember(self, draft: Draft, target, run: ContactRun) -> None:
         for key in self._identities(draft, run):
             run.seen[key] = target
+        for e164, _digits, _label in draft.phones:
+            holders = run.seen_phones.setdefault(e164, [])
+            # A switchboard number on thousands of rows would make each later row meet them
+            # all; the first few are as good a sample of who shares it.
+            if len(holders) < PHONE_TWIN_CANDIDATES:
+                holders.append((draft, target))
 
     # --- updating ----------------------------------------------------------------------------
 

@@ -573,3 +573,30 @@ def test_two_rows_updating_one_contact_both_land(owner):
         "ada@b.org",
         "ada@c.org",
     ]
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 500])
+def test_phone_twins_resolve_the_same_whatever_the_batches(owner, batch_size):
+    """The matching rules compare a row with the rows before it in its own batch as they do
+    with the contacts earlier batches wrote, so batch size never changes the outcome."""
+    header = ["First Name", "Last Name", "Phone Number", "City"]
+    rows = [
+        ["Katherine", "Johnson", "+1 757 555 0199", "Hampton"],
+        ["Kate", "Johnson", "(757) 555-0199", "Hampton"],
+        ["Somebody", "Else", "+1 757 555 0199", ""],
+    ]
+    job = import_file(owner, csv_bytes(rows, header=header), policy="skip", batch_size=batch_size)
+    assert (job.created_count, job.skipped_count) == (2, 1)
+    assert job.rows.get(row_number=3).object_id == job.rows.get(row_number=2).object_id
+    assert job.rows.get(row_number=4).object_id != job.rows.get(row_number=2).object_id
+
+
+def test_dry_run_counts_phone_twins_like_the_real_run(owner):
+    header = ["First Name", "Last Name", "Phone Number"]
+    rows = [
+        ["Katherine", "Johnson", "+1 757 555 0199"],
+        ["Kate", "Johnson", "(757) 555-0199"],
+    ]
+    dry = import_file(owner, csv_bytes(rows, header=header), dry_run=True, batch_size=1)
+    assert (dry.created_count, dry.skipped_count) == (1, 1)
+    assert not Contact.objects.exists()

@@ -6,7 +6,7 @@ not count); interactions carry their date, so every figure here can be read for 
 
 from __future__ import annotations
 
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, OuterRef, Q
 
 from rapport.frameworks.kpis.base import (
     Direction,
@@ -39,9 +39,10 @@ def touches(ctx: EvaluationContext, days: int = TOUCH_DAYS):
 
 
 def touched_q(ctx: EvaluationContext) -> Q:
-    # IN (subquery) rather than EXISTS: PostgreSQL hashes the window's touches once instead of
-    # probing the interactions once per customer.
-    return Q(pk__in=touches(ctx).values("contact_id"))
+    # EXISTS, not IN (subquery): inside an aggregate's FILTER an IN whose rows outgrow work_mem
+    # is rescanned for every outer row (quadratic at a million contacts); EXISTS probes the
+    # index, or is hashed when the planner finds that cheaper.
+    return Q(Exists(touches(ctx).filter(contact_id=OuterRef("pk"))))
 
 
 def _share(counts: dict, empty_reason: str) -> Measurement:
@@ -108,10 +109,12 @@ def multi_team_touch_rate(ctx: EvaluationContext) -> Measurement:
     return Measurement(value=100.0 * several / total, numerator=several, denominator=total)
 
 
-def _network_q() -> Q:
+def _network_q(ctx: EvaluationContext) -> Q:
+    """Organizations with a relationship recorded by the end of the day (relationships carry
+    their creation date; one deleted since is gone from every day)."""
     from rapport.contacts.models import OrganizationRelationship
 
-    ties = OrganizationRelationship.objects.all()
+    ties = OrganizationRelationship.objects.filter(created_at__lt=ctx.end)
     return Q(pk__in=ties.values("from_organization_id")) | Q(
         pk__in=ties.values("to_organization_id")
     )
@@ -120,17 +123,17 @@ def _network_q() -> Q:
 def _significant_organizations(ctx: EvaluationContext):
     from rapport.contacts.models import Membership, Organization
 
-    members = Membership.objects.filter(contact_id__in=significant_customers(ctx).values("pk"))
-    return Organization.objects.filter(
-        is_archived=False, pk__in=members.values("organization_id"), created_at__lt=ctx.end
+    members = Membership.objects.filter(
+        contact_id__in=significant_customers(ctx).values("pk"), created_at__lt=ctx.end
     )
+    return Organization.objects.filter(
+        pk__in=members.values("organization_id"), created_at__lt=ctx.end
+    ).filter(Q(is_archived=False) | Q(archived_at__gte=ctx.end))
 
 
 def organization_network_coverage(ctx: EvaluationContext) -> Measurement:
-    if not ctx.is_today:
-        raise Unmeasurable("Organization relationships carry no date to read a past day from.")
     counts = _significant_organizations(ctx).aggregate(
-        total=Count("pk"), hits=Count("pk", filter=_network_q())
+        total=Count("pk"), hits=Count("pk", filter=_network_q(ctx))
     )
     return _share(counts, "No strategically significant customer belongs to an organization yet.")
 
@@ -182,7 +185,7 @@ def _unmapped_organizations(ctx: EvaluationContext) -> RecordsBehind:
     return RecordsBehind(
         "organizations",
         "Organizations of significant customers with no relationship mapped",
-        _significant_organizations(ctx).exclude(_network_q()),
+        _significant_organizations(ctx).exclude(_network_q(ctx)),
     )
 
 
@@ -259,7 +262,7 @@ KPIS = (
         area=AREA,
         about_significant=True,
         formula=organization_network_coverage,
-        history=History.CURRENT,
+        history=History.SNAPSHOTS,
         records=_unmapped_organizations,
     ),
 )

@@ -1,15 +1,17 @@
 """Identify: who the customers are, as one clean, consented, owned record each.
 
 The data-quality figures are defined once in `rapport.data_exchange.quality`; these KPIs call
-them (as percentages) and read past days from its daily quality snapshots.
+them (as percentages). A past day reads the data-quality snapshot taken that day when there is
+one (what was measured then), else rebuilds the day from the dated records (`past`).
 """
 
 from __future__ import annotations
 
 import math
 
-from django.db.models import Case, Count, IntegerField, Q, Value, When
+from django.db.models import Case, Count, Exists, IntegerField, OuterRef, Q, Value, When
 
+from rapport.frameworks.kpis import past
 from rapport.frameworks.kpis.base import (
     Direction,
     EvaluationContext,
@@ -38,20 +40,19 @@ def _percent(measurement) -> Measurement:
     )
 
 
-def _quality_snapshot_figure(ctx: EvaluationContext, figure: str) -> Measurement:
-    """A past day's figure from the data-quality snapshot taken that day."""
+def _quality_snapshot_figure(ctx: EvaluationContext, figure: str) -> Measurement | None:
+    """A past day's figure from the data-quality snapshot taken that day, if one was taken
+    (kept for the whole database only)."""
     from rapport.data_exchange.models import QualitySnapshot
 
     if ctx.is_filtered:
-        raise Unmeasurable(
-            "Past data-quality figures are kept for the whole database only, not per group."
-        )
+        return None
     key = ("quality_snapshot", ctx.as_of)
     if key not in ctx.shared:
         ctx.shared[key] = QualitySnapshot.objects.filter(taken_on=ctx.as_of).first()
     snapshot = ctx.shared[key]
     if snapshot is None:
-        raise Unmeasurable(f"No data-quality snapshot was taken on {ctx.as_of:%Y-%m-%d}.")
+        return None
     stored = (snapshot.figures or {}).get(figure) or {}
     if stored.get("value") is None:
         raise Unmeasurable(stored.get("reason") or "The snapshot has no value for this figure.")
@@ -60,17 +61,6 @@ def _quality_snapshot_figure(ctx: EvaluationContext, figure: str) -> Measurement
         numerator=stored.get("numerator"),
         denominator=stored.get("denominator"),
     )
-
-
-def _quality_kpi(figure: str, compute):
-    """Today: compute with the data-quality function; a past day: read its snapshot."""
-
-    def formula(ctx: EvaluationContext) -> Measurement:
-        if not ctx.is_today:
-            return _quality_snapshot_figure(ctx, figure)
-        return _percent(compute(ctx.contacts(), ctx))
-
-    return formula
 
 
 def _quality():
@@ -93,6 +83,7 @@ def census(ctx: EvaluationContext) -> dict:
             "consent": quality.consent_recorded_q(),
             "email_consent": quality.email_consent_granted_q(),
             "duplicate": quality.suspected_duplicate_q(),
+            "stale": _stale_q(ctx),
         }
         for field, (_label, make) in quality.CONTACT_FIELDS.items():
             conditions[f"field.{field}"] = make()
@@ -108,13 +99,25 @@ def census(ctx: EvaluationContext) -> dict:
     return ctx.shared[key]
 
 
+def _stale_q(ctx: EvaluationContext) -> Q:
+    """`quality.stale_q` (last touch, else creation, before the cutoff) with its COALESCE
+    unfolded, so the census counts it in the same scan without an annotation."""
+    cutoff = _quality().stale_cutoff(now=ctx.moment)
+    return Q(last_touched_at__lt=cutoff) | Q(last_touched_at__isnull=True, created_at__lt=cutoff)
+
+
+def day_census(ctx: EvaluationContext) -> dict:
+    """The contact census of the context's day: measured today, rebuilt for a past day."""
+    return census(ctx) if ctx.is_today else past.contact_census(ctx)
+
+
 def _census_share(name: str, figure: str):
-    """A share of the contact census today; a past day's value from the quality snapshot."""
+    """A share of the contact census; a past day prefers the quality snapshot taken that day."""
 
     def formula(ctx: EvaluationContext) -> Measurement:
-        if not ctx.is_today:
-            return _quality_snapshot_figure(ctx, figure)
-        counts = census(ctx)
+        if not ctx.is_today and (stored := _quality_snapshot_figure(ctx, figure)) is not None:
+            return stored
+        counts = day_census(ctx)
         return _share({"total": counts["total"], "hits": counts[name]}, _quality().NO_CONTACTS)
 
     return formula
@@ -129,18 +132,16 @@ owner_coverage = _census_share("field.owner", "contact_completeness.owner")
 
 def profile_completeness(ctx: EvaluationContext) -> Measurement:
     """Filled cells ÷ (contacts × standard fields), as the data-quality page computes it."""
-    if not ctx.is_today:
-        return _quality_snapshot_figure(ctx, "profile_completeness")
-    counts = census(ctx)
+    if not ctx.is_today and (stored := _quality_snapshot_figure(ctx, "profile_completeness")):
+        return stored
+    counts = day_census(ctx)
     fields = [f"field.{field}" for field in _quality().CONTACT_FIELDS]
     cells = counts["total"] * len(fields)
     filled = sum(counts[field] for field in fields)
     return _share({"total": cells, "hits": filled}, _quality().NO_CONTACTS)
 
 
-stale_contact_rate = _quality_kpi(
-    "stale_rate", lambda contacts, ctx: _quality().stale_rate(contacts, now=ctx.moment)
-)
+stale_contact_rate = _census_share("stale", "stale_rate")
 
 
 def _needs_recorded_q() -> Q:
@@ -149,15 +150,39 @@ def _needs_recorded_q() -> Q:
     return Q(pk__in=ProductInterest.objects.values("contact_id")) | ~Q(about="")
 
 
-def needs_captured_share(ctx: EvaluationContext) -> Measurement:
-    if not ctx.is_today:
-        raise Unmeasurable("Recorded needs carry no date to read a past day from.")
-    from django.db.models import Count
+NO_CUSTOMERS = "There are no customers (customer, loyal or advocate stage) yet."
 
-    counts = lifecycle_customers(ctx).aggregate(
-        total=Count("pk"), hits=Count("pk", filter=_needs_recorded_q())
+
+def needs_captured_share(ctx: EvaluationContext) -> Measurement:
+    if ctx.is_today:
+        counts = lifecycle_customers(ctx).aggregate(
+            total=Count("pk"), hits=Count("pk", filter=_needs_recorded_q())
+        )
+        return _share(counts, NO_CUSTOMERS)
+    return _share(_past_needs(ctx), NO_CUSTOMERS)
+
+
+def _past_needs(ctx: EvaluationContext) -> dict:
+    """Customers of the day with needs on record then: a product of interest noted before the
+    end of the day, or an "About" text they had then (today's, unless the audit trail has it
+    changed since)."""
+    from rapport.sales.models import ProductInterest
+
+    interests = ProductInterest.objects.filter(created_at__lt=ctx.end).values("contact_id")
+    customers = past.lifecycle_customers(ctx)
+    counts = customers.aggregate(
+        total=Count("pk"), hits=Count("pk", filter=Q(pk__in=interests) | ~Q(about=""))
     )
-    return _share(counts, "There are no customers (customer, loyal or advocate stage) yet.")
+    changed = {
+        pk: values["about"] for pk, values in past.audited_values(ctx).items() if "about" in values
+    }
+    if changed:
+        rows = customers.filter(pk__in=list(changed)).annotate(
+            noted=Exists(interests.filter(contact_id=OuterRef("pk")))
+        )
+        for pk, about, noted in rows.values_list("pk", "about", "noted"):
+            counts["hits"] += int(noted or bool(changed[pk])) - int(noted or bool(about))
+    return counts
 
 
 def _window_interactions(ctx: EvaluationContext):
@@ -268,7 +293,7 @@ KPIS = (
         direction=Direction.HIGHER,
         area=AREA,
         formula=identification_rate,
-        history=History.SNAPSHOTS,
+        history=History.DATED,
         records=_contacts_missing("identification", "Contacts without a usable identity"),
         see_also=(DATA_QUALITY,),
     ),
@@ -283,7 +308,7 @@ KPIS = (
         direction=Direction.HIGHER,
         area=AREA,
         formula=profile_completeness,
-        history=History.SNAPSHOTS,
+        history=History.DATED,
         records=_thin_profiles,
         see_also=(DATA_QUALITY,),
     ),
@@ -298,7 +323,7 @@ KPIS = (
         direction=Direction.LOWER,
         area=AREA,
         formula=duplicate_rate,
-        history=History.SNAPSHOTS,
+        history=History.DATED,
         records=_duplicates,
         see_also=(SeeAlso("Review duplicates", "data_exchange:duplicates"),),
     ),
@@ -313,7 +338,7 @@ KPIS = (
         direction=Direction.HIGHER,
         area=AREA,
         formula=consent_coverage,
-        history=History.SNAPSHOTS,
+        history=History.DATED,
         records=_contacts_missing("consent", "Contacts whose consent was never recorded"),
         see_also=(DATA_QUALITY,),
     ),
@@ -325,7 +350,7 @@ KPIS = (
         direction=Direction.HIGHER,
         area=AREA,
         formula=email_consent_rate,
-        history=History.SNAPSHOTS,
+        history=History.DATED,
         records=_no_email_consent,
     ),
     Kpi(
@@ -339,7 +364,7 @@ KPIS = (
         direction=Direction.LOWER,
         area=AREA,
         formula=stale_contact_rate,
-        history=History.SNAPSHOTS,
+        history=History.DATED,
         records=_contacts_missing("stale", "Contacts not touched in a year"),
         see_also=(DATA_QUALITY,),
     ),
@@ -351,7 +376,7 @@ KPIS = (
         direction=Direction.HIGHER,
         area=AREA,
         formula=owner_coverage,
-        history=History.SNAPSHOTS,
+        history=History.DATED,
         records=_unowned,
     ),
     Kpi(
@@ -365,7 +390,7 @@ KPIS = (
         direction=Direction.HIGHER,
         area=AREA,
         formula=needs_captured_share,
-        history=History.CURRENT,
+        history=History.DATED,
         records=_needs_missing,
     ),
     Kpi(

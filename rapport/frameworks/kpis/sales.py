@@ -15,6 +15,7 @@ from django.db.models import (
     Count,
     DecimalField,
     DurationField,
+    Exists,
     ExpressionWrapper,
     F,
     IntegerField,
@@ -109,10 +110,13 @@ def lead_response_hours(ctx: EvaluationContext) -> Measurement:
 def _converted_q(ctx: EvaluationContext) -> Q:
     from rapport.contacts.models import LifecycleChange
 
+    # EXISTS, not IN (subquery): inside an aggregate's FILTER an IN whose rows outgrow work_mem
+    # is rescanned for every outer row (quadratic at a million contacts); EXISTS probes the
+    # index, or is hashed when the planner finds that cheaper.
     converted = LifecycleChange.objects.filter(
-        to_stage__in=CONVERTED_STAGES, changed_at__lt=ctx.end
-    ).values("contact_id")
-    return Q(contact_id__in=converted)
+        contact_id=OuterRef("contact_id"), to_stage__in=CONVERTED_STAGES, changed_at__lt=ctx.end
+    )
+    return Q(Exists(converted))
 
 
 def lead_conversion_rate(ctx: EvaluationContext) -> Measurement:

@@ -9,8 +9,9 @@ share, Gini) is analytics' own (`analytics.metrics.pareto`).
 
 from __future__ import annotations
 
-from django.db.models import Avg, Count, Q, Sum
+from django.db.models import Avg, Count, Exists, OuterRef, Q, Sum
 
+from rapport.frameworks.kpis import past
 from rapport.frameworks.kpis.base import (
     SIGNIFICANT_TIERS,
     Direction,
@@ -67,16 +68,22 @@ def revenue_per_customer(ctx: EvaluationContext) -> Measurement:
 def _tiered_q() -> Q:
     from rapport.analytics.models import CustomerAnalytics
 
-    return Q(pk__in=CustomerAnalytics.objects.values("contact_id"))
+    # EXISTS, not IN (subquery): inside an aggregate's FILTER an IN whose rows outgrow work_mem
+    # is rescanned for every outer row (quadratic at a million contacts); EXISTS probes the
+    # index, or is hashed when the planner finds that cheaper.
+    return Q(Exists(CustomerAnalytics.objects.filter(contact_id=OuterRef("pk"))))
 
 
 def value_tier_coverage(ctx: EvaluationContext) -> Measurement:
-    if not ctx.is_today:
-        raise Unmeasurable("The lifecycle stage has no per-day state to read a past day from.")
-    require_analytics()
-    counts = lifecycle_customers(ctx).aggregate(
-        total=Count("pk"), hits=Count("pk", filter=_tiered_q())
-    )
+    if ctx.is_today:
+        require_analytics()
+        customers, tiered = lifecycle_customers(ctx), _tiered_q()
+    else:
+        # A past day: the lifecycle stage from its dated history, the tiers from the analytics
+        # snapshot standing for the day.
+        customers = past.lifecycle_customers(ctx)
+        tiered = Q(Exists(customer_values(ctx).filter(contact_id=OuterRef("pk"))))
+    counts = customers.aggregate(total=Count("pk"), hits=Count("pk", filter=tiered))
     if not counts["total"]:
         raise Unmeasurable("There are no customers (customer, loyal or advocate stage) yet.")
     return Measurement(
@@ -207,7 +214,7 @@ KPIS = (
         direction=Direction.HIGHER,
         area=AREA,
         formula=value_tier_coverage,
-        history=History.CURRENT,
+        history=History.SNAPSHOTS,
         records=_untiered,
         see_also=(CUSTOMER_VALUE,),
     ),

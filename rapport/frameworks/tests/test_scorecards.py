@@ -143,3 +143,14 @@ def test_idic_funnel_comes_with_the_snapshot(measured):
 def test_scorecard_query_budget(measured, django_assert_max_num_queries):
     with django_assert_max_num_queries(10):
         scorecards.build("qci")
+
+
+def test_a_single_point_trend_says_why(measured):
+    idic = scorecards.build("idic")
+    # The customers were all added today: past days had nobody to measure, and the row says so.
+    row = _row(_card(idic, "identify"), "identification_rate")
+    assert len(row.trend) == 1
+    assert row.trend_note.startswith("No past values: ")
+    assert row.trend_note.endswith("There are no contacts to measure.")
+    # The repeat purchase rate reads the dated orders: a trend, no note needed.
+    assert len(_row(_card(idic, "customize"), "repeat_purchase_rate").trend) >= 2

@@ -89,9 +89,14 @@ def test_backfill_fills_dated_kpis_and_keeps_measured_days(shop):
         )
     )
     assert days == [yesterday - dt.timedelta(days=7 * k) for k in range(4, -1, -1)]
-    # A value measured on the day is kept; current-only KPIs are not invented for the past.
+    # A value measured on the day is kept; a past day without data is left a gap, and the run
+    # says why (the customers were all added today).
     assert KpiSnapshot.objects.get(kpi="repeat_purchase_rate", day=yesterday).value == 12.5
     assert not KpiSnapshot.objects.filter(kpi="needs_captured_share").exists()
+    assert run.gaps["needs_captured_share"] == (
+        f"{yesterday:%Y-%m-%d}: There are no customers (customer, loyal or advocate stage) yet."
+    )
+    assert snapshots.backfill_gaps() == run.gaps
     assert run.source == "backfill" and run.measured > 0
     # Running it again adds nothing.
     count = KpiSnapshot.objects.count()

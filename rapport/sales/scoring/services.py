@@ -409,39 +409,96 @@ def score_leads(
     return ScoringRun(scored=len(ids), changed=changed, seconds=seconds, basis=basis)
 
 
-def _upsert_scores(computed: list[ComputedScore], model_id: int | None, now) -> None:
-    """INSERT … ON CONFLICT DO UPDATE for a batch of scores, in one executemany.
+# (column, PostgreSQL array element type) of the rows scoring writes.
+_SCORE_COLUMNS = [
+    ("contact_id", "bigint"),
+    ("score", "integer"),
+    ("basis", "text"),
+    ("rule_points", "float8"),
+    ("model_probability", "float8"),
+    ("model_id", "bigint"),
+    ("reasons", "jsonb"),
+    ("computed_at", "timestamptz"),
+]
+_HISTORY_COLUMNS = [column for column in _SCORE_COLUMNS if column[0] != "reasons"]
+_SCORE_CONFLICT = "ON CONFLICT (contact_id) DO UPDATE SET " + ", ".join(
+    f"{name} = excluded.{name}" for name, _ in _SCORE_COLUMNS[1:]
+)
 
-    Written by hand because the ORM's bulk upsert sends the JSON reasons of every row through
-    PostgreSQL's text array format (UNNEST), whose escaping cost more than all of scoring
-    itself; both databases accept this statement.
+
+def _insert_rows(table: str, columns: list[tuple[str, str]], values: list[list], suffix=""):
+    """Insert a batch given column by column (`values[i]` holds column i), in one statement.
+
+    PostgreSQL: INSERT … SELECT FROM UNNEST(…) with every column sent as a binary array. Not
+    `bulk_create`: Django's own UNNEST path sends JSON as a text-format jsonb[] literal, and
+    escaping every quote in it cost more than all of scoring itself (it ran about twice as
+    slow as a statement per row). SQLite: one prepared statement stepped over the batch by
+    `executemany`; SQLite runs in the process, so there are no round trips to save, and this
+    was 2.5× faster than the multi-row VALUES of `bulk_create`.
     """
-    table = LeadScore._meta.db_table
-    json_value = "%s::jsonb" if connection.vendor == "postgresql" else "%s"
-    # Only the model's own table name and a fixed cast go into the text; values are parameters.
+    names = ", ".join(name for name, _ in columns)
+    if connection.vendor != "postgresql":
+        marks = ", ".join(["%s"] * len(columns))
+        # Only the models' own table and column names go into the text; values are parameters.
+        sql = f"INSERT INTO {table} ({names}) VALUES ({marks}) {suffix}"  # noqa: S608
+        with connection.cursor() as cursor:
+            cursor.executemany(sql, list(zip(*values, strict=True)))
+        return
+    import psycopg
+
+    # JSON travels as text and is cast once on the server.
+    arrays = ", ".join("%b::text[]" if kind == "jsonb" else f"%b::{kind}[]" for _, kind in columns)
+    picked = ", ".join(f"{name}::jsonb" if kind == "jsonb" else name for name, kind in columns)
     sql = (
-        f"INSERT INTO {table} (contact_id, score, basis, rule_points, model_probability, "  # noqa: S608
-        f"model_id, reasons, computed_at) VALUES (%s, %s, %s, %s, %s, %s, {json_value}, %s) "
-        "ON CONFLICT (contact_id) DO UPDATE SET score = excluded.score, basis = excluded.basis, "
-        "rule_points = excluded.rule_points, model_probability = excluded.model_probability, "
-        "model_id = excluded.model_id, reasons = excluded.reasons, "
-        "computed_at = excluded.computed_at"
+        f"INSERT INTO {table} ({names}) SELECT {picked} "  # noqa: S608
+        f"FROM UNNEST({arrays}) AS batch({names}) {suffix}"
     )
-    rows = [
-        (
-            item.contact_id,
-            item.score,
-            item.basis,
-            item.rule_points,
-            item.probability,
-            model_id,
-            json.dumps(item.reasons, separators=(",", ":")),
-            now,
-        )
-        for item in computed
+    connection.ensure_connection()
+    # Django's own cursors bind on the client, which has no binary format; a server-binding
+    # cursor on the same connection (so the same transaction), wrapped the way Django wraps
+    # its own so query logging, execute wrappers and error translation still apply.
+    raw = psycopg.Cursor(connection.connection)
+    cursor = (
+        connection.make_debug_cursor(raw)
+        if connection.queries_logged
+        else connection.make_cursor(raw)
+    )
+    with cursor:
+        cursor.execute(sql, values)
+
+
+def _upsert_scores(computed: list[ComputedScore], model_id: int | None, now) -> None:
+    """Write a batch of scores in one statement, inserting new rows and overwriting old ones."""
+    if not computed:
+        return
+    size = len(computed)
+    values = [
+        [item.contact_id for item in computed],
+        [item.score for item in computed],
+        [item.basis for item in computed],
+        [float(item.rule_points) for item in computed],
+        [item.probability for item in computed],
+        [model_id] * size,
+        [json.dumps(item.reasons, separators=(",", ":")) for item in computed],
+        [now] * size,
     ]
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, rows)
+    _insert_rows(LeadScore._meta.db_table, _SCORE_COLUMNS, values, _SCORE_CONFLICT)
+
+
+def _insert_history(changed: list[ComputedScore], model_id: int | None, now) -> None:
+    if not changed:
+        return
+    size = len(changed)
+    values = [
+        [item.contact_id for item in changed],
+        [item.score for item in changed],
+        [item.basis for item in changed],
+        [float(item.rule_points) for item in changed],
+        [item.probability for item in changed],
+        [model_id] * size,
+        [now] * size,
+    ]
+    _insert_rows(LeadScoreHistory._meta.db_table, _HISTORY_COLUMNS, values)
 
 
 @transaction.atomic
@@ -449,7 +506,7 @@ def _store_scores(computed: list[ComputedScore], predictor: Predictor | None) ->
     if not computed:
         return 0
     now = timezone.now()
-    model_row = predictor.row if predictor else None
+    model_id = predictor.row.pk if predictor else None
     ids = [c.contact_id for c in computed]
     low, high = min(ids), max(ids)
     existing = (
@@ -458,23 +515,13 @@ def _store_scores(computed: list[ComputedScore], predictor: Predictor | None) ->
         else LeadScore.objects.filter(contact_id__in=ids)
     )
     previous = {row[0]: row[1:] for row in existing.values_list("contact_id", "score", "basis")}
-    _upsert_scores(computed, model_row.pk if model_row else None, now)
-    history = []
+    _upsert_scores(computed, model_id, now)
+    changed = []
     for item in computed:
         before = previous.get(item.contact_id)
         if before is not None and before == (item.score, item.basis):
             continue
-        history.append(
-            LeadScoreHistory(
-                contact_id=item.contact_id,
-                score=item.score,
-                basis=item.basis,
-                rule_points=item.rule_points,
-                model_probability=item.probability,
-                model=model_row,
-                computed_at=now,
-            )
-        )
+        changed.append(item)
         emit(
             events.LeadScoreChanged(
                 contact_id=item.contact_id,
@@ -483,8 +530,8 @@ def _store_scores(computed: list[ComputedScore], predictor: Predictor | None) ->
                 basis=item.basis,
             )
         )
-    LeadScoreHistory.objects.bulk_create(history, batch_size=500)
-    return len(history)
+    _insert_history(changed, model_id, now)
+    return len(changed)
 
 
 def score_lead(*, contact, actor=None) -> LeadScore:

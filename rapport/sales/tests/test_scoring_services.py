@@ -143,3 +143,49 @@ def test_score_all_leads_in_batches(admin_user, rules):
     assert LeadScore.objects.filter(contact_id__in=ids).count() == 30
     again = score_leads(batch_size=7)
     assert again.changed == 0
+
+
+class ScoreWrites:
+    """The statements that write LeadScore rows, and whether each was an executemany."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, execute, sql, params, many, context):
+        if "INTO sales_leadscore " in sql:
+            self.calls.append(many)
+        return execute(sql, params, many, context)
+
+
+def test_scores_are_written_with_one_statement_per_batch(admin_user, rules):
+    from django.db import connection
+
+    ids = make_lead_history(25, seed=11)
+    writes = ScoreWrites()
+    with connection.execute_wrapper(writes):
+        score_leads(contact_ids=ids, batch_size=10)
+    # 25 leads in batches of 10: three statements, not one per lead. PostgreSQL gets a single
+    # set-based statement per batch; SQLite, in the process, steps one prepared statement.
+    assert len(writes.calls) == 3
+    assert writes.calls == [connection.vendor == "sqlite"] * 3
+    stored = {row.contact_id: row for row in LeadScore.objects.filter(contact_id__in=ids)}
+    assert sorted(stored) == sorted(ids)
+    assert all(row.basis == "rules" and row.model_id is None for row in stored.values())
+
+    # The same statement overwrites: a changed rule moves every matching stored score.
+    def senior(row):
+        return any(hit["name"] == "Senior title" for hit in row.reasons["rules"])
+
+    executives = {i for i, row in stored.items() if senior(row)}
+    assert executives
+    update_scoring_rule(actor=admin_user, rule=rules[0], points=40)
+    writes = ScoreWrites()
+    with connection.execute_wrapper(writes):
+        run = score_leads(contact_ids=ids, batch_size=10)
+    assert len(writes.calls) == 3
+    assert run.changed == len(executives)
+    for row in LeadScore.objects.filter(contact_id__in=ids):
+        before = stored[row.contact_id]
+        raised = 30 if row.contact_id in executives else 0
+        assert row.rule_points == pytest.approx(before.rule_points + raised)
+        assert row.computed_at > before.computed_at

@@ -379,3 +379,79 @@ def test_lost_reasons_are_managed_on_the_pipelines_page(web_client_for, admin_us
         "/sales/pipelines/", {"action": "pipeline", "name": "Partners", "currency": "USD"}
     )
     assert created.status_code == 302 and "/settings/" in created["Location"]
+
+
+def test_model_page_shows_quality_and_calibration_and_retrains_on_demand(
+    web_client_for, admin_user, django_capture_on_commit_callbacks
+):
+    from rapport.sales.models import LeadScoringModel
+    from rapport.sales.scoring.services import train_lead_model
+    from rapport.sales.services.settings import update_sales_settings
+    from rapport.sales.tests.history import make_lead_history
+
+    client = web_client_for(admin_user)
+    html = client.get("/sales/scoring/model/").content.decode()
+    assert "No learned model is scoring leads: the rules carry the score." in html
+    make_lead_history(400, seed=4)
+    update_sales_settings(actor=admin_user, min_labelled_leads=200, min_per_class=20)
+    run = train_lead_model(actor=admin_user, trigger="user", seed=0)
+
+    html = client.get("/sales/scoring/model/").content.decode()
+    assert f"data-model-auc>{run.roc_auc:.3f}<" in html
+    assert f"ROC AUC on {run.n_test} held-out leads" in html
+    calibration = html.split("Calibration on held-out leads", 1)[1].split("</table>", 1)[0]
+    assert calibration.count("<tr><td>") == len(run.calibration) > 1
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/sales/scoring/model/", {"action": "retrain"})
+    assert response.status_code == 302
+    newest = LeadScoringModel.objects.order_by("-id").first()
+    assert newest.pk != run.pk
+    assert (newest.trigger, newest.actor, newest.is_active) == ("user", admin_user, True)
+    run.refresh_from_db()
+    assert not run.is_active
+
+
+def test_rerun_assignment_from_the_rules_page(
+    web_client_for, admin_user, owner, django_capture_on_commit_callbacks
+):
+    from rapport.sales.assignment import create_assignment_rule
+    from rapport.sales.models import LeadAssignment
+    from rapport.sales.services.leads import create_lead
+
+    stray = create_lead(actor=admin_user, first_name="Stray", last_name="Lead", country="DE")
+    kept = create_lead(actor=admin_user, owner=admin_user, first_name="Kept", country="DE")
+    create_assignment_rule(
+        actor=admin_user,
+        name="Germany to the owner",
+        condition={"field": "country", "op": "eq", "value": "DE"},
+        target_user=owner,
+    )
+    client = web_client_for(admin_user)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/sales/assignment/", {"action": "rerun_unassigned"})
+    assert response.status_code == 302
+    stray.refresh_from_db()
+    kept.refresh_from_db()
+    assert stray.owner == owner
+    assert kept.owner == admin_user  # only the unassigned leads were looked at
+    assignment = LeadAssignment.objects.get(contact=stray)
+    assert (assignment.rule_name, assignment.actor) == ("Germany to the owner", admin_user)
+    assert not LeadAssignment.objects.filter(contact=kept).exists()
+
+
+def test_lead_page_shows_the_score_history(web_client_for, owner, lead, admin_user):
+    from rapport.sales.scoring.services import create_scoring_rule, score_lead, update_scoring_rule
+
+    rule = create_scoring_rule(
+        actor=admin_user,
+        name="From Germany",
+        condition={"field": "country", "op": "eq", "value": "DE"},
+        points=7,
+    )
+    score_lead(contact=lead)
+    update_scoring_rule(actor=admin_user, rule=rule, points=31)
+    score_lead(contact=lead)
+    html = web_client_for(owner).get(f"/sales/leads/{lead.pk}/").content.decode()
+    history = html.split("Score history", 1)[1].split("</table>", 1)[0]
+    assert history.index('<td class="num">31</td>') < history.index('<td class="num">7</td>')
