@@ -7,7 +7,8 @@ class AnalyticsConfig(AppConfig):
     verbose_name = "Analytics"
 
     def ready(self):
-        from rapport.analytics import panels, services
+        from rapport.analytics import panels, refresh, services
+        from rapport.core import schedules
         from rapport.core.registry import (
             MergeRelation,
             NavItem,
@@ -17,6 +18,7 @@ class AnalyticsConfig(AppConfig):
             register_panel,
         )
 
+        schedules.register("nightly analytics refresh", refresh.schedule_nightly_refresh)
         register_nav(
             NavItem(key="analytics", label="Analytics", url_name="analytics:overview", order=60)
         )

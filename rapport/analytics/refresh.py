@@ -102,11 +102,9 @@ def refresh_now(*, actor, as_of: dt.date | None = None) -> RefreshRun:
 
 
 def next_nightly_time(now: dt.datetime, hour: int) -> dt.datetime:
-    local = timezone.localtime(now)
-    candidate = local.replace(hour=hour, minute=0, second=0, microsecond=0)
-    if candidate <= local:
-        candidate += dt.timedelta(days=1)
-    return candidate
+    from rapport.core.schedules import next_daily_time
+
+    return next_daily_time(now, hour)
 
 
 def schedule_nightly_refresh(*, now: dt.datetime | None = None) -> RefreshRun | None:

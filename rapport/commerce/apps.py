@@ -39,3 +39,8 @@ class CommerceConfig(AppConfig):
                 )
             )
         register_timeline_source(TimelineSource(key="orders", entries=panels.timeline_entries))
+        # Orders files come in through the shared import machinery (history, dry run, undo).
+        from rapport.commerce.importing import OrderImporter
+        from rapport.core.importing import register_importer
+
+        register_importer(OrderImporter())

@@ -4,6 +4,7 @@ Pure functions (no database): the identity issue's duplicate finder builds on th
 """
 
 import os
+from functools import lru_cache
 
 import phonenumbers
 from django.core.exceptions import ValidationError
@@ -39,7 +40,10 @@ def normalize_phone(raw: str, region: str | None = None) -> str:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
+@lru_cache(maxsize=8192)
 def display_phone(e164: str) -> str:
+    """+493012345678 as "+49 30 12345678". Memoized: parsing costs ~50 µs, and a list page
+    shows fifty numbers on every request."""
     try:
         return phonenumbers.format_number(
             phonenumbers.parse(e164, None), phonenumbers.PhoneNumberFormat.INTERNATIONAL

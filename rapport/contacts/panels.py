@@ -62,8 +62,13 @@ def contact_lifecycle(request, contact):
 
 
 def contact_organizations(request, contact):
+    # The 360° page prefetches them with their organizations; a panel re-rendered alone does not.
+    if "memberships" in getattr(contact, "_prefetched_objects_cache", {}):
+        memberships = list(contact.memberships.all())
+    else:
+        memberships = list(contact.memberships.select_related("organization"))
     return {
-        "memberships": list(contact.memberships.select_related("organization")),
+        "memberships": memberships,
         "form": MembershipForm(user=request.user, auto_id="id_membership_%s"),
     }
 

@@ -7,15 +7,22 @@ defined once in `contacts.querysets` and indexed as such in `Contact.Meta`.
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
+from functools import lru_cache
 
 from django.db.models import Prefetch
 from django.urls import reverse
+from django.utils import dateformat, timezone
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import get_language
 
+from rapport.contacts.choices import LifecycleStage
 from rapport.contacts.filters import CONTACT_ORDERINGS, ORGANIZATION_ORDERINGS, Ordering
 from rapport.contacts.identity import display_phone
-from rapport.contacts.models import Membership, Organization
+from rapport.contacts.models import Membership, Organization, Tag
 from rapport.core.pagination import decode_cursor, encode_cursor, keyset_page
+from rapport.core.templatetags.rapport import since
 
 PAGE_SIZE = 50
 COUNT_CAP = 1000
@@ -146,25 +153,42 @@ def capped_count(queryset, cap: int | None = None) -> tuple[int, bool]:
     return min(count, cap), count > cap
 
 
-LIST_DEFERRED = ("search_text", "about", "custom_fields", "street", "postcode", "source_detail")
+LIST_DEFERRED = (
+    "search_text",
+    "about",
+    "custom_fields",
+    "street",
+    "postcode",
+    "source_detail",
+    "updated_at",
+    "lifecycle_changed_at",
+    "archived_at",
+)
 
 
 def contact_list_queryset(queryset):
     """What one page of contact rows needs, in a fixed number of queries."""
-    # The row never shows these; reading and decoding them (JSON included) is wasted work.
+    # The row never shows these; reading and decoding them (JSON and date-times included) is
+    # wasted work, and so are the decorations' other columns below.
     return (
         queryset.defer(*LIST_DEFERRED)
         .select_related("owner")
         .prefetch_related(
-            "tags",
+            # Into plain attributes: prefetching into a manager builds a queryset per row.
+            Prefetch("tags", queryset=Tag.objects.only("name"), to_attr="listed_tags"),
             Prefetch(
                 "memberships",
-                queryset=Membership.objects.filter(is_primary=True).order_by(),
+                queryset=Membership.objects.filter(is_primary=True)
+                .only("contact_id", "organization_id", "role", "is_primary")
+                .order_by(),
                 to_attr="primary_memberships",
             ),
             # A separate lookup by primary key: joining here makes PostgreSQL hash the whole
             # organization table (and sort by its name) to decorate 50 rows.
-            Prefetch("primary_memberships__organization", queryset=Organization.objects.order_by()),
+            Prefetch(
+                "primary_memberships__organization",
+                queryset=Organization.objects.only("name").order_by(),
+            ),
         )
     )
 
@@ -194,6 +218,70 @@ class ContactRow:
     tags: list
     more_tags: int
 
+    def html(self) -> SafeString:
+        """The row's <tr>, written here rather than in the results template.
+
+        Fifty rows through the template engine cost about 0.4 ms each (a variable lookup, an
+        escape and a localtime per cell): most of a list request's time. Here every value goes
+        through `_text` (the escaping autoescape applies) and the markup around them is ours,
+        at a tenth of the cost. The markup is the one `_contact_results.html` used to spell.
+        """
+        contact = self.contact
+        sub = contact.primary_email or contact.job_title
+        sub = f'<span class="sub">{_text(sub)}</span>' if sub else ""
+        if self.organization is not None:
+            role = f'<span class="muted small"> · {_text(self.role)}</span>' if self.role else ""
+            organization = (
+                f'<a href="{_text(self.organization_url)}">{_text(self.organization.name)}</a>'
+                f"{role}"
+            )
+        else:
+            organization = '<span class="muted">—</span>'
+        tags = "".join(f'<span class="tag">{_text(tag.name)}</span>' for tag in self.tags)
+        if self.more_tags:
+            tags += f'<span class="muted small">+{int(self.more_tags)}</span>'
+        if contact.last_touched_at:
+            touched = (
+                f'<time datetime="{timezone.localtime(contact.last_touched_at).isoformat()}">'
+                f"{_text(since(contact.last_touched_at))}</time>"
+            )
+        else:
+            touched = '<span class="muted">Never</span>'
+        archived = ' <span class="badge archived">Archived</span>' if contact.is_archived else ""
+        stage = contact.lifecycle_stage
+        created = timezone.localtime(contact.created_at)
+        # Safe: every value in it went through _text, the rest is our own markup.
+        return mark_safe(
+            "<tr>"
+            f'<td class="primary-cell"><a href="{_text(self.url)}">{_text(contact.full_name)}</a>'
+            f"{sub}</td>"
+            f'<td class="col-optional">{organization}</td>'
+            f'<td class="col-optional nowrap">{_text(self.phone or "—")}</td>'
+            f'<td><span class="badge stage-{_text(stage)}">{_text(STAGE_LABELS.get(stage, stage))}'
+            f"</span>{archived}</td>"
+            f'<td class="col-optional owner-cell">{_text(contact.owner or "—")}</td>'
+            f'<td class="col-optional col-wide"><div class="tags">{tags}</div></td>'
+            f'<td class="nowrap">{touched}</td>'
+            f'<td class="col-optional col-wide nowrap"><time datetime="{created.isoformat()}">'
+            f"{_text(_day(created.date(), get_language()))}</time></td>"
+            "</tr>"
+        )
+
+
+def _text(value) -> str:
+    """`value` as escaped HTML text: what Django's escape() does, without the lazy-string
+    wrapper that makes it several times slower per call."""
+    return html.escape(str(value))
+
+
+@lru_cache(maxsize=4096)
+def _day(day, language) -> str:
+    """The "4 Dec 2026" of `day` in `language`: formatting dates costs more than a row's rest."""
+    return dateformat.format(day, "j M Y")
+
+
+STAGE_LABELS = dict(LifecycleStage.choices)
+
 
 def contact_rows(contacts) -> list[ContactRow]:
     contact_url = url_pattern("contacts:contact_detail")
@@ -201,7 +289,7 @@ def contact_rows(contacts) -> list[ContactRow]:
     rows = []
     for contact in contacts:
         membership = contact.primary_memberships[0] if contact.primary_memberships else None
-        tags = list(contact.tags.all())
+        tags = contact.listed_tags
         rows.append(
             ContactRow(
                 contact=contact,

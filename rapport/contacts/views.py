@@ -8,7 +8,8 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count, Prefetch, Q
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
@@ -30,6 +31,7 @@ from rapport.contacts.forms import (
     RelationshipForm,
     owner_choices,
 )
+from rapport.contacts.merges import survivor_id
 from rapport.contacts.models import (
     Contact,
     Membership,
@@ -57,6 +59,24 @@ from rapport.customfields.choices import Entity, FieldType
 from rapport.customfields.services import definitions_for
 
 LOOKUP_LIMIT = 20
+
+
+def _visible_or_survivor(request, visible, model, entity: str, pk: int):
+    """The record `pk` from `visible`, or a 302 to the record it was merged into.
+
+    Only an id that no longer exists is followed: a record that exists but is out of the
+    user's scope stays a plain 404, and so does a survivor out of scope.
+    """
+    record = visible.filter(pk=pk).first()
+    if record is not None:
+        return record
+    if not model.objects.filter(pk=pk).exists():
+        survivor = survivor_id(entity, pk)
+        if survivor is not None:
+            target = model.objects.visible_to(request.user).filter(pk=survivor).first()
+            if target is not None:
+                return redirect(target)
+    raise Http404(f"No {entity} #{pk}.")
 
 
 def require_writer(request) -> None:
@@ -115,6 +135,15 @@ def _list_context(request, *, queryset, orderings, default_ordering, columns) ->
     }
 
 
+def _list_count(context: dict, filtered) -> tuple[int, bool]:
+    """How many rows the list has (capped). A first page with no next page holds them all, so
+    a narrow search (an email, a name) does not run its filter a second time to count."""
+    page = context["page"]
+    if context["is_first_page"] and page.next_cursor is None:
+        return len(page.items), False
+    return capped_count(filtered)
+
+
 # -- contacts -------------------------------------------------------------------------------
 @login_required
 @require_GET
@@ -138,7 +167,7 @@ def contact_list(request):
         default_ordering=DEFAULT_CONTACT_ORDERING,
         columns=CONTACT_COLUMNS,
     )
-    count, count_capped = capped_count(filtered)
+    count, count_capped = _list_count(context, filtered)
     organization = None
     if params.get("organization", "").isdigit():
         organization = (
@@ -162,7 +191,7 @@ def contact_list(request):
         organization_filter=organization,
         stages=LifecycleStage.choices,
         owners=owner_choices(),
-        tags=Tag.objects.order_by("name")[:500],
+        tags=Tag.objects.only("name").order_by("name")[:500],
         custom_filters=_filter_controls(Entity.CONTACT, params),
         show_more_filters=_active_custom_filters(params),
         can_write=can_write(request.user),
@@ -323,16 +352,24 @@ def contact_edit(request, pk):
 @login_required
 @require_GET
 def contact_detail(request, pk):
-    """The 360° page: a header, then the registered panels in a main and a side column."""
-    contact = get_object_or_404(
-        Contact.objects.visible_to(request.user).select_related("owner").prefetch_related("tags"),
-        pk=pk,
+    """The 360° page: a header, then the registered panels in a main and a side column. The
+    link of a contact merged into another leads to the one it was merged into."""
+    contact = _visible_or_survivor(
+        request,
+        Contact.objects.visible_to(request.user)
+        .select_related("owner")
+        .prefetch_related(
+            "tags",
+            # The header's primary organization and the organizations panel share one read.
+            Prefetch("memberships", queryset=Membership.objects.select_related("organization")),
+        ),
+        Contact,
+        "contact",
+        pk,
     )
-    primary = (
-        Membership.objects.filter(contact=contact, is_primary=True)
-        .select_related("organization")
-        .first()
-    )
+    if not isinstance(contact, Contact):
+        return contact
+    primary = next((m for m in contact.memberships.all() if m.is_primary), None)
     entries = panel_entries("contact", request, contact)
     return render(
         request,
@@ -493,7 +530,7 @@ def organization_list(request):
         .annotate(n=Count("id"))
         .values_list("organization", "n")
     )
-    count, count_capped = capped_count(filtered)
+    count, count_capped = _list_count(context, filtered)
     context.update(
         rows=organization_rows(items, member_counts),
         count=count,
@@ -504,7 +541,7 @@ def organization_list(request):
         is_filtered=any(params.get(name) for name in ("q", "owner", "tag", "industry", "size"))
         or _active_custom_filters(params),
         owners=owner_choices(),
-        tags=Tag.objects.order_by("name")[:500],
+        tags=Tag.objects.only("name").order_by("name")[:500],
         sizes=OrganizationSize.choices,
         custom_filters=_filter_controls(Entity.ORGANIZATION, params),
         show_more_filters=_active_custom_filters(params) or bool(params.get("industry")),
@@ -586,12 +623,17 @@ def organization_edit(request, pk):
 @login_required
 @require_GET
 def organization_detail(request, pk):
-    organization = get_object_or_404(
+    organization = _visible_or_survivor(
+        request,
         Organization.objects.visible_to(request.user)
         .select_related("owner")
         .prefetch_related("tags"),
-        pk=pk,
+        Organization,
+        "organization",
+        pk,
     )
+    if not isinstance(organization, Organization):
+        return organization
     entries = panel_entries("organization", request, organization)
     return render(
         request,

@@ -8,6 +8,11 @@ def navigation(request):
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"nav_items": []}
+    # Every template rendered with the request runs this again (a 360° page renders a dozen
+    # panels), and the menu does not change within a request.
+    cached = getattr(request, "_rapport_nav_items", None)
+    if cached is not None:
+        return {"nav_items": cached}
     items = []
     for item in registry.navigation:
         if item.permission is not None and not item.permission(user):
@@ -26,4 +31,5 @@ def navigation(request):
                 "section": item.section,
             }
         )
+    request._rapport_nav_items = items
     return {"nav_items": items}

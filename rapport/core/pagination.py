@@ -14,10 +14,17 @@ import datetime as dt
 import decimal
 import hashlib
 import json
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
+from django.db.models.fields.tuple_lookups import (
+    Tuple,
+    TupleGreaterThanOrEqual,
+    TupleLessThanOrEqual,
+    TupleLookupMixin,
+)
 
 MAX_CURSOR_LENGTH = 2000
 
@@ -105,22 +112,42 @@ def decode_cursor(
         raise CursorError("cursor is not valid; start again from the first page") from exc
 
 
-def _after(fields: Sequence[str], values: list, pk: int, descending: bool) -> Q:
-    """Rows strictly after (values…, pk) in the ordering, as an OR of prefix-equal cases.
+class _RowValueMixin:
+    """Compare row values natively on SQLite too.
 
-    The leading `first >= value` conjunct repeats what the OR implies so the database can start
-    an index range scan there instead of filtering from the first row.
+    Django 5.2 marks SQLite as lacking tuple comparisons (they arrived in SQLite 3.15, 2016) and
+    expands them into an OR of prefix-equal cases; SQLite reads a row value directly.
     """
-    strict = "lt" if descending else "gt"
+
+    def as_sql(self, compiler, connection):
+        if connection.vendor == "sqlite" and sqlite3.sqlite_version_info >= (3, 15):
+            return super(TupleLookupMixin, self).as_sql(compiler, connection)
+        return super().as_sql(compiler, connection)
+
+
+class RowFrom(_RowValueMixin, TupleGreaterThanOrEqual):
+    pass
+
+
+class RowUpTo(_RowValueMixin, TupleLessThanOrEqual):
+    pass
+
+
+def _after(fields: Sequence[str], values: list, pk: int, descending: bool) -> Q:
+    """Rows strictly after (values…, pk) in the ordering, as one row-value comparison that both
+    databases answer with a range scan of the index on the same columns.
+
+    The comparison includes the cursor's row and the primary key leaves it out. A strict row
+    comparison looks the same but PostgreSQL estimates it from its first column alone, with
+    the strict operator: where many rows share that value (contacts imported together share a
+    creation time) it expected one row, hashed the whole table and sorted it (160 ms instead
+    of 0.5 ms at 100,000 contacts). The leading `first >= value` repeats what the row implies
+    because SQLite bounds an expression index (stage, last touch) by it and not by a row value.
+    """
+    row = Tuple(*[F(name) for name in (*fields, "pk")])
+    comparison = RowUpTo if descending else RowFrom
     loose = "lte" if descending else "gte"
-    columns = [*fields, "pk"]
-    keys = [*values, pk]
-    after = Q()
-    for depth in range(len(columns)):
-        equal = {columns[i]: keys[i] for i in range(depth)}
-        part = Q(**equal, **{f"{columns[depth]}__{strict}": keys[depth]})
-        after = part if depth == 0 else after | part
-    return Q(**{f"{columns[0]}__{loose}": keys[0]}) & after
+    return Q(**{f"{fields[0]}__{loose}": values[0]}) & Q(comparison(row, [*values, pk])) & ~Q(pk=pk)
 
 
 def keyset_page(

@@ -9,6 +9,8 @@ class DataExchangeConfig(AppConfig):
     def ready(self):
         from rapport.accounts.access import can_write
         from rapport.contacts.events import ContactCreated, OrganizationCreated
+        from rapport.contacts.merges import register_survivor_lookup
+        from rapport.core import schedules
         from rapport.core.events import subscribe
         from rapport.core.registry import (
             ContactCheck,
@@ -18,16 +20,24 @@ class DataExchangeConfig(AppConfig):
             register_nav,
             register_panel,
         )
-        from rapport.data_exchange import panels, subscribers
+        from rapport.data_exchange import panels, services, subscribers, tasks
         from rapport.data_exchange.importing.contacts import ContactImporter
         from rapport.data_exchange.importing.organizations import OrganizationImporter
         from rapport.data_exchange.importing.registry import register_importer
         from rapport.data_exchange.matching import duplicate_warnings
 
         register_importer(ContactImporter())
+        # Old links to a merged-away record lead to the survivor (contacts' 360° pages).
+        register_survivor_lookup("contact", services.resolve_merged_contact_id)
+        register_survivor_lookup("organization", services.resolve_merged_organization_id)
         register_importer(OrganizationImporter())
         subscribe(ContactCreated, subscribers.check_new_contact)
         subscribe(OrganizationCreated, subscribers.check_new_organization)
+        schedules.register_chain(
+            "daily data-quality snapshot",
+            tasks.daily_quality_snapshot,
+            tasks.schedule_next_quality_snapshot,
+        )
         register_contact_check(ContactCheck(key="duplicates", warnings=duplicate_warnings))
         register_panel(
             "contact",

@@ -1,5 +1,8 @@
 from django.db import models
 
+# Part of the importer contract, which every app's importer uses: defined in core.
+from rapport.core.importing import ImportPolicy, RowAction  # noqa: F401
+
 
 class Entity(models.TextChoices):
     CONTACT = "contact", "Contacts"
@@ -37,12 +40,6 @@ class AliasKind(models.TextChoices):
     DOMAIN = "domain", "Web domain"
 
 
-class ImportPolicy(models.TextChoices):
-    SKIP = "skip", "Skip rows that match an existing record"
-    UPDATE_EMPTY = "update_empty", "Fill in empty fields of the existing record"
-    OVERWRITE = "overwrite", "Overwrite the existing record with the file's values"
-
-
 class ImportStatus(models.TextChoices):
     NEW = "new", "Waiting to start"
     QUEUED = "queued", "Queued"
@@ -51,14 +48,6 @@ class ImportStatus(models.TextChoices):
     FAILED = "failed", "Failed"
     UNDOING = "undoing", "Undoing"
     UNDONE = "undone", "Undone"
-
-
-class RowAction(models.TextChoices):
-    CREATED = "created", "Created"
-    UPDATED = "updated", "Updated"
-    UNCHANGED = "unchanged", "Unchanged"
-    SKIPPED = "skipped", "Skipped"
-    ERROR = "error", "Error"
 
 
 class ExportFormat(models.TextChoices):

@@ -9,8 +9,15 @@ from rapport.data_exchange.choices import Entity, ExportFormat, ImportPolicy, Ma
 from rapport.data_exchange.models import MappingPreset
 
 
+def _importable() -> list[tuple[str, str]]:
+    from rapport.data_exchange.importing.registry import importers
+
+    return sorted(((i.entity, i.label) for i in importers()), key=lambda choice: choice[1])
+
+
 class ImportUploadForm(forms.Form):
-    entity = forms.ChoiceField(label="Import", choices=Entity.choices, initial=Entity.CONTACT)
+    # Every registered importer: contacts and organizations here, orders from commerce.
+    entity = forms.ChoiceField(label="Import", choices=_importable, initial=Entity.CONTACT)
     file = forms.FileField(
         label="File",
         help_text="CSV (any encoding, comma, semicolon or tab) or Excel .xlsx; the first row "
@@ -67,10 +74,9 @@ class ImportSettingsForm(forms.Form):
                 label=header, choices=choices, required=False, initial=job.mapping.get(header, "")
             )
             self.column_fields.append((header, name))
-        if "external_id_system" not in importer.option_names:
-            del self.fields["external_id_system"]
-        if "phone_region" not in importer.option_names:
-            del self.fields["phone_region"]
+        for name in ("external_id_system", "phone_region", "tag_separator"):
+            if name not in importer.option_names:
+                del self.fields[name]
 
     def mapping(self) -> dict[str, str]:
         return {

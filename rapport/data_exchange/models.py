@@ -333,6 +333,17 @@ class QualitySnapshot(models.Model):
         return f"Quality on {self.taken_on}"
 
 
+class QualitySchedule(models.Model):
+    """When the daily data-quality snapshot runs next (one row). A run claims its day with a
+    conditional update, so a second chain started by mistake ends instead of measuring twice."""
+
+    next_run_at = models.DateTimeField()
+    last_run_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"Next quality snapshot at {self.next_run_at}"
+
+
 __all__ = [
     "AliasKind",
     "ContactDuplicate",
@@ -349,6 +360,7 @@ __all__ = [
     "MatchingRule",
     "MergeRecord",
     "OrganizationDuplicate",
+    "QualitySchedule",
     "QualitySnapshot",
     "RowAction",
 ]

@@ -1096,6 +1096,14 @@ def resolve_merged_contact_id(contact_id: int) -> int | None:
     return alias.contact_id if alias else None
 
 
+def resolve_merged_organization_id(organization_id: int) -> int | None:
+    """Where a merged-away organization id lives now (for old links)."""
+    alias = IdentityAlias.objects.filter(
+        kind=AliasKind.RECORD, value=str(organization_id), organization__isnull=False
+    ).first()
+    return alias.organization_id if alias else None
+
+
 # --- mapping presets --------------------------------------------------------------------------
 
 

@@ -3,8 +3,13 @@
 Thin and idempotent: each loads by id and calls a service; running one twice does no harm.
 """
 
-from django_tasks import task
+import datetime as dt
 
+from django.utils import timezone
+from django_tasks import task, task_backends
+
+from rapport.core import schedules
+from rapport.core.context import work_context
 from rapport.data_exchange import matching, quality
 from rapport.data_exchange.choices import Entity
 from rapport.data_exchange.importing import jobs
@@ -42,6 +47,52 @@ def find_duplicates_of(entity: str, ids: list[int]) -> int:
     return matching.record_suspects_for_organizations(list(ids))
 
 
+# Local hour of the daily quality snapshot: before the KPI snapshot (03:00), whose identity
+# figures for past days are read from these.
+QUALITY_SNAPSHOT_HOUR = 1
+
+
 @task()
 def take_quality_snapshot() -> str:
+    """Today's quality figures now (on demand; replaces today's snapshot if there is one)."""
     return str(quality.take_snapshot().taken_on)
+
+
+def next_snapshot_time(now: dt.datetime, hour: int = QUALITY_SNAPSHOT_HOUR) -> dt.datetime:
+    return schedules.next_daily_time(now, hour)
+
+
+def _claim_day(now: dt.datetime) -> bool:
+    """True when this caller won the due scheduled run (and pushed the next one to tomorrow)."""
+    from rapport.data_exchange.models import QualitySchedule
+
+    return schedules.claim_daily(QualitySchedule, now, QUALITY_SNAPSHOT_HOUR)
+
+
+@task(takes_context=True)
+def daily_quality_snapshot(context) -> dict:
+    """The scheduled daily snapshot of the data-quality figures (the trend on the quality page).
+
+    Runs when it wins the day's claim, then queues tomorrow's run; a chain that loses the claim
+    (a second one started by mistake) ends without measuring. Tomorrow's run is queued even when
+    today's snapshot failed: one bad day must not end the chain until the worker restarts.
+    """
+    now = timezone.now()
+    with work_context(task_id=str(context.task_result.id)[:64], source="task"):
+        if not _claim_day(now):
+            return {"skipped": True}
+        try:
+            snapshot = quality.take_snapshot()
+        finally:
+            schedule_next_quality_snapshot(now)
+    return {"taken_on": snapshot.taken_on.isoformat(), "figures": len(snapshot.figures)}
+
+
+def schedule_next_quality_snapshot(now: dt.datetime | None = None) -> bool:
+    """Queue the next daily quality snapshot at tomorrow's hour (or today's, if still ahead);
+    False when the task backend cannot run tasks later."""
+    backend = task_backends[daily_quality_snapshot.backend]
+    if not backend.supports_defer:
+        return False
+    daily_quality_snapshot.using(run_after=next_snapshot_time(now or timezone.now())).enqueue()
+    return True

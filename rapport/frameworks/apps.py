@@ -7,8 +7,13 @@ class FrameworksConfig(AppConfig):
     verbose_name = "CRM models"
 
     def ready(self):
+        from rapport.core import schedules
         from rapport.core.registry import NavItem, Panel, register_nav, register_panel
-        from rapport.frameworks import panels
+        from rapport.frameworks import panels, tasks
+
+        schedules.register_chain(
+            "daily KPI snapshot", tasks.daily_kpi_snapshot, tasks.schedule_next
+        )
 
         register_nav(
             NavItem(key="crm_models", label="CRM models", url_name="frameworks:index", order=70)

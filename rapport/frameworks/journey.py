@@ -63,9 +63,10 @@ def step_conditions(moment: dt.datetime | None = None) -> dict[str, Q]:
     # index, or is hashed when the planner finds that cheaper.
     return {
         "identify": usable_identity_q(),
-        "differentiate": Q(Exists(CustomerAnalytics.objects.filter(contact_id=mine)))
-        | Q(Exists(ProductInterest.objects.filter(contact_id=mine)))
-        | ~Q(about=""),
+        # The note first: the database stops at the first alternative that holds.
+        "differentiate": ~Q(about="")
+        | Q(Exists(CustomerAnalytics.objects.filter(contact_id=mine)))
+        | Q(Exists(ProductInterest.objects.filter(contact_id=mine))),
         "interact": Q(
             Exists(
                 Interaction.objects.filter(
@@ -88,37 +89,43 @@ def step_conditions(moment: dt.datetime | None = None) -> dict[str, Q]:
     }
 
 
+def reached_steps(conditions: dict[str, Q]):
+    """How many steps of the unbroken run from the start a contact reached (0–4), as one
+    expression: each step is only looked up for the contacts that reached every step before it
+    (nested CASE evaluates lazily), so the costlier later steps (recent interactions, deals)
+    are probed for the few contacts still in the run, not for every contact."""
+    from django.db.models import Case, IntegerField, Value, When
+
+    reached = Value(len(STEPS))
+    for index in range(len(STEPS) - 1, -1, -1):
+        reached = Case(
+            When(conditions[STEPS[index].key], then=reached),
+            default=Value(index),
+            output_field=IntegerField(),
+        )
+    return reached
+
+
 def funnel(contacts, moment: dt.datetime | None = None) -> list[dict]:
     """How many of `contacts` reached each step together with all steps before it.
 
-    One query: each step is evaluated once per contact in an inner query, and the outer query
-    counts the cumulative combinations (a FILTER per combination would evaluate every step's
-    subquery again for each later step).
+    One query grouping the contacts by how far along the run they got; a step reached with
+    every step before it is counted for everyone who got at least that far.
     """
-    from django.db import connection
-    from django.db.models import BooleanField, ExpressionWrapper
-
-    conditions = step_conditions(moment)
-    flags = contacts.annotate(
-        **{
-            f"reached_{key}": ExpressionWrapper(condition, output_field=BooleanField())
-            for key, condition in conditions.items()
-        }
-    ).values(*[f"reached_{step.key}" for step in STEPS])
-    inner, params = flags.query.sql_with_params()
-    columns, counts = [], []
-    for step in STEPS:
-        columns.append(f"reached_{step.key}")
-        counts.append(f"SUM(CASE WHEN {' AND '.join(columns)} THEN 1 ELSE 0 END)")
-    # Only our own column names and Django's compiled SQL are put together here.
-    sql = f"SELECT COUNT(*), {', '.join(counts)} FROM ({inner}) AS steps"  # noqa: S608
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
-    total = int(row[0] or 0)
+    rows = (
+        contacts.order_by()
+        .annotate(reached=reached_steps(step_conditions(moment)))
+        .values("reached")
+        .annotate(contacts=Count("pk"))
+        .values_list("reached", "contacts")
+    )
+    furthest = dict.fromkeys(range(len(STEPS) + 1), 0)
+    for reached, count in rows:
+        furthest[int(reached)] += count
+    total = sum(furthest.values())
     result = []
     for index, step in enumerate(STEPS, start=1):
-        count = int(row[index] or 0)
+        count = sum(n for reached, n in furthest.items() if reached >= index)
         result.append(
             {
                 "key": step.key,

@@ -7,37 +7,24 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_tasks import task, task_backends
 
+from rapport.core import schedules
 from rapport.core.context import work_context
 
 SNAPSHOT_HOUR = 3  # after the nightly analytics refresh (02:00 by default)
 
 
 def next_run_time(now: dt.datetime, hour: int = SNAPSHOT_HOUR) -> dt.datetime:
-    local = timezone.localtime(now)
-    candidate = local.replace(hour=hour, minute=0, second=0, microsecond=0)
-    if candidate <= local:
-        candidate += dt.timedelta(days=1)
-    return candidate
+    return schedules.next_daily_time(now, hour)
 
 
 def _claim(now: dt.datetime) -> bool:
     """True when this caller won today's scheduled run (and pushed the next one to tomorrow)."""
     from rapport.frameworks.models import SnapshotSchedule
 
-    try:
-        with transaction.atomic():
-            SnapshotSchedule.objects.get_or_create(pk=1, defaults={"next_run_at": now})
-    except IntegrityError:
-        pass  # created by a concurrent chain
-    return bool(
-        SnapshotSchedule.objects.filter(pk=1, next_run_at__lte=now).update(
-            next_run_at=next_run_time(now), last_run_at=now
-        )
-    )
+    return schedules.claim_daily(SnapshotSchedule, now, SNAPSHOT_HOUR)
 
 
 def run_snapshot(source: str = "daily") -> dict:

@@ -9,7 +9,7 @@ class SalesConfig(AppConfig):
     def ready(self):
         from rapport.accounts.access import can_administer
         from rapport.contacts import events as contact_events
-        from rapport.core import events
+        from rapport.core import events, schedules
         from rapport.core.registry import (
             MergeRelation,
             NavItem,
@@ -21,10 +21,11 @@ class SalesConfig(AppConfig):
             register_timeline_source,
         )
         from rapport.interactions.events import InteractionLogged
-        from rapport.sales import panels, subscribers
+        from rapport.sales import panels, subscribers, tasks
         from rapport.sales.events import WebFormSubmitted
         from rapport.sales.services import merge
 
+        schedules.register_chain("sales scheduler", tasks.run_sales_schedule, tasks.start_schedule)
         register_nav(
             NavItem(key="pipeline", label="Pipeline", url_name="sales:board_default", order=30)
         )
@@ -95,7 +96,7 @@ class SalesConfig(AppConfig):
                 move=merge.move_organization_records,
             )
         )
-        events.subscribe(contact_events.ContactCreated, subscribers.on_contact_created)
+        events.subscribe(contact_events.ContactCreated, subscribers.on_contacts_created, many=True)
         events.subscribe(contact_events.ContactUpdated, subscribers.on_contact_updated)
         events.subscribe(contact_events.LifecycleStageChanged, subscribers.on_lifecycle_changed)
         events.subscribe(InteractionLogged, subscribers.on_interaction_logged)

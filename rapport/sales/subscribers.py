@@ -25,12 +25,26 @@ SCORED_FIELDS = {
 }
 
 
-def on_contact_created(event) -> None:
+def on_contacts_created(events) -> None:
+    """New contacts in a lead stage go to scoring and the assignment rules.
+
+    Subscribed with `many=True`: an import batch arrives as one list, so its leads are found
+    with one query and handed to the worker as one task; a contact created on its own (UI, API,
+    web form) arrives as a list of one and gets its own task, as before.
+    """
     from rapport.contacts.models import Contact
     from rapport.sales import tasks
 
-    if Contact.objects.filter(pk=event.contact_id, lifecycle_stage__in=LEAD_STAGES).exists():
-        tasks.process_new_lead.enqueue(contact_id=event.contact_id)
+    ids = [event.contact_id for event in events]
+    leads = list(
+        Contact.objects.filter(pk__in=ids, lifecycle_stage__in=LEAD_STAGES)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    if len(leads) == 1:
+        tasks.process_new_lead.enqueue(contact_id=leads[0])
+    elif leads:
+        tasks.process_new_leads.enqueue(contact_ids=leads)
 
 
 def on_contact_updated(event) -> None:

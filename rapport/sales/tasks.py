@@ -36,6 +36,46 @@ def process_new_lead(context, contact_id: int) -> None:
 
 
 @task(takes_context=True)
+def process_new_leads(context, contact_ids: list[int]) -> dict:
+    """Score many new leads in one pass (an import batch), then run the assignment rules for
+    each one nobody owns yet. A lead whose assignment fails is logged and the others go on."""
+    from rapport.contacts.choices import LEAD_STAGES
+    from rapport.contacts.models import Contact
+    from rapport.sales.assignment import assign_lead
+    from rapport.sales.scoring.services import score_leads
+
+    assigned = failed = 0
+    with work_context(task_id=context.task_result.id, source="task"):
+        leads = list(
+            Contact.objects.filter(
+                pk__in=contact_ids, is_archived=False, lifecycle_stage__in=LEAD_STAGES
+            ).order_by("pk")
+        )
+        if leads:
+            score_leads(contact_ids=[contact.pk for contact in leads])
+        for contact in leads:
+            if contact.owner_id is not None:
+                continue
+            try:
+                assignment = assign_lead(contact=contact, actor=None, only_if_unowned=True)
+            except Exception:
+                failed += 1
+                logger.exception("could not assign the new lead %s", contact.pk)
+            else:
+                assigned += assignment is not None
+    return {"leads": len(leads), "assigned": assigned, "failed": failed}
+
+
+@task(takes_context=True)
+def process_web_form_submission(context, submission_id: int) -> None:
+    """Make a stored public submission a lead on its timeline (idempotent)."""
+    from rapport.sales.services.webforms import process_submission
+
+    with work_context(task_id=context.task_result.id, source="task"):
+        process_submission(submission_id=submission_id)
+
+
+@task(takes_context=True)
 def score_lead(context, contact_id: int) -> None:
     from rapport.contacts.choices import LEAD_STAGES
     from rapport.contacts.models import Contact
@@ -120,3 +160,12 @@ def run_sales_schedule(context) -> list[str]:
     if backend.supports_defer:
         run_sales_schedule.using(run_after=now + SCHEDULER_TICK).enqueue()
     return started
+
+
+def start_schedule() -> bool:
+    """Queue the sales scheduler's first tick; False when the backend cannot run tasks later
+    (the chain would otherwise run at once and stop)."""
+    if not task_backends[run_sales_schedule.backend].supports_defer:
+        return False
+    run_sales_schedule.enqueue()
+    return True

@@ -264,6 +264,19 @@ class ContactMembershipOut(Schema):
         return obj.organization.name
 
 
+# Relation → the attribute the API's contact queryset prefetches it into (see
+# `contacts.api.routes.contact_queryset`).
+PREFETCHED = {
+    name: f"api_{name}" for name in ("emails", "phones", "tags", "external_ids", "memberships")
+}
+
+
+def _related(contact, name: str) -> list:
+    """The prefetched rows of a relation, or a read of them for a contact loaded without."""
+    rows = getattr(contact, PREFETCHED[name], None)
+    return rows if rows is not None else list(getattr(contact, name).all())
+
+
 class ContactOut(Schema):
     id: int
     full_name: str
@@ -297,23 +310,23 @@ class ContactOut(Schema):
 
     @staticmethod
     def resolve_emails(obj):
-        return list(obj.emails.all())
+        return _related(obj, "emails")
 
     @staticmethod
     def resolve_phones(obj):
-        return list(obj.phones.all())
+        return _related(obj, "phones")
 
     @staticmethod
     def resolve_memberships(obj):
-        return list(obj.memberships.all())
+        return _related(obj, "memberships")
 
     @staticmethod
     def resolve_tags(obj):
-        return [tag.name for tag in obj.tags.all()]
+        return [tag.name for tag in _related(obj, "tags")]
 
     @staticmethod
     def resolve_external_ids(obj):
-        return list(obj.external_ids.all())
+        return _related(obj, "external_ids")
 
 
 class ConsentOut(Schema):

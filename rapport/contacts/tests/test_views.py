@@ -3,6 +3,8 @@
 import re
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from rapport.accounts.tests.factories import RoleFactory, UserFactory
@@ -274,12 +276,26 @@ def test_a_damaged_cursor_restarts_at_the_first_page(client, owner):
 
 def test_count_is_capped_so_huge_lists_stay_cheap(client, owner, monkeypatch):
     monkeypatch.setattr("rapport.contacts.tables.COUNT_CAP", 3)
-    for number in range(5):
+    for number in range(51):
         make_contact(actor=owner, owner=owner, first_name=f"N{number}")
 
     html = client.get(reverse("contacts:contact_list")).content.decode()
 
     assert "3+ contacts" in html
+
+
+def test_a_search_that_fits_on_one_page_is_counted_without_a_count_query(client, owner):
+    for number in range(3):
+        make_contact(actor=owner, owner=owner, first_name=f"Zed{number}")
+    make_contact(actor=owner, owner=owner, first_name="Other")
+    url = reverse("contacts:contact_list")
+    client.get(url)  # warm the session
+
+    with CaptureQueriesContext(connection) as queries:
+        html = client.get(url, {"q": "zed"}).content.decode()
+
+    assert "3 contacts" in html
+    assert not [q for q in queries.captured_queries if "COUNT(" in q["sql"].upper()]
 
 
 def test_archived_view_lists_only_archived(client, owner):
@@ -300,6 +316,69 @@ def test_empty_states(client, owner):
     assert "No contacts yet" in client.get(url).content.decode()
     make_contact(actor=owner, owner=owner)
     assert "No contacts match" in client.get(url, {"q": "zzz"}).content.decode()
+
+
+def test_a_list_row_shows_every_cell_escaped(client, owner):
+    org = make_organization(actor=owner, owner=owner, name="Engines & Co")
+    contact = make_contact(
+        actor=owner,
+        owner=owner,
+        first_name="Ada",
+        last_name="O'Hara",
+        job_title="CTO",
+        phones=["+1 415 555 0100"],
+        organization=org,
+        organization_role="R&D",
+        tags=["a1", "a2", "a3", "a4", "a5"],
+        lifecycle_stage="customer",
+    )
+    services.archive_contact(actor=owner, contact=contact)
+
+    html = client.get(reverse("contacts:contact_list"), {"archived": "true"}).content.decode()
+
+    row = re.search(r"<tr><td class=\"primary-cell\">.*?</tr>", html).group(0)
+    assert f'<a href="{contact.get_absolute_url()}">Ada O&#x27;Hara</a>' in row
+    assert '<span class="sub">CTO</span>' in row
+    assert f'<a href="{org.get_absolute_url()}">Engines &amp; Co</a>' in row
+    assert '<span class="muted small"> · R&amp;D</span>' in row
+    assert "+1 415-555-0100" in row
+    assert '<span class="badge stage-customer">Customer</span>' in row
+    assert '<span class="badge archived">Archived</span>' in row
+    assert row.count('<span class="tag">') == 3 and '<span class="muted small">+2</span>' in row
+    assert '<span class="muted">Never</span>' in row
+    assert f">{owner}<" in row
+
+
+def test_export_link_carries_the_list_filters_but_not_its_page_or_sort(client, owner, teammate):
+    for number in range(55):
+        make_contact(actor=owner, owner=owner, first_name="Pat", last_name=f"Mine{number:03d}")
+    make_contact(actor=teammate, owner=teammate, first_name="Pat", last_name="Theirs")
+    url = reverse("contacts:contact_list")
+    first = client.get(url, {"q": "pat", "owner": "me", "sort": "-name"})
+    cursor = first.context["page"].next_cursor
+
+    html = client.get(
+        url, {"q": "pat", "owner": "me", "sort": "-name", "after": cursor}, HTTP_HX_REQUEST="true"
+    ).content.decode()
+
+    link = re.search(r'<a href="([^"]*)">Export</a>', html).group(1).replace("&amp;", "&")
+    path, _, query = link.partition("?")
+    assert path == reverse("data_exchange:export")
+    assert sorted(query.split("&")) == ["entity=contact", "owner=me", "q=pat"]
+    export = client.get(link)
+    assert export.status_code == 200
+    assert export.context["count"] == 55
+
+
+def test_organization_export_link_carries_the_filters(client, owner):
+    make_organization(actor=owner, owner=owner, name="Engines Ltd")
+    make_organization(actor=owner, owner=owner, name="Looms Ltd")
+
+    html = client.get(reverse("contacts:organization_list"), {"q": "engines"}).content.decode()
+
+    link = re.search(r'<a href="([^"]*)">Export</a>', html).group(1).replace("&amp;", "&")
+    assert link == reverse("data_exchange:export") + "?q=engines&entity=organization"
+    assert client.get(link).context["count"] == 1
 
 
 def test_list_of_50_rows_keeps_a_query_budget(client, owner, region, django_assert_max_num_queries):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import operator
 
 from django.db import models
 
@@ -51,23 +52,29 @@ class BulkWriter:
         if plan is not None:
             return plan
         fields = list(model._meta.concrete_fields)
-        columns = []
-        for field in fields:
+        defaults, converted = {}, []
+        for index, field in enumerate(fields):
             if field.has_default():
-                default = field.get_default()
+                defaults[field.attname] = field.get_default()
             elif field.null:
-                default = None
+                defaults[field.attname] = None
             else:
-                default = ""
+                defaults[field.attname] = ""
             if isinstance(field, models.JSONField):
-                convert = _json
+                converted.append((index, _json))
             elif isinstance(field, models.DateTimeField) and self.sqlite:
-                convert = _sqlite_datetime
-            else:
-                convert = None
-            columns.append((field.attname, default, convert))
+                converted.append((index, _sqlite_datetime))
         names = ", ".join(self.connection.ops.quote_name(f.column) for f in fields)
-        plan = (model._meta.db_table, names, columns, len(fields))
+        # Filling the defaults by a dict merge and reading the columns with one itemgetter
+        # keeps the per-row work in C: building the tuples cost more than storing them.
+        getter = operator.itemgetter(*(f.attname for f in fields))
+        if len(fields) == 1:
+            single = getter
+
+            def getter(row):
+                return (single(row),)
+
+        plan = (model._meta.db_table, names, defaults, getter, converted, len(fields))
         self._plans[model] = plan
         return plan
 
@@ -75,14 +82,16 @@ class BulkWriter:
         """Insert `rows` (attribute name → value; the model's defaults fill the rest)."""
         if not rows:
             return
-        table, names, columns, width = self._plan(model)
-        tuples = [
-            tuple(
-                convert(row.get(name, default)) if convert else row.get(name, default)
-                for name, default, convert in columns
-            )
-            for row in rows
-        ]
+        table, names, defaults, getter, converted, width = self._plan(model)
+        if converted:
+            tuples = []
+            for row in rows:
+                values = list(getter({**defaults, **row}))
+                for index, convert in converted:
+                    values[index] = convert(values[index])
+                tuples.append(values)
+        else:
+            tuples = [getter({**defaults, **row}) for row in rows]
         with self.connection.cursor() as cursor:
             if self.sqlite:
                 marks = ", ".join("?" for _ in range(width))

@@ -41,6 +41,7 @@ from rapport.contacts.models import (
     Tag,
 )
 from rapport.core import context as work
+from rapport.core import importing
 from rapport.customfields.choices import Entity as CustomFieldEntity
 from rapport.customfields.services import definitions_for
 from rapport.customfields.validation import clean_values
@@ -251,7 +252,7 @@ COUNTRY_NAMES = {
     "singapore": "SG",
     "south africa": "ZA",
 }
-DEFAULT_SYSTEM = "import"
+DEFAULT_SYSTEM = importing.DEFAULT_SYSTEM
 
 
 def clean_country(raw: str) -> str:

@@ -25,7 +25,7 @@ from rapport.accounts.access import can_administer, can_write
 from rapport.audit.models import ChangeAction
 from rapport.audit.services import record_change
 from rapport.core.context import work_context
-from rapport.core.events import emit, subscribers_of
+from rapport.core.events import deliveries, emit
 from rapport.data_exchange import events
 from rapport.data_exchange.choices import ImportPolicy, ImportStatus, RowAction
 from rapport.data_exchange.importing.bulk import BulkWriter
@@ -380,8 +380,9 @@ def _run_batch(job: ImportJob, importer, run, batch: list[SourceRow], counts: Co
 
 
 def _deliver_events(run) -> None:
-    """Hand a committed batch's events to their subscribers, as `core.events.emit` would after
-    commit, but with all their writes in one transaction instead of one commit each.
+    """Hand a committed batch's events to their subscribers, as `core.events.emit_many` would
+    after commit — a subscriber that takes many gets the whole batch in one call — but with all
+    their writes in one transaction instead of one commit each.
 
     Should a subscriber fail, the batch's deliveries are rolled back and made again one
     subscriber call at a time, each in its own savepoint: the failing one is logged and skipped
@@ -390,28 +391,22 @@ def _deliver_events(run) -> None:
     pending = getattr(run, "events", None)
     if not pending:
         return
-    delivered = list(pending)
+    calls = deliveries(pending, skip=getattr(run, "skip_subscribers", ()))
     pending.clear()
-    skip = set(getattr(run, "skip_subscribers", ()))
     try:
         with transaction.atomic():
-            for event in delivered:
-                for handler in subscribers_of(type(event)):
-                    if handler not in skip:
-                        handler(event)
+            for call in calls:
+                call()
         return
     except Exception:
         logger.warning("an event subscriber failed; delivering this batch one by one")
     with transaction.atomic():
-        for event in delivered:
-            for handler in subscribers_of(type(event)):
-                if handler in skip:
-                    continue
-                try:
-                    with transaction.atomic():
-                        handler(event)
-                except Exception:
-                    logger.exception("event subscriber %r failed for %r", handler, event)
+        for call in calls:
+            try:
+                with transaction.atomic():
+                    call()
+            except Exception:
+                logger.exception("event subscriber %r failed for %r", call.handler, call.argument)
 
 
 def run_import(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from django.db.models import Case, Count, Exists, IntegerField, OuterRef, Q, Value, When
+from django.db.models import Case, Count, Exists, IntegerField, OuterRef, Q, QuerySet, Value, When
 
 from rapport.frameworks.kpis import past
 from rapport.frameworks.kpis.base import (
@@ -73,8 +73,9 @@ def _quality():
 
 
 def census(ctx: EvaluationContext) -> dict:
-    """Counts of the contacts meeting each data-quality condition, in one scan of the contacts
-    (the conditions are the data-quality module's own; each KPI takes its share from here)."""
+    """Counts of the contacts meeting each data-quality condition (the conditions are the
+    data-quality module's own; each KPI takes its share from here): those on the contact's own
+    columns in one scan of the contacts, each that reads another table by its own count."""
     key = ("contact_census", ctx.population, getattr(ctx.segment, "pk", None), ctx.as_of)
     if key not in ctx.shared:
         quality = _quality()
@@ -88,15 +89,47 @@ def census(ctx: EvaluationContext) -> dict:
         for field, (_label, make) in quality.CONTACT_FIELDS.items():
             conditions[f"field.{field}"] = make()
         aggregates = {"total": Count("pk")}
-        names = {}
+        names, elsewhere = {}, {}
         for index, (name, condition) in enumerate(conditions.items()):
+            if _looks_elsewhere(condition):
+                elsewhere[name] = condition
+                continue
             names[f"c{index}"] = name
             aggregates[f"c{index}"] = Count("pk", filter=condition)
         counts = ctx.contacts().aggregate(**aggregates)
         ctx.shared[key] = {"total": counts["total"]} | {
             name: counts[alias] for alias, name in names.items()
         }
+        for name, condition in elsewhere.items():
+            ctx.shared[key][name] = _count_matching(ctx.contacts(), condition)
     return ctx.shared[key]
+
+
+def _looks_elsewhere(condition: Q) -> bool:
+    """Whether a condition reads another table (consent, duplicates, memberships)."""
+    return any(
+        isinstance(child, Exists)
+        or (isinstance(child, Q) and _looks_elsewhere(child))
+        or (isinstance(child, tuple) and isinstance(child[1], QuerySet))
+        for child in condition.children
+    )
+
+
+def _count_matching(contacts: QuerySet, condition: Q) -> int:
+    """How many of `contacts` meet a condition that reads another table, counted where the
+    database can join that table once (a semi-join) instead of looking it up again for every
+    contact, which is what it does for a condition inside the census's one-pass aggregate.
+    An OR of two lookups cannot be joined as a whole, so it is counted as |A| + |B| − |A and B|."""
+    if condition.connector == Q.OR and not condition.negated and len(condition.children) == 2:
+        first, second = (
+            child if isinstance(child, Q) else Q(child) for child in condition.children
+        )
+        return (
+            contacts.filter(first).count()
+            + contacts.filter(second).count()
+            - contacts.filter(first).filter(second).count()
+        )
+    return contacts.filter(condition).count()
 
 
 def _stale_q(ctx: EvaluationContext) -> Q:

@@ -147,7 +147,7 @@ def order_census(ctx: EvaluationContext) -> dict:
     the last 90 days), recent (bought in the last 12 months) and their revenue.
     """
     from django.db import connection
-    from django.db.models import Count, Q, Sum
+    from django.db.models import Count, Max, Min, Q, Sum
     from django.db.models.functions import TruncDate
 
     from rapport.frameworks.kpis.base import site_zone
@@ -156,31 +156,42 @@ def order_census(ctx: EvaluationContext) -> dict:
     if key in ctx.shared:
         return ctx.shared[key]
     year_ago, two_years_ago, quarter_ago = ctx.since(365), ctx.since(730), ctx.since(90)
+    zone = site_zone()
+    # "Bought on two or more days", "bought in the last 12 months" and "new" are read from
+    # each customer's first and last order: the order days differ exactly when the first and
+    # last order's days do (the day only grows with the time). Counting distinct order days
+    # instead sorted every customer's orders and converted every order's time to a day.
     per_customer = (
         revenue_orders(ctx)
         .filter(ctx.contact_q("contact_id"))
         .values("contact_id")
         .annotate(
-            days=Count(TruncDate("ordered_at", tzinfo=site_zone()), distinct=True),
+            first_day=TruncDate(Min("ordered_at"), tzinfo=zone),
+            last_day=TruncDate(Max("ordered_at"), tzinfo=zone),
+            first_at=Min("ordered_at"),
+            last_at=Max("ordered_at"),
             earlier=Count("pk", filter=Q(ordered_at__gte=two_years_ago, ordered_at__lt=year_ago)),
-            recent=Count("pk", filter=Q(ordered_at__gte=year_ago)),
-            before_quarter=Count("pk", filter=Q(ordered_at__lt=quarter_ago)),
             recent_revenue=Sum("total", filter=Q(ordered_at__gte=year_ago)),
         )
+        .values("first_day", "last_day", "first_at", "last_at", "earlier", "recent_revenue")
     )
     inner, params = per_customer.query.sql_with_params()
     # Django cannot aggregate over aggregates, so the per-customer query is wrapped here; only
     # its compiled SQL and fixed text are put together, values stay parameters.
     sql = (
         "SELECT COUNT(*), "  # noqa: S608
-        "SUM(CASE WHEN days >= 2 THEN 1 ELSE 0 END), "
+        "SUM(CASE WHEN first_day < last_day THEN 1 ELSE 0 END), "
         "SUM(CASE WHEN earlier > 0 THEN 1 ELSE 0 END), "
-        "SUM(CASE WHEN earlier > 0 AND recent > 0 THEN 1 ELSE 0 END), "
-        "SUM(CASE WHEN before_quarter = 0 THEN 1 ELSE 0 END), "
-        "SUM(CASE WHEN recent > 0 THEN 1 ELSE 0 END), "
+        "SUM(CASE WHEN earlier > 0 AND last_at >= %s THEN 1 ELSE 0 END), "
+        "SUM(CASE WHEN first_at >= %s THEN 1 ELSE 0 END), "
+        "SUM(CASE WHEN last_at >= %s THEN 1 ELSE 0 END), "
         "SUM(recent_revenue) "
         f"FROM ({inner}) AS per_customer"
     )
+    bounds = [
+        connection.ops.adapt_datetimefield_value(moment) for moment in (year_ago, quarter_ago)
+    ]
+    params = (bounds[0], bounds[1], bounds[0], *params)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
@@ -214,13 +225,14 @@ def revenue_concentration(ctx: EvaluationContext) -> dict:
     )
     inner, params = per_customer.query.sql_with_params()
     # Only Django's own compiled SQL and fixed text are put together here; values are params.
+    # One ranking serves both ends: the descending rank is n + 1 − the ascending one (among
+    # equal revenues which one ranks first changes no sum), so the customers are sorted once.
     sql = (
         "SELECT n, total, SUM(ascending * revenue), "  # noqa: S608
-        "SUM(CASE WHEN descending <= (n * 2) / 10 THEN revenue ELSE 0 END), "
-        "MAX(CASE WHEN descending = (n * 2) / 10 + 1 THEN revenue END) "
+        "SUM(CASE WHEN n + 1 - ascending <= (n * 2) / 10 THEN revenue ELSE 0 END), "
+        "MAX(CASE WHEN n + 1 - ascending = (n * 2) / 10 + 1 THEN revenue END) "
         "FROM (SELECT revenue, "
         "ROW_NUMBER() OVER (ORDER BY revenue) AS ascending, "
-        "ROW_NUMBER() OVER (ORDER BY revenue DESC) AS descending, "
         "COUNT(*) OVER () AS n, SUM(revenue) OVER () AS total "
         f"FROM ({inner}) AS per_customer) AS ranked GROUP BY n, total"
     )

@@ -120,11 +120,13 @@ def _converted_q(ctx: EvaluationContext) -> Q:
 
 
 def lead_conversion_rate(ctx: EvaluationContext) -> Measurement:
-    counts = new_leads(ctx, CLOSED_WINDOW_DAYS).aggregate(
-        total=Count("pk"), hits=Count("pk", filter=_converted_q(ctx))
-    )
+    # Two counts rather than one with a FILTER: as a filter of the query the conversions are
+    # joined to the leads once (a semi-join), not looked up again for every lead.
+    leads = new_leads(ctx, CLOSED_WINDOW_DAYS)
     return _share(
-        counts["hits"], counts["total"], "No new leads came in during the 12 months to this day."
+        leads.filter(_converted_q(ctx)).count(),
+        leads.count(),
+        "No new leads came in during the 12 months to this day.",
     )
 
 

@@ -89,6 +89,23 @@ def test_duplicates_and_consent_match_the_quality_page(people):
         assert value(key).value == pytest.approx(100 * expected[figure]["value"]), key
 
 
+def test_duplicate_rate_counts_each_contact_once_on_either_side_of_its_pairs(people):
+    from rapport.data_exchange.models import ContactDuplicate
+
+    ann, ben, anon, dee = (
+        people[key] for key in ("named_email", "name_only", "email_only", "named_phone")
+    )
+    # Pairs are stored lower id first. Ben is in two pending pairs, once on each side; Ann and
+    # Dee in one each; the anonymous contact's pair was dismissed, so it is no longer suspected.
+    ContactDuplicate.objects.create(contact_a=ann, contact_b=ben, score=0.9, reasons=[])
+    ContactDuplicate.objects.create(contact_a=ben, contact_b=dee, score=0.8, reasons=[])
+    ContactDuplicate.objects.create(
+        contact_a=anon, contact_b=dee, score=0.7, reasons=[], status="dismissed"
+    )
+    result = value("duplicate_rate")
+    assert (result.numerator, result.denominator) == (3, 4)
+
+
 def test_a_past_day_reads_that_days_quality_snapshot(people):
     from rapport.data_exchange import quality
 

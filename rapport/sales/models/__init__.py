@@ -11,6 +11,7 @@ from rapport.sales.models.leads import (
     SalesSettings,
     ScoringRule,
     WebForm,
+    WebFormRateCounter,
     WebFormSubmission,
 )
 from rapport.sales.models.pipelines import Deal, DealStageChange, LostReason, Pipeline, Stage
@@ -35,5 +36,6 @@ __all__ = [
     "Stage",
     "Task",
     "WebForm",
+    "WebFormRateCounter",
     "WebFormSubmission",
 ]

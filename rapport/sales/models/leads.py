@@ -73,7 +73,12 @@ class WebForm(TimeStampedModel):
 
 
 class WebFormSubmission(models.Model):
-    """One accepted submission; the contact it created or updated carries it on its timeline."""
+    """One accepted submission; the contact it created or updated carries it on its timeline.
+
+    The public endpoint stores it and answers; matching it to a contact and putting it on the
+    timeline happens in a task, which sets `processed_at` (until then `contact` is empty and
+    `data["pending"]` keeps the cleaned values the task needs).
+    """
 
     form = models.ForeignKey(WebForm, on_delete=models.CASCADE, related_name="submissions")
     contact = models.ForeignKey(
@@ -93,13 +98,34 @@ class WebFormSubmission(models.Model):
     client_hash = models.CharField(max_length=64, blank=True)
     user_agent = models.CharField(max_length=200, blank=True)
     referrer = models.CharField(max_length=500, blank=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["form", "-created_at"])]
+        indexes = [
+            models.Index(fields=["form", "-created_at"]),
+            # Small: only submissions whose task has not run yet, for the sweep that re-queues them.
+            models.Index(
+                fields=["created_at"],
+                condition=Q(processed_at__isnull=True),
+                name="sales_submission_pending",
+            ),
+        ]
 
     def __str__(self):
         return f"{self.form_id} @ {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class WebFormRateCounter(models.Model):
+    """Submissions in the current one-minute window for one key: a client address (as a keyed
+    hash) or a form. The public endpoint counts and checks both in one upsert statement."""
+
+    key = models.CharField(max_length=80, primary_key=True)
+    minute = models.BigIntegerField()  # minutes since the epoch: the window counted
+    count = models.PositiveIntegerField(default=0)
+
+    def __str__(self):
+        return f"{self.key}: {self.count} in minute {self.minute}"
 
 
 class ProductInterest(models.Model):

@@ -224,12 +224,26 @@ def top_reasons(
     model: CalibratedLogit, contributions_row: np.ndarray, *, count: int = 5
 ) -> list[tuple[str, float]]:
     """The `count` largest terms by size, with their sign: (feature name, term)."""
-    row = np.asarray(contributions_row, dtype=float)
-    order = np.argsort(-np.abs(row), kind="stable")
-    reasons = []
-    for index in order[:count]:
-        value = float(row[index])
-        if math.isclose(value, 0.0, abs_tol=1e-9):
-            break
-        reasons.append((model.feature_names[index], value))
-    return reasons
+    return top_reasons_of_rows(model, np.atleast_2d(contributions_row), count=count)[0]
+
+
+def top_reasons_of_rows(
+    model: CalibratedLogit, contributions: np.ndarray, *, count: int = 5
+) -> list[list[tuple[str, float]]]:
+    """`top_reasons` of every row of a (leads, features) matrix, sorted in one call.
+
+    Scoring a batch of thousands spent more on one small sort per lead than on the sorting.
+    """
+    terms = np.asarray(contributions, dtype=float)
+    order = np.argsort(-np.abs(terms), axis=1, kind="stable")[:, :count]
+    values = np.take_along_axis(terms, order, axis=1).tolist()
+    names = model.feature_names
+    result = []
+    for indexes, row in zip(order.tolist(), values, strict=True):
+        reasons = []
+        for index, value in zip(indexes, row, strict=True):
+            if math.isclose(value, 0.0, abs_tol=1e-9):
+                break
+            reasons.append((names[index], value))
+        result.append(reasons)
+    return result

@@ -315,12 +315,17 @@ def compute_scores(
     lead page shows adds up to the score's (uncalibrated) logit.
     """
     fields = fields or lead_field_set()
-    probabilities = contributions = logits = None
+    probabilities = None
     if predictor is not None and leads:
+        # The model's side for the whole batch at once, as plain Python numbers.
         matrix = build_matrix(leads, predictor.vocabulary)
-        probabilities = predictor.model.predict_proba(matrix)
         contributions = predictor.model.contributions(matrix)
-        logits = predictor.model.logit(matrix)
+        probabilities = predictor.model.predict_proba(matrix).tolist()
+        logits = predictor.model.logit(matrix).tolist()
+        term_sums = contributions.sum(axis=1).tolist()
+        tops = learned.top_reasons_of_rows(predictor.model, contributions, count=TOP_REASONS)
+        intercept = round(predictor.model.intercept, 6)
+        labels: dict[str, str] = {}
     results = []
     for index, lead in enumerate(leads):
         points, hits = evaluate(rules, lead, fields)
@@ -338,17 +343,20 @@ def compute_scores(
         }
         probability = None
         if probabilities is not None:
-            probability = float(probabilities[index])
-            row = contributions[index]
-            top = learned.top_reasons(predictor.model, row, count=TOP_REASONS)
+            probability = probabilities[index]
+            top = tops[index]
             shown = sum(value for _, value in top)
             reasons["model"] = [
-                {"feature": name, "label": feature_label(name), "contribution": round(value, 6)}
+                {
+                    "feature": name,
+                    "label": labels.get(name) or labels.setdefault(name, feature_label(name)),
+                    "contribution": round(value, 6),
+                }
                 for name, value in top
             ]
-            reasons["model_other"] = round(float(row.sum()) - shown, 6)
-            reasons["model_intercept"] = round(predictor.model.intercept, 6)
-            reasons["model_logit"] = round(float(logits[index]), 6)
+            reasons["model_other"] = round(term_sums[index] - shown, 6)
+            reasons["model_intercept"] = intercept
+            reasons["model_logit"] = round(logits[index], 6)
         if probability is not None:
             score, basis = round(probability * 100), ScoreBasis.MODEL
         else:
@@ -505,6 +513,13 @@ def _insert_history(changed: list[ComputedScore], model_id: int | None, now) -> 
 def _store_scores(computed: list[ComputedScore], predictor: Predictor | None) -> int:
     if not computed:
         return 0
+    if connection.vendor == "postgresql" and len(connection.atomic_blocks) == 1:
+        # Scores can always be computed again (every run rewrites them), so a batch need not
+        # wait for its commit to reach the disk: a crash can lose at most the last batches,
+        # never leave one half-written. Only when the batch is the whole transaction: inside
+        # a caller's transaction this would relax the caller's writes too.
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
     now = timezone.now()
     model_id = predictor.row.pk if predictor else None
     ids = [c.contact_id for c in computed]

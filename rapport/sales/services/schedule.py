@@ -1,4 +1,5 @@
-"""The recurring sales jobs and when they are due: reminders, rescoring, retraining.
+"""The recurring sales jobs and when they are due: reminders, rescoring, retraining, and
+re-queuing web-form submissions whose processing task was lost.
 
 `run_due_jobs` claims each due job with a conditional update (so two schedulers never run the
 same job twice) and enqueues its task. It is driven either by the self-re-enqueuing
@@ -27,6 +28,7 @@ class Job:
 
 def _jobs() -> list[Job]:
     from rapport.sales import tasks
+    from rapport.sales.services.webforms import requeue_unprocessed_submissions
 
     settings_row = get_sales_settings()
     return [
@@ -40,6 +42,12 @@ def _jobs() -> list[Job]:
             "retrain_model",
             lambda: dt.timedelta(days=settings_row.retrain_every_days),
             lambda: tasks.retrain_lead_model.enqueue(trigger="schedule"),
+        ),
+        # Cheap (an index of unprocessed rows), so it runs in the scheduler itself.
+        Job(
+            "requeue_web_form_submissions",
+            lambda: dt.timedelta(minutes=5),
+            requeue_unprocessed_submissions,
         ),
     ]
 

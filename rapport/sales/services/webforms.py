@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 from collections.abc import Mapping
@@ -11,8 +12,9 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
-from django.db import transaction
-from django.db.models import F
+from django.db import connection, transaction
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from rapport.audit.models import ChangeAction
@@ -42,7 +44,7 @@ from rapport.customfields.validation import clean_value
 from rapport.interactions.choices import Channel, Direction, InteractionKind
 from rapport.interactions.services import log_interaction
 from rapport.sales import events
-from rapport.sales.models import WebForm, WebFormSubmission
+from rapport.sales.models import WebForm, WebFormRateCounter, WebFormSubmission
 from rapport.sales.services.leads import _add_products
 from rapport.sales.services.validation import clean_text
 
@@ -104,9 +106,15 @@ def available_targets() -> dict[str, Target]:
     return targets
 
 
+def _uses_custom_fields(form: WebForm) -> bool:
+    return any(str(spec.get("target", "")).startswith("custom_fields.") for spec in form.fields)
+
+
 def form_fields(form: WebForm) -> list[dict]:
     """The form's fields as rendered: target, label, input type, required, choices."""
-    targets = available_targets()
+    # Custom field definitions are read only for a form that has such a field: most forms
+    # don't, and the public endpoint renders this list on every submission.
+    targets = available_targets() if _uses_custom_fields(form) else STANDARD_TARGETS
     rendered = []
     for spec in form.fields:
         target = targets.get(spec.get("target"))
@@ -314,7 +322,9 @@ def _clean_submission(form: WebForm, data: Mapping) -> tuple[dict, dict, dict]:
     values: dict = {}
     custom: dict = {}
     lines: dict[str, str] = {}
-    definitions = {d.key: d for d in definitions_for(Entity.CONTACT)}
+    definitions = (
+        {d.key: d for d in definitions_for(Entity.CONTACT)} if _uses_custom_fields(form) else {}
+    )
     country = str(_first(data, "country") or "").strip().upper()
     for field in form_fields(form):
         name = field["name"]
@@ -396,6 +406,65 @@ def _is_checked(value) -> bool:
     return str(value or "").strip().lower() in {"on", "true", "1", "yes"}
 
 
+def _stored_submission(form: WebForm, data: Mapping, client_address, user_agent, referrer):
+    """Check and clean a submission and store it, unprocessed; None for a honeypot hit.
+
+    Raises ValidationError (keyed by field) for what the visitor must correct: that is all of
+    the work the answer depends on.
+    """
+    if not form.is_active:
+        raise ValidationError({"form": ["This form no longer accepts submissions."]})
+    if str(_first(data, HONEYPOT) or "").strip():
+        WebForm.objects.filter(pk=form.pk).update(spam_count=F("spam_count") + 1)
+        return None
+    values, custom, lines = _clean_submission(form, data)
+    campaign = str(_first(data, "campaign") or "").strip()[:100] or form.campaign
+    consent = form.consent_enabled and _is_checked(_first(data, "consent"))
+    message = values.pop("message", "")
+    return WebFormSubmission.objects.create(
+        form=form,
+        data={
+            "fields": lines,
+            "consent": consent,
+            **({"message": message[:5000]} if message else {}),
+            # What processing needs to create or update the contact; dropped once it has.
+            "pending": {"values": values, "custom": custom},
+        },
+        campaign=campaign,
+        client_hash=client_hash(client_address),
+        user_agent=user_agent[:200],
+        referrer=referrer[:500],
+    )
+
+
+def receive_web_form_submission(
+    *,
+    form: WebForm,
+    data: Mapping,
+    client_address: str = "",
+    user_agent: str = "",
+    referrer: str = "",
+) -> SubmissionResult:
+    """Accept one public submission: store it and queue its processing.
+
+    This is what the visitor waits for. The submission is durable once this returns (one
+    INSERT); matching it to a contact, the timeline, consent, scoring and assignment follow in
+    the `process_web_form_submission` task, queued after commit. Should that queueing be lost
+    (the process dies in between), `requeue_unprocessed_submissions` picks the row up again.
+    A filled honeypot is answered as a success but stores nothing.
+    """
+    submission = _stored_submission(form, data, client_address, user_agent, referrer)
+    if submission is None:
+        return SubmissionResult(spam=True)
+    submission_id = submission.pk
+    from rapport.sales import tasks
+
+    transaction.on_commit(
+        lambda: tasks.process_web_form_submission.enqueue(submission_id=submission_id)
+    )
+    return SubmissionResult(spam=False, submission=submission)
+
+
 @transaction.atomic
 def submit_web_form(
     *,
@@ -405,27 +474,44 @@ def submit_web_form(
     user_agent: str = "",
     referrer: str = "",
 ) -> SubmissionResult:
-    """Accept one public submission: create or update the contact, land it on the timeline.
-
-    A filled honeypot is answered as a success but stores nothing. A submission whose email
-    (or else phone) matches an existing contact updates that contact — blanks never overwrite,
-    names are only filled in, new emails and phones are added — instead of making a duplicate.
-    Every accepted submission leaves a WebFormSubmission and a form_submission Interaction.
-    Sets off WebFormSubmitted (and ContactCreated for a new lead, which assigns and scores it).
-    """
-    if not form.is_active:
-        raise ValidationError({"form": ["This form no longer accepts submissions."]})
-    if str(_first(data, HONEYPOT) or "").strip():
-        WebForm.objects.filter(pk=form.pk).update(spam_count=F("spam_count") + 1)
+    """Accept a submission and process it at once, for callers that need its contact now
+    (demo data). The public endpoint uses `receive_web_form_submission`."""
+    submission = _stored_submission(form, data, client_address, user_agent, referrer)
+    if submission is None:
         return SubmissionResult(spam=True)
-    values, custom, lines = _clean_submission(form, data)
-    campaign = str(_first(data, "campaign") or "").strip()[:100] or form.campaign
-    consent = form.consent_enabled and _is_checked(_first(data, "consent"))
+    return process_submission(submission_id=submission.pk)
+
+
+@transaction.atomic
+def process_submission(*, submission_id: int) -> SubmissionResult | None:
+    """Turn a stored submission into a lead on its timeline; None when there is nothing to do.
+
+    A submission whose email (or else phone) matches an existing contact updates that contact
+    — blanks never overwrite, names are only filled in, new emails and phones are added —
+    instead of making a duplicate. Every submission leaves a form_submission Interaction.
+    Safe to run twice: the row is locked and a processed submission is left alone. Sets off
+    WebFormSubmitted (and ContactCreated for a new lead, which assigns and scores it).
+    """
+    submission = (
+        WebFormSubmission.objects.select_for_update(of=("self",))
+        .select_related("form")
+        .filter(pk=submission_id, processed_at__isnull=True)
+        .first()
+    )
+    if submission is None:
+        return None
+    form = submission.form
+    data = dict(submission.data)
+    pending = data.pop("pending", None) or {}
+    values = dict(pending.get("values") or {})
+    custom = dict(pending.get("custom") or {})
+    lines = data.get("fields") or {}
+    campaign = submission.campaign
+    consent = bool(data.get("consent"))
     detail = form.source_detail or form.name
     source_detail = f"{detail} · {campaign}"[:200] if campaign else detail[:200]
     email, phone = values.pop("email", None), values.pop("phone", None)
     company = values.pop("company", "")
-    message = values.pop("message", "")
     products = values.pop("products_of_interest", "")
     contact = _find_contact(email, phone)
     is_new = contact is None
@@ -480,24 +566,24 @@ def submit_web_form(
         contact=contact,
         subject=f"Submitted “{form.name}”"[:200],
         body=body[:50_000],
+        occurred_at=submission.created_at,
     )
-    submission = WebFormSubmission.objects.create(
-        form=form,
-        contact=contact,
-        interaction=interaction,
-        is_new_contact=is_new,
-        data={
-            "fields": lines,
-            "consent": consent,
-            **({"message": message[:5000]} if message else {}),
-        },
-        campaign=campaign,
-        client_hash=client_hash(client_address),
-        user_agent=user_agent[:200],
-        referrer=referrer[:500],
+    submission.contact = contact
+    submission.interaction = interaction
+    submission.is_new_contact = is_new
+    submission.data = data
+    submission.processed_at = timezone.now()
+    submission.save(
+        update_fields=["contact", "interaction", "is_new_contact", "data", "processed_at"]
     )
+    # Counted here rather than in the request: every visitor of a form would otherwise queue
+    # behind the lock on this one row. Tasks may run out of order; the latest time stays.
     WebForm.objects.filter(pk=form.pk).update(
-        submission_count=F("submission_count") + 1, last_submission_at=timezone.now()
+        submission_count=F("submission_count") + 1,
+        last_submission_at=Greatest(
+            Coalesce("last_submission_at", Value(submission.created_at)),
+            Value(submission.created_at),
+        ),
     )
     emit(
         events.WebFormSubmitted(
@@ -532,3 +618,65 @@ def _update_from_submission(contact, values, custom, email, phone, company) -> N
         update_contact(actor=None, contact=contact, **changes)
     if company and not contact.memberships.filter(organization__name__iexact=company).exists():
         add_membership(actor=None, contact=contact, organization=_organization_named(company))
+
+
+# -- processing in the background --------------------------------------------------------------
+
+# Unprocessed this long, a submission's task is taken as lost (not just queued behind others);
+# queuing it again is harmless, as processing is idempotent.
+REQUEUE_AFTER = dt.timedelta(minutes=15)
+
+
+def requeue_unprocessed_submissions(*, now: dt.datetime | None = None) -> int:
+    """Queue the processing of submissions whose task never ran; how many were queued.
+
+    Also drops the rate-limit counters of past minutes, which no request reads again.
+    """
+    now = now or timezone.now()
+    WebFormRateCounter.objects.filter(minute__lt=current_minute(now) - 1).delete()
+    stale = WebFormSubmission.objects.filter(
+        processed_at__isnull=True, created_at__lt=now - REQUEUE_AFTER
+    ).values_list("pk", flat=True)
+    ids = list(stale[:10_000])
+    from rapport.sales import tasks
+
+    for submission_id in ids:
+        tasks.process_web_form_submission.enqueue(submission_id=submission_id)
+    return len(ids)
+
+
+# -- rate limits -------------------------------------------------------------------------------
+
+
+def current_minute(now: dt.datetime | None = None) -> int:
+    return int((now or timezone.now()).timestamp() // 60)
+
+
+def count_submission_attempt(*, form: WebForm, client_address: str) -> tuple[int, int]:
+    """Count one attempt against its client address and its form; (address's, form's) count
+    so far in this minute, this one included.
+
+    One upsert for both counters, outside any transaction of the caller's making, so a row
+    lock lasts one statement: a form's counter is one row every visitor of it updates.
+    A counter from an earlier minute starts again at 1.
+    """
+    quote = connection.ops.quote_name
+    table, key, minute_, count = (
+        quote(name) for name in (WebFormRateCounter._meta.db_table, "key", "minute", "count")
+    )
+    address_key = f"ip:{client_hash(client_address)}"
+    form_key = f"form:{form.pk}"
+    minute = current_minute()
+    # Only the model's own (quoted) names go into the text; the values are parameters. The
+    # address's row comes first in every statement, so two requests lock rows in one order.
+    sql = (
+        f"INSERT INTO {table} AS counter ({key}, {minute_}, {count}) "  # noqa: S608
+        "VALUES (%s, %s, 1), (%s, %s, 1) "
+        f"ON CONFLICT ({key}) DO UPDATE SET {count} = CASE "
+        f"WHEN counter.{minute_} = excluded.{minute_} THEN counter.{count} + 1 ELSE 1 END, "
+        f"{minute_} = excluded.{minute_} RETURNING {key}, {count}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [address_key, minute, form_key, minute])
+        counts = dict(cursor.fetchall())
+    return counts[address_key], counts[form_key]

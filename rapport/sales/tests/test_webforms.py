@@ -355,3 +355,72 @@ def test_the_embed_script_has_an_address_that_survives_releases(web_form):
     snippet = embed_html(RequestFactory().get("/", HTTP_HOST="localhost:8000"), web_form)
     assert '<script src="http://localhost:8000/sales/forms/embed.js" defer></script>' in snippet
     assert f'action="http://localhost:8000/sales/forms/{web_form.public_id}/submit"' in snippet
+
+
+def test_the_visitor_waits_only_for_the_stored_submission(web_form, django_assert_num_queries):
+    data = {"first_name": "Quick", "email": "quick@example.com", "company": "Quick Ltd"}
+    # The form, both rate-limit counters in one upsert, the submission row: nothing of the
+    # contact, the timeline or the identity checks, which the processing task does.
+    with django_assert_num_queries(3):
+        response = post(Client(), web_form, data, HTTP_ACCEPT="application/json")
+    assert response.status_code == 200 and response.json()["ok"] is True
+    submission = WebFormSubmission.objects.get()
+    assert submission.processed_at is None and submission.contact is None
+    assert submission.data["pending"]["values"]["email"] == "quick@example.com"
+    assert not Contact.objects.exists()
+
+
+def test_processing_a_stored_submission_makes_the_lead_once(web_form):
+    from rapport.sales.services.webforms import process_submission
+
+    post(Client(), web_form, {"first_name": "Later", "email": "later@example.com", "consent": "on"})
+    submission = WebFormSubmission.objects.get()
+    result = process_submission(submission_id=submission.pk)
+    assert result.is_new_contact and result.contact.primary_email == "later@example.com"
+    assert process_submission(submission_id=submission.pk) is None  # a second delivery
+    submission.refresh_from_db()
+    assert submission.contact == result.contact and submission.processed_at is not None
+    assert "pending" not in submission.data and submission.data["consent"] is True
+    assert Contact.objects.count() == 1
+    interaction = Interaction.objects.get(contact=result.contact)
+    assert interaction.occurred_at == submission.created_at
+    web_form.refresh_from_db()
+    assert web_form.submission_count == 1
+
+
+def test_the_schedule_requeues_submissions_whose_task_was_lost(web_form):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from rapport.sales.models import WebFormRateCounter
+    from rapport.sales.services.webforms import (
+        REQUEUE_AFTER,
+        current_minute,
+        requeue_unprocessed_submissions,
+    )
+
+    post(Client(), web_form, {"first_name": "Lost", "email": "lost@example.com"})
+    submission = WebFormSubmission.objects.get()
+    now = timezone.now()
+    assert requeue_unprocessed_submissions(now=now) == 0  # still young: its task may be queued
+    WebFormRateCounter.objects.create(key="ip:old", minute=current_minute(now) - 5, count=3)
+    later = now + REQUEUE_AFTER + dt.timedelta(seconds=1)
+    assert requeue_unprocessed_submissions(now=later) == 1
+    submission.refresh_from_db()
+    assert submission.processed_at is not None
+    assert Contact.objects.get().primary_email == "lost@example.com"
+    assert not WebFormRateCounter.objects.filter(key="ip:old").exists()
+    assert requeue_unprocessed_submissions(now=later) == 0
+
+
+def test_rate_limit_counters_start_again_each_minute(web_form, monkeypatch):
+    from rapport.sales.services import webforms
+
+    monkeypatch.setattr(webforms, "current_minute", lambda now=None: 1000)
+    count = webforms.count_submission_attempt
+    assert count(form=web_form, client_address="192.0.2.1") == (1, 1)
+    assert count(form=web_form, client_address="192.0.2.1") == (2, 2)
+    assert count(form=web_form, client_address="192.0.2.2") == (1, 3)
+    monkeypatch.setattr(webforms, "current_minute", lambda now=None: 1001)
+    assert count(form=web_form, client_address="192.0.2.1") == (1, 1)

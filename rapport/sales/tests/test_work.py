@@ -123,7 +123,12 @@ def test_notifications_are_read_by_their_recipient_only(owner, teammate, web_cli
 def test_periodic_jobs_run_once_per_interval(db):
     now = timezone.now()
     first = run_due_jobs(now=now)
-    assert first == ["send_reminders", "rescore_leads", "retrain_model"]
+    assert first == [
+        "send_reminders",
+        "rescore_leads",
+        "retrain_model",
+        "requeue_web_form_submissions",
+    ]
     assert run_due_jobs(now=now + dt.timedelta(seconds=30)) == []
     assert run_due_jobs(now=now + dt.timedelta(minutes=2)) == ["send_reminders"]
     assert PeriodicJob.objects.get(name="retrain_model").next_run_at == now + dt.timedelta(days=7)

@@ -45,7 +45,11 @@ def board(request, pipeline_id: int):
     """One pipeline as columns of cards; filters by owner, team and expected-close month."""
     pipeline = get_object_or_404(Pipeline.objects.active(), pk=pipeline_id)
     filters, errors = board_reads.BoardFilters.from_params(request.GET)
-    stages, columns = board_reads.build_board(pipeline, request.user, filters)
+    stages, columns, cards = board_reads.build_board(
+        pipeline, request.user, filters, per_column=board_reads.FIRST_CARDS_ON_PAGE
+    )
+    card_context = _card_context(request)
+    board_reads.card_texts(cards, deal_base=card_context["deal_base"], back=card_context["back"])
     return render(
         request,
         "sales/board/board.html",
@@ -60,7 +64,7 @@ def board(request, pipeline_id: int):
             "owners": active_users(),
             "teams": Team.objects.all(),
             "lost_reasons": LostReason.objects.filter(is_active=True),
-            **_card_context(request),
+            **card_context,
         },
     )
 
@@ -91,7 +95,6 @@ def board_column(request, pipeline_id: int, stage_id: int):
         page = board_reads.column_page(queryset, stage, cursor=request.GET.get("cursor"))
     except CursorError as exc:
         raise Http404(str(exc)) from exc
-    board_reads.card_texts(page.items)
     context = {
         "pipeline": pipeline,
         "stage": stage,
@@ -105,6 +108,7 @@ def board_column(request, pipeline_id: int, stage_id: int):
     context["back"] = (
         f"{board_url}?{context['filter_query']}" if context["filter_query"] else board_url
     )
+    board_reads.card_texts(page.items, deal_base=context["deal_base"], back=context["back"])
     return render(request, "sales/board/_column_page.html", context)
 
 

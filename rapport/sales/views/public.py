@@ -1,19 +1,18 @@
 """The public side of web forms: the hosted form and the submission endpoint.
 
 Anyone on the internet reaches these, without a session or CSRF token, from any website. What
-protects them: a honeypot field, a rate limit per client address and per form (the cache, so it
-holds across processes with the database or Redis cache), a cap on the body size and on every
-field, CORS limited to the form's allowed origins, and the same validation as everywhere else.
+protects them: a honeypot field, a rate limit per client address and per form (counters in the
+database, so it holds across processes), a cap on the body size and on every field, CORS limited
+to the form's allowed origins, and the same validation as everywhere else. A submission is
+stored and answered; a task makes it a lead on its timeline.
 """
 
 from __future__ import annotations
 
 import json
-import time
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, render
@@ -27,12 +26,10 @@ from rapport.sales.models import WebForm
 from rapport.sales.services.webforms import (
     HONEYPOT,
     MAX_BODY_BYTES,
-    client_hash,
+    count_submission_attempt,
     form_fields,
-    submit_web_form,
+    receive_web_form_submission,
 )
-
-WINDOW_SECONDS = 60
 
 
 def ip_rate_limit() -> int:
@@ -75,22 +72,6 @@ def _cors(response, request, form: WebForm | None):
 def _wants_json(request) -> bool:
     accept = request.headers.get("Accept", "")
     return "application/json" in accept or request.content_type == "application/json"
-
-
-def _over_limit(key: str, limit: int) -> bool:
-    """Fixed one-minute window counter in the shared cache.
-
-    Increment first: on the hot path (the window's counter exists) that is one cache
-    operation. With the database cache an increment is a read and a write, so two requests at
-    the same instant may count once — a limit that lets a request or two more through under a
-    burst, which is fine for spam protection (Redis increments atomically).
-    """
-    bucket = f"{key}:{int(time.time() // WINDOW_SECONDS)}"
-    try:
-        count = cache.incr(bucket)
-    except ValueError:  # the window's first request (or its counter expired)
-        count = 1 if cache.add(bucket, 1, timeout=WINDOW_SECONDS * 2) else cache.incr(bucket)
-    return count > limit
 
 
 def _problem(request, form, status: int, message: str, errors: dict | None = None, retry=None):
@@ -188,11 +169,12 @@ def webform_submit(request, public_id):
     if not length.isdigit() or int(length) > MAX_BODY_BYTES:
         return _problem(request, form, 413, "The submission is too large.")
     address = _client_address(request)
-    if _over_limit(f"webform:ip:{client_hash(address)}", ip_rate_limit()):
+    from_address, to_form = count_submission_attempt(form=form, client_address=address)
+    if from_address > ip_rate_limit():
         return _problem(
             request, form, 429, "Too many submissions; try again in a minute.", retry=60
         )
-    if _over_limit(f"webform:form:{form.pk}", form.max_submissions_per_minute):
+    if to_form > form.max_submissions_per_minute:
         return _problem(request, form, 429, "This form is busy; try again in a minute.", retry=60)
     try:
         data = _submitted_data(request)
@@ -201,7 +183,7 @@ def webform_submit(request, public_id):
     if not form.is_active:
         return _problem(request, form, 410, "This form no longer accepts submissions.")
     try:
-        submit_web_form(
+        receive_web_form_submission(
             form=form,
             data=data,
             client_address=address,

@@ -6,6 +6,8 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from rapport.core import schedules
+
 
 class Command(BaseCommand):
     help = "Run the task worker (database backend by default; RQ when RAPPORT_TASKS_BACKEND=rq)."
@@ -18,6 +20,14 @@ class Command(BaseCommand):
             # A line per task start and finish drowns the server's console; failures are
             # logged as errors and still show. `-v 2` brings the lines back.
             logging.getLogger("django_tasks").setLevel(logging.WARNING)
+        if not batch:
+            # Periodic jobs are chains of tasks that queue their next run; a new installation,
+            # an emptied queue or a switched backend has none, so every start makes sure of them.
+            started = schedules.start_all()
+            if verbosity >= 1 and started:
+                self.stdout.write(
+                    "Periodic jobs: " + ", ".join(f"{k} {v}" for k, v in started.items())
+                )
         config = settings.TASKS["default"]
         backend = config["BACKEND"]
         queues = list(config.get("QUEUES") or ["default"])

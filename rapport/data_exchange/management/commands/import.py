@@ -1,4 +1,4 @@
-"""`rapport import contacts FILE --mapping NAME [--dry-run] [--policy skip|update_empty|overwrite]`
+"""`rapport import contacts|organizations|orders FILE --mapping NAME [--dry-run] [--policy skip|update_empty|overwrite]`
 
 Imports a file from the command line with a progress bar. It runs here, in this process (no
 worker needed); `--enqueue` hands it to the task worker instead and follows its progress.
@@ -23,7 +23,7 @@ ENTITY_NAMES = {"contacts": "contact", "organizations": "organization"}
 
 
 class Command(BaseCommand):
-    help = "Import contacts or organizations from a CSV or XLSX file."
+    help = "Import contacts, organizations or orders from a CSV or XLSX file."
 
     def add_arguments(self, parser):
         names = sorted({*ENTITY_NAMES, *(f"{i.entity}s" for i in importers())})
