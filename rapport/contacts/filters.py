@@ -59,6 +59,12 @@ CONTACT_ORDERINGS: dict[str, Ordering] = {
     "-name": Ordering(("last_name", "first_name"), True),
     "created_at": Ordering(("created_at",), False),
     "-created_at": Ordering(("created_at",), True),
+    # On the expression keys of ContactQuerySet.with_sort_keys(); each matches an index of
+    # Contact.Meta column for column.
+    "lifecycle": Ordering(("stage_rank", "last_name", "first_name"), False),
+    "-lifecycle": Ordering(("stage_rank", "last_name", "first_name"), True),
+    "last_touched": Ordering(("touched",), False),
+    "-last_touched": Ordering(("touched",), True),
 }
 ORGANIZATION_ORDERINGS: dict[str, Ordering] = {
     "name": Ordering(("name",), False),

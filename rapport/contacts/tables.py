@@ -27,15 +27,7 @@ from rapport.core.templatetags.rapport import since
 PAGE_SIZE = 50
 COUNT_CAP = 1000
 
-# Sorts the UI adds to the API's, on the sort keys of ContactQuerySet.with_sort_keys(). Each
-# matches an index of Contact.Meta column for column.
-CONTACT_EXTRA_ORDERINGS = {
-    "lifecycle": Ordering(("stage_rank", "last_name", "first_name"), False),
-    "-lifecycle": Ordering(("stage_rank", "last_name", "first_name"), True),
-    "last_touched": Ordering(("touched",), False),
-    "-last_touched": Ordering(("touched",), True),
-}
-UI_CONTACT_ORDERINGS = {**CONTACT_ORDERINGS, **CONTACT_EXTRA_ORDERINGS}
+UI_CONTACT_ORDERINGS = dict(CONTACT_ORDERINGS)
 UI_ORGANIZATION_ORDERINGS = dict(ORGANIZATION_ORDERINGS)
 
 

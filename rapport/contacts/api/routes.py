@@ -80,7 +80,8 @@ CONTACT_LIST_HELP = (
     "custom field as `cf_<key>` (exact for choice, boolean, number, decimal and date; "
     "contains for text; has-this-choice for multi-choice) or `cf_<key>__gte` / `cf_<key>__lte` "
     "for number, decimal and date fields. Orderings: `name`, `-name`, `created_at`, "
-    "`-created_at`."
+    "`-created_at`, `lifecycle` / `-lifecycle` (funnel order, then name) and `last_touched` / "
+    "`-last_touched` (never touched first when ascending)."
 )
 ORGANIZATION_LIST_HELP = (
     "Visible organizations, one page at a time. Filters: `q`, `owner`, `tag`, `industry` "
@@ -188,7 +189,7 @@ def list_contacts(
         queryset = filter_contacts(contact_queryset(), request.GET, request.user)
     except ValidationError as exc:
         raise relocate(exc, "query") from None
-    return _page(queryset, chosen, page.cursor, page.limit)
+    return _page(queryset.with_sort_keys(chosen.fields), chosen, page.cursor, page.limit)
 
 
 @router.post("/contacts/", response={201: ContactDetailOut}, tags=["contacts"])

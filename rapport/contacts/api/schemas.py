@@ -189,7 +189,11 @@ class CursorParams(Schema):
 
 
 class PageParams(CursorParams):
-    ordering: str = Field("name", description="name, -name, created_at or -created_at")
+    ordering: str = Field(
+        "name",
+        description="name, -name, created_at, -created_at; for contacts also lifecycle, "
+        "-lifecycle, last_touched, -last_touched",
+    )
 
 
 class TagParams(CursorParams):

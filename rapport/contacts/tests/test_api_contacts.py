@@ -1,8 +1,10 @@
 """/api/v1/contacts: what it stores, what it refuses, and how its lists page and filter."""
 
+import datetime as dt
 import json
 
 import pytest
+from django.utils import timezone
 
 from rapport.audit.models import ChangeRecord
 from rapport.contacts.models import Contact, LifecycleChange
@@ -361,7 +363,8 @@ def test_list_pages_with_a_cursor_in_every_ordering(api, owner):
         make_contact(
             actor=owner, owner=owner, first_name=f"F{index}", last_name=["B", "A"][index % 2]
         )
-    for ordering in ("name", "-name", "created_at", "-created_at"):
+    orderings = ("name", "-name", "created_at", "-created_at")
+    for ordering in (*orderings, "lifecycle", "-lifecycle", "last_touched", "-last_touched"):
         seen, cursor = [], ""
         while True:
             response = api.get(
@@ -378,6 +381,29 @@ def test_list_pages_with_a_cursor_in_every_ordering(api, owner):
     assert names == ["B"] * 4 + ["A"] * 3
 
 
+def test_the_api_sorts_by_funnel_stage_and_last_touch_like_the_list(api, owner):
+    from rapport.contacts.services import touch_contact
+
+    customer = make_contact(actor=owner, owner=owner, last_name="Cust", lifecycle_stage="customer")
+    lead = make_contact(actor=owner, owner=owner, last_name="Lead", lifecycle_stage="lead")
+    subscriber = make_contact(
+        actor=owner, owner=owner, last_name="Sub", lifecycle_stage="subscriber"
+    )
+    touch_contact(contact_id=customer.pk, at=timezone.now() - dt.timedelta(days=3))
+    touch_contact(contact_id=lead.pk, at=timezone.now() - dt.timedelta(days=1))
+
+    def ids(ordering):
+        response = api.get("/api/v1/contacts/", {"ordering": ordering})
+        assert response.status_code == 200, response.content
+        return [item["id"] for item in response.json()["items"]]
+
+    assert ids("lifecycle") == [subscriber.pk, lead.pk, customer.pk]
+    assert ids("-lifecycle") == [customer.pk, lead.pk, subscriber.pk]
+    # Never touched sorts as the oldest touch.
+    assert ids("last_touched") == [subscriber.pk, customer.pk, lead.pk]
+    assert ids("-last_touched") == [lead.pk, customer.pk, subscriber.pk]
+
+
 def test_list_query_errors_name_the_parameter(api, owner):
     make_contact(actor=owner, owner=owner)
     make_contact(actor=owner, owner=owner)
@@ -386,7 +412,8 @@ def test_list_query_errors_name_the_parameter(api, owner):
         "limit=201": {"query.limit": "Input should be less than or equal to 200"},
         "limit=0": {"query.limit": "Input should be greater than or equal to 1"},
         "ordering=email": {
-            "query.ordering": "Choose one of: name, -name, created_at, -created_at."
+            "query.ordering": "Choose one of: name, -name, created_at, -created_at, lifecycle, "
+            "-lifecycle, last_touched, -last_touched."
         },
         "cursor=not-a-cursor": {
             "query.cursor": "cursor is not valid; start again from the first page"

@@ -326,7 +326,7 @@ def test_keyset_pages_walk_every_contact_once_in_order(owner, ordering):
             last_name=["Smith", "Jones"][index % 2],
         )
     fields, descending = CONTACT_ORDERINGS[ordering]
-    queryset = filter_contacts(Contact.objects.all(), {}, owner)
+    queryset = filter_contacts(Contact.objects.all(), {}, owner).with_sort_keys(fields)
     prefix = "-" if descending else ""
     expected = list(
         queryset.order_by(*[prefix + f for f in fields], prefix + "pk").values_list("pk", flat=True)

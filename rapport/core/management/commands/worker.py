@@ -8,6 +8,12 @@ from django.core.management.base import BaseCommand, CommandError
 
 from rapport.core import schedules
 
+QUIET_LOGGERS = ("django_tasks", "django_tasks_db", "django.tasks", "rq.worker")
+
+
+def _warnings_and_worse(record: logging.LogRecord) -> bool:
+    return record.levelno >= logging.WARNING
+
 
 class Command(BaseCommand):
     help = "Run the task worker (database backend by default; RQ when RAPPORT_TASKS_BACKEND=rq)."
@@ -18,8 +24,10 @@ class Command(BaseCommand):
     def handle(self, *args, batch, verbosity=1, **options):
         if verbosity < 2:
             # A line per task start and finish drowns the server's console; failures are
-            # logged as errors and still show. `-v 2` brings the lines back.
-            logging.getLogger("django_tasks").setLevel(logging.WARNING)
+            # logged as errors and still show. `-v 2` brings the lines back. A filter, not a
+            # level: the database worker sets its loggers' levels itself when it starts.
+            for name in QUIET_LOGGERS:
+                logging.getLogger(name).addFilter(_warnings_and_worse)
         if not batch:
             # Periodic jobs are chains of tasks that queue their next run; a new installation,
             # an emptied queue or a switched backend has none, so every start makes sure of them.
