@@ -307,7 +307,9 @@ def table_scans() -> dict[str, float]:
     with connection.cursor() as cursor:
         for table in SCANNED_TABLES:
             started = time.perf_counter()
-            cursor.execute(f"SELECT COUNT(*) FROM {table}")
+            # `id + 0` keeps the count from answering out of the smallest index (SQLite does
+            # that for a bare COUNT(*)), so every row of the table is read, as a KPI reads it.
+            cursor.execute(f"SELECT COUNT(*) FROM {table} WHERE id + 0 >= 0")
             cursor.fetchone()
             seconds[table] = time.perf_counter() - started
     return seconds
