@@ -1,11 +1,21 @@
 """Fixtures shared by every app's tests: the people of the access matrix and API clients."""
 
+import os
+
 import pytest
 from django.test import Client
+from hypothesis import settings as hypothesis_settings
 
 from rapport.accounts.tests.factories import RoleFactory, TeamFactory, UserFactory
 
 pytest_plugins = ["rapport.core.tests.browser"]
+
+# Property tests draw the same examples on every run of `make test`, so a red CI run is
+# reproducible and a green one stays green; `HYPOTHESIS_PROFILE=explore` draws new ones to hunt
+# for failures (each found one is then pinned with @example).
+hypothesis_settings.register_profile("repeatable", derandomize=True, print_blob=True)
+hypothesis_settings.register_profile("explore", derandomize=False, print_blob=True)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 
 @pytest.fixture

@@ -682,8 +682,13 @@ def _expected_purchases_if_alive(params: BgNbdParams, t, x, big_t) -> np.ndarray
         upper = k * s
         lower = -np.expm1(-k * np.log1p(s))
         # 1 - tail cancels when the tail is near 1 (tiny t) and c / (a - 1) is large: the
-        # rounding of the tail, magnified.
-        cancellation = np.abs(c / (a - 1.0)) * np.maximum(np.abs(tail), 1.0) * _CANCELLATION_ULP
+        # rounding of the tail, magnified. hyp2f1's own relative error grows with the size of
+        # its parameters (a series with a first parameter of -664 keeps only ~11 digits), so
+        # the rounding is taken as one ulp per unit of the largest of them.
+        digits_lost = np.maximum(np.maximum(abs(a + b - 1.0 - r), np.abs(c)), 1.0)
+        cancellation = (
+            np.abs(c / (a - 1.0)) * np.maximum(np.abs(tail), 1.0) * _CANCELLATION_ULP * digits_lost
+        )
     # Inside the bounds (1e-9 leaves room for rounding), with little cancellation and a up to
     # _CLOSED_FORM_MAX_A, the closed form agrees with the quadrature to about 1e-7 (checked over
     # random parameters spanning 1e-3..1e6); beyond that scipy's hyp2f1 loses digits.

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 from scipy import integrate, optimize, special
 
@@ -417,6 +417,20 @@ def test_expected_purchases_are_finite_bounded_and_grow_with_time(params, custom
 
 @settings(max_examples=300, deadline=None)
 @given(bg_parameters, customers, log_uniform(1e-3, 1e4))
+# Found by Hypothesis: a large r makes hyp2f1 lose digits that 1 - tail then magnifies.
+@example(
+    params=clv.BgNbdParams(
+        r=665.1416330443618,
+        alpha=1.0,
+        a=1.0157477085866857,
+        b=1.0,
+        log_likelihood=0.0,
+        n_customers=0,
+        converged=True,
+    ),
+    customer=(0, 0.0, math.exp(7.796875)),
+    horizon=math.exp(-6.0),
+)
 def test_closed_form_and_quadrature_agree(params, customer, horizon):
     # Two independent evaluations of FHL eq. 10: the hypergeometric closed form (where scipy
     # gives a value within the bounds) and the integral over the dropout probability.
