@@ -74,3 +74,20 @@ def test_the_worker_refuses_a_backend_without_a_queue(settings):
     settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
     with pytest.raises(CommandError, match="runs tasks without a worker"):
         call_command("worker", batch=True)
+
+
+def test_serve_collects_static_files_that_were_never_collected(settings, tmp_path):
+    from rapport.core.management.commands.serve import Command
+
+    settings.STATIC_ROOT = tmp_path / "static"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    }
+    manifest = settings.STATIC_ROOT / "staticfiles.json"
+    assert not manifest.exists()
+
+    Command()._collect_static_if_missing()
+
+    assert manifest.exists()
+    assert (settings.STATIC_ROOT / "css").is_dir()

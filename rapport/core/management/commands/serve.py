@@ -8,6 +8,7 @@ import sys
 import time
 
 from django.conf import settings
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 READY_TIMEOUT_SECONDS = 60
@@ -54,6 +55,7 @@ class Command(BaseCommand):
             raise CommandError(
                 f"Port {port} is already in use; pick another with --port (make run PORT=8001)."
             )
+        self._collect_static_if_missing()
         env = {**os.environ}
         env.setdefault("DJANGO_SETTINGS_MODULE", "rapport.settings")
         web = [
@@ -104,6 +106,18 @@ class Command(BaseCommand):
         if failed is not None:
             raise CommandError(f"The {failed} exited (code {processes[failed].returncode}).")
         self.stdout.write("Rapport stopped.")
+
+    def _collect_static_if_missing(self) -> None:
+        """Collect the static files when they never were: with the manifest storage every page
+        would otherwise fail on its first stylesheet (`make run` collects them each time)."""
+        from django.contrib.staticfiles.storage import ManifestFilesMixin, staticfiles_storage
+
+        if not isinstance(staticfiles_storage, ManifestFilesMixin):
+            return
+        if staticfiles_storage.exists(staticfiles_storage.manifest_name):
+            return
+        self.stdout.write("Collecting static files (first start)…")
+        call_command("collectstatic", interactive=False, verbosity=0)
 
     def _wait_until_ready(self, processes, host, port, stopping) -> str | None:
         """Wait for the web server to accept connections; the name of a process that died."""
