@@ -57,22 +57,36 @@ def test_cohorts_and_model_pages_draw(signed_in_page, owner, refreshed):
     expect(page.get_by_text("Too little data").first).to_be_visible()
 
 
+def settled(page) -> None:
+    """Wait until htmx has no request in flight and has wired up what it swapped in: a change
+    made in the few milliseconds between a swap and its settling reaches no listener yet (a
+    person cannot click that fast; a test can, and then waits for a redraw that never comes)."""
+    busy = page.locator(".htmx-request, .htmx-swapping, .htmx-settling, .htmx-added")
+    expect(busy).to_have_count(0)
+
+
 def test_segment_editor_counts_while_editing(signed_in_page, owner, refreshed):
     page = signed_in_page(owner)
     page.goto("/analytics/segments/new/")
     page.fill("#id_name", "Silver customers")
     page.get_by_role("button", name="Add a condition").click()
     expect(page.locator("#id_field-0")).to_have_value("analytics.value_tier")
+    settled(page)
     # Nobody is platinum in a book of ten (the top 1 % is less than one customer).
     expect(page.locator(".segment-count")).to_contain_text("0 contacts in your access match")
     page.get_by_role("button", name="Add a condition").click()
     expect(page.locator("#id_field-1")).to_be_visible()
+    settled(page)
     page.select_option("#id_field-1", "analytics.segment")
-    expect(page.locator("#id_value-1")).to_be_visible()
+    expect(page.locator("#id_value-1 option[value=Lost]")).to_have_count(1)
+    settled(page)
     page.select_option("#id_value-1", "Lost")
+    settled(page)
     page.select_option("#id_field-0", "analytics.value_tier")
     expect(page.locator("#id_value-0 option[value=silver]")).to_have_count(1)
+    settled(page)
     page.select_option("#id_value-0", "silver")
+    settled(page)
     page.select_option("#id_match", "any")
     expect(page.locator(".segment-count")).to_contain_text("4 contacts in your access match")
     page.screenshot(path=os.path.join(SCREENSHOTS, "rapport-segment-editor.png"), full_page=True)
