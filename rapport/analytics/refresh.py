@@ -22,6 +22,7 @@ from rapport.analytics.scoring import score_customers
 from rapport.audit.models import ChangeAction
 from rapport.audit.services import record_change
 from rapport.commerce.services import business_currency
+from rapport.core.schedules import next_daily_time
 
 logger = logging.getLogger(__name__)
 
@@ -101,12 +102,6 @@ def refresh_now(*, actor, as_of: dt.date | None = None) -> RefreshRun:
     return run_refresh(run_id=run.pk)
 
 
-def next_nightly_time(now: dt.datetime, hour: int) -> dt.datetime:
-    from rapport.core.schedules import next_daily_time
-
-    return next_daily_time(now, hour)
-
-
 def schedule_nightly_refresh(*, now: dt.datetime | None = None) -> RefreshRun | None:
     """Make sure the next nightly refresh is queued for the configured hour (idempotent).
 
@@ -126,7 +121,7 @@ def schedule_nightly_refresh(*, now: dt.datetime | None = None) -> RefreshRun | 
         )
         if existing is not None:
             return existing
-        when = next_nightly_time(now, AnalyticsConfiguration.current().nightly_hour)
+        when = next_daily_time(now, AnalyticsConfiguration.current().nightly_hour)
         run = RefreshRun.objects.create(
             status=RunStatus.SCHEDULED, trigger=RunTrigger.NIGHTLY, scheduled_for=when
         )

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from rapport.audit.models import ChangeAction, ChangeRecord
+from rapport.audit.models import ChangeAction
+from rapport.audit.querysets import changed_since as audit_changed_since
 from rapport.audit.services import record_change
 from rapport.commerce import services as commerce
 from rapport.commerce.choices import STATUS_TRANSITIONS, OrderSource, OrderStatus
@@ -498,14 +499,7 @@ class OrderImporter(Importer):
                 if row.action == RowAction.CREATED and row.entity == ORDER and row.object_id
             }
         )
-        changed_since = {
-            int(pk)
-            for pk in ChangeRecord.objects.filter(
-                entity="commerce.order",
-                object_id__in=[str(pk) for pk in created],
-                occurred_at__gt=finished,
-            ).values_list("object_id", flat=True)
-        }
+        changed_since = audit_changed_since("commerce.order", created, finished)
         orders = Order.objects.in_bulk(created)
         for pk in created:
             order = orders.get(pk)

@@ -6,7 +6,7 @@ but an ordered set of panels (see `core.registry`). `register()` is idempotent.
 
 from __future__ import annotations
 
-from django.db.models import Count
+from django.db.models import Count, Prefetch, prefetch_related_objects
 from django.urls import reverse
 
 from rapport.accounts.access import can_write
@@ -61,14 +61,15 @@ def contact_lifecycle(request, contact):
     }
 
 
+def memberships_with_organizations() -> Prefetch:
+    return Prefetch("memberships", queryset=Membership.objects.select_related("organization"))
+
+
 def contact_organizations(request, contact):
-    # The 360° page prefetches them with their organizations; a panel re-rendered alone does not.
-    if "memberships" in getattr(contact, "_prefetched_objects_cache", {}):
-        memberships = list(contact.memberships.all())
-    else:
-        memberships = list(contact.memberships.select_related("organization"))
+    # A no-op on the 360° page, which prefetched them; a panel re-rendered alone reads them here.
+    prefetch_related_objects([contact], memberships_with_organizations())
     return {
-        "memberships": memberships,
+        "memberships": list(contact.memberships.all()),
         "form": MembershipForm(user=request.user, auto_id="id_membership_%s"),
     }
 

@@ -18,7 +18,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import get_language
 
 from rapport.contacts.choices import LifecycleStage
-from rapport.contacts.filters import CONTACT_ORDERINGS, ORGANIZATION_ORDERINGS, Ordering
+from rapport.contacts.filters import Ordering
 from rapport.contacts.identity import display_phone
 from rapport.contacts.models import Membership, Organization, Tag
 from rapport.core.pagination import decode_cursor, encode_cursor, keyset_page
@@ -26,9 +26,6 @@ from rapport.core.templatetags.rapport import since
 
 PAGE_SIZE = 50
 COUNT_CAP = 1000
-
-UI_CONTACT_ORDERINGS = dict(CONTACT_ORDERINGS)
-UI_ORGANIZATION_ORDERINGS = dict(ORGANIZATION_ORDERINGS)
 
 
 @dataclass(frozen=True)
@@ -183,11 +180,6 @@ def contact_list_queryset(queryset):
             ),
         )
     )
-
-
-def annotate_contacts(queryset, ordering_name: str):
-    """`queryset` with the sort keys the named ordering needs (none for the column sorts)."""
-    return queryset.with_sort_keys(UI_CONTACT_ORDERINGS[ordering_name].fields)
 
 
 TAGS_SHOWN = 3

@@ -8,7 +8,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Count, Prefetch, Q
+from django.db.models import Count, Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -17,8 +17,10 @@ from rapport.accounts.access import can_write
 from rapport.contacts import services
 from rapport.contacts.choices import LifecycleStage, OrganizationSize
 from rapport.contacts.filters import (
+    CONTACT_ORDERINGS,
     DEFAULT_CONTACT_ORDERING,
     DEFAULT_ORGANIZATION_ORDERING,
+    ORGANIZATION_ORDERINGS,
     filter_contacts,
     filter_organizations,
 )
@@ -39,12 +41,10 @@ from rapport.contacts.models import (
     OrganizationRelationship,
     Tag,
 )
+from rapport.contacts.panels import memberships_with_organizations
 from rapport.contacts.tables import (
     CONTACT_COLUMNS,
     ORGANIZATION_COLUMNS,
-    UI_CONTACT_ORDERINGS,
-    UI_ORGANIZATION_ORDERINGS,
-    annotate_contacts,
     capped_count,
     contact_list_queryset,
     contact_rows,
@@ -61,15 +61,12 @@ from rapport.customfields.services import definitions_for
 LOOKUP_LIMIT = 20
 
 
-def _visible_or_survivor(request, visible, model, entity: str, pk: int):
-    """The record `pk` from `visible`, or a 302 to the record it was merged into.
+def _merged_away(request, model, entity: str, pk: int):
+    """For a record `pk` the user cannot see: a 302 to the record it was merged into, else 404.
 
     Only an id that no longer exists is followed: a record that exists but is out of the
     user's scope stays a plain 404, and so does a survivor out of scope.
     """
-    record = visible.filter(pk=pk).first()
-    if record is not None:
-        return record
     if not model.objects.filter(pk=pk).exists():
         survivor = survivor_id(entity, pk)
         if survivor is not None:
@@ -158,12 +155,12 @@ def contact_list(request):
         filtered = Contact.objects.none()
 
     def queryset(sort):
-        return contact_list_queryset(annotate_contacts(filtered, sort))
+        return contact_list_queryset(filtered.with_sort_keys(CONTACT_ORDERINGS[sort].fields))
 
     context = _list_context(
         request,
         queryset=queryset,
-        orderings=UI_CONTACT_ORDERINGS,
+        orderings=CONTACT_ORDERINGS,
         default_ordering=DEFAULT_CONTACT_ORDERING,
         columns=CONTACT_COLUMNS,
     )
@@ -354,21 +351,16 @@ def contact_edit(request, pk):
 def contact_detail(request, pk):
     """The 360° page: a header, then the registered panels in a main and a side column. The
     link of a contact merged into another leads to the one it was merged into."""
-    contact = _visible_or_survivor(
-        request,
+    contact = (
         Contact.objects.visible_to(request.user)
         .select_related("owner")
-        .prefetch_related(
-            "tags",
-            # The header's primary organization and the organizations panel share one read.
-            Prefetch("memberships", queryset=Membership.objects.select_related("organization")),
-        ),
-        Contact,
-        "contact",
-        pk,
+        # The header's primary organization and the organizations panel share one read.
+        .prefetch_related("tags", memberships_with_organizations())
+        .filter(pk=pk)
+        .first()
     )
-    if not isinstance(contact, Contact):
-        return contact
+    if contact is None:
+        return _merged_away(request, Contact, "contact", pk)
     primary = next((m for m in contact.memberships.all() if m.is_primary), None)
     entries = panel_entries("contact", request, contact)
     return render(
@@ -518,7 +510,7 @@ def organization_list(request):
     context = _list_context(
         request,
         queryset=queryset,
-        orderings=UI_ORGANIZATION_ORDERINGS,
+        orderings=ORGANIZATION_ORDERINGS,
         default_ordering=DEFAULT_ORGANIZATION_ORDERING,
         columns=ORGANIZATION_COLUMNS,
     )
@@ -623,17 +615,15 @@ def organization_edit(request, pk):
 @login_required
 @require_GET
 def organization_detail(request, pk):
-    organization = _visible_or_survivor(
-        request,
+    organization = (
         Organization.objects.visible_to(request.user)
         .select_related("owner")
-        .prefetch_related("tags"),
-        Organization,
-        "organization",
-        pk,
+        .prefetch_related("tags")
+        .filter(pk=pk)
+        .first()
     )
-    if not isinstance(organization, Organization):
-        return organization
+    if organization is None:
+        return _merged_away(request, Organization, "organization", pk)
     entries = panel_entries("organization", request, organization)
     return render(
         request,

@@ -68,10 +68,6 @@ class RowResult:
     # A stand-in for the id of a record created in this batch, filled in once it exists.
     pending: object = None
 
-    @property
-    def counts_as(self) -> str:
-        return self.action
-
 
 class RowErrors(Exception):
     """Problems with a row: [{"field": target, "message": ...}]."""
@@ -152,12 +148,3 @@ def auto_map(importer: Importer, headers: list[str]) -> dict[str, str]:
             mapping[header] = target
             used.add(target)
     return mapping
-
-
-ACTIONS_THAT_COUNT = (
-    RowAction.CREATED,
-    RowAction.UPDATED,
-    RowAction.UNCHANGED,
-    RowAction.SKIPPED,
-    RowAction.ERROR,
-)

@@ -14,7 +14,6 @@ import datetime as dt
 import decimal
 import hashlib
 import json
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -115,12 +114,12 @@ def decode_cursor(
 class _RowValueMixin:
     """Compare row values natively on SQLite too.
 
-    Django 5.2 marks SQLite as lacking tuple comparisons (they arrived in SQLite 3.15, 2016) and
-    expands them into an OR of prefix-equal cases; SQLite reads a row value directly.
+    Django 5.2 marks SQLite as lacking tuple comparisons and expands them into an OR of
+    prefix-equal cases, although every SQLite it supports (3.31+) reads a row value directly.
     """
 
     def as_sql(self, compiler, connection):
-        if connection.vendor == "sqlite" and sqlite3.sqlite_version_info >= (3, 15):
+        if connection.vendor == "sqlite":
             return super(TupleLookupMixin, self).as_sql(compiler, connection)
         return super().as_sql(compiler, connection)
 

@@ -32,16 +32,27 @@ def register_chain(name: str, task, start: Callable[[], object]) -> None:
     register(name, lambda: None if is_waiting(task) else start())
 
 
+def queue_later(task, run_after: dt.datetime | None = None, **kwargs) -> bool:
+    """Queue `task` to run at `run_after` (at once when None); False, queuing nothing, when its
+    backend cannot run tasks later: the immediate one would run a chain's every link at once."""
+    from django_tasks import task_backends
+
+    if not task_backends[task.backend].supports_defer:
+        return False
+    task.using(run_after=run_after).enqueue(**kwargs)
+    return True
+
+
 def is_waiting(task) -> bool:
     """True when a run of `task` waits in the database queue. Other backends cannot be asked
     cheaply, so they answer False and rely on the chain's own claim to end a second chain."""
     from django_tasks import task_backends
-
-    backend = task_backends[task.backend]
-    if "DatabaseBackend" not in type(backend).__name__:
-        return False
     from django_tasks.base import TaskResultStatus
+    from django_tasks_db import DatabaseBackend
     from django_tasks_db.models import DBTaskResult
+
+    if not isinstance(task_backends[task.backend], DatabaseBackend):
+        return False
 
     return DBTaskResult.objects.filter(
         task_path=task.module_path, status__in=[TaskResultStatus.READY, TaskResultStatus.RUNNING]

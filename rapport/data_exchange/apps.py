@@ -12,6 +12,7 @@ class DataExchangeConfig(AppConfig):
         from rapport.contacts.merges import register_survivor_lookup
         from rapport.core import schedules
         from rapport.core.events import subscribe
+        from rapport.core.importing import register_importer
         from rapport.core.registry import (
             ContactCheck,
             NavItem,
@@ -23,7 +24,6 @@ class DataExchangeConfig(AppConfig):
         from rapport.data_exchange import panels, services, subscribers, tasks
         from rapport.data_exchange.importing.contacts import ContactImporter
         from rapport.data_exchange.importing.organizations import OrganizationImporter
-        from rapport.data_exchange.importing.registry import register_importer
         from rapport.data_exchange.matching import duplicate_warnings
 
         register_importer(ContactImporter())

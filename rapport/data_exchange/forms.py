@@ -10,7 +10,7 @@ from rapport.data_exchange.models import MappingPreset
 
 
 def _importable() -> list[tuple[str, str]]:
-    from rapport.data_exchange.importing.registry import importers
+    from rapport.core.importing import importers
 
     return sorted(((i.entity, i.label) for i in importers()), key=lambda choice: choice[1])
 

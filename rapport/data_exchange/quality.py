@@ -155,6 +155,8 @@ CONTACT_FIELDS = {
     "country": ("Country", lambda: ~Q(country="")),
     "owner": ("Owner", lambda: Q(owner__isnull=False)),
 }
+# The contact fields whose condition reads another table (a census counts them on their own).
+CONTACT_FIELDS_ELSEWHERE = frozenset({"organization"})
 ORGANIZATION_FIELDS = {
     "domain": ("Web domain", lambda: ~Q(domain="")),
     "website": ("Website", lambda: ~Q(website="")),

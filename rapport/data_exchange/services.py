@@ -1113,7 +1113,7 @@ def save_mapping_preset(
 ) -> MappingPreset:
     """Create or replace the preset `name` for `entity`. Targets must be fields the entity's
     importer knows (or blank to ignore the column)."""
-    from rapport.data_exchange.importing.registry import get_importer
+    from rapport.core.importing import get_importer
 
     _require_writer(actor)
     errors: dict[str, list[str]] = {}

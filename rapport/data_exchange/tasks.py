@@ -6,7 +6,7 @@ Thin and idempotent: each loads by id and calls a service; running one twice doe
 import datetime as dt
 
 from django.utils import timezone
-from django_tasks import task, task_backends
+from django_tasks import task
 
 from rapport.core import schedules
 from rapport.core.context import work_context
@@ -91,8 +91,4 @@ def daily_quality_snapshot(context) -> dict:
 def schedule_next_quality_snapshot(now: dt.datetime | None = None) -> bool:
     """Queue the next daily quality snapshot at tomorrow's hour (or today's, if still ahead);
     False when the task backend cannot run tasks later."""
-    backend = task_backends[daily_quality_snapshot.backend]
-    if not backend.supports_defer:
-        return False
-    daily_quality_snapshot.using(run_after=next_snapshot_time(now or timezone.now())).enqueue()
-    return True
+    return schedules.queue_later(daily_quality_snapshot, next_snapshot_time(now or timezone.now()))

@@ -21,6 +21,7 @@ from rapport.accounts.access import can_administer, can_write
 from rapport.contacts.filters import filter_contacts, filter_organizations
 from rapport.contacts.models import Contact, Organization
 from rapport.core.htmx import is_htmx, render_page_or_fragment
+from rapport.core.importing import get_importer
 from rapport.core.pagination import CursorError, keyset_page
 from rapport.data_exchange import exporting, quality, services, vcard
 from rapport.data_exchange.choices import DuplicateStatus, Entity, ImportStatus
@@ -32,7 +33,6 @@ from rapport.data_exchange.forms import (
     MatchingRuleForm,
 )
 from rapport.data_exchange.importing import jobs
-from rapport.data_exchange.importing.registry import get_importer
 from rapport.data_exchange.matching import matching_for
 from rapport.data_exchange.models import (
     ContactDuplicate,

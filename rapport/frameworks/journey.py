@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Case, Count, Exists, IntegerField, OuterRef, Q, Value, When
 from django.utils import timezone
 
 INTERACT_DAYS = 90
@@ -94,8 +94,6 @@ def reached_steps(conditions: dict[str, Q]):
     expression: each step is only looked up for the contacts that reached every step before it
     (nested CASE evaluates lazily), so the costlier later steps (recent interactions, deals)
     are probed for the few contacts still in the run, not for every contact."""
-    from django.db.models import Case, IntegerField, Value, When
-
     reached = Value(len(STEPS))
     for index in range(len(STEPS) - 1, -1, -1):
         reached = Case(

@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.utils import timezone
-from django_tasks import task, task_backends
+from django_tasks import task
 
 from rapport.core import schedules
 from rapport.core.context import work_context
@@ -18,13 +18,6 @@ SNAPSHOT_HOUR = 3  # after the nightly analytics refresh (02:00 by default)
 
 def next_run_time(now: dt.datetime, hour: int = SNAPSHOT_HOUR) -> dt.datetime:
     return schedules.next_daily_time(now, hour)
-
-
-def _claim(now: dt.datetime) -> bool:
-    """True when this caller won today's scheduled run (and pushed the next one to tomorrow)."""
-    from rapport.frameworks.models import SnapshotSchedule
-
-    return schedules.claim_daily(SnapshotSchedule, now, SNAPSHOT_HOUR)
 
 
 def run_snapshot(source: str = "daily") -> dict:
@@ -54,9 +47,11 @@ def take_kpi_snapshot(context, source: str = "on_demand") -> dict:
 def daily_kpi_snapshot(context) -> dict:
     """The scheduled daily snapshot: runs when it wins the day's claim, then queues tomorrow's
     (when the backend can run tasks later). A chain that loses the claim ends."""
+    from rapport.frameworks.models import SnapshotSchedule
+
     now = timezone.now()
     with work_context(task_id=str(context.task_result.id)[:64], source="task"):
-        if not _claim(now):
+        if not schedules.claim_daily(SnapshotSchedule, now, SNAPSHOT_HOUR):
             return {"skipped": True}
         result = run_snapshot("daily")
     schedule_next(now)
@@ -65,12 +60,7 @@ def daily_kpi_snapshot(context) -> dict:
 
 def schedule_next(now: dt.datetime | None = None) -> bool:
     """Queue the next daily snapshot for tomorrow's hour; False when the backend cannot defer."""
-    backend = task_backends[daily_kpi_snapshot.backend]
-    if not backend.supports_defer:
-        return False
-    when = next_run_time(now or timezone.now())
-    daily_kpi_snapshot.using(run_after=when).enqueue()
-    return True
+    return schedules.queue_later(daily_kpi_snapshot, next_run_time(now or timezone.now()))
 
 
 @task(takes_context=True)

@@ -25,7 +25,9 @@ class SalesConfig(AppConfig):
         from rapport.sales.events import WebFormSubmitted
         from rapport.sales.services import merge
 
-        schedules.register_chain("sales scheduler", tasks.run_sales_schedule, tasks.start_schedule)
+        schedules.register_chain(
+            "sales scheduler", tasks.run_sales_schedule, tasks.schedule_next_tick
+        )
         register_nav(
             NavItem(key="pipeline", label="Pipeline", url_name="sales:board_default", order=30)
         )

@@ -128,7 +128,7 @@ def _cards(queryset):
     return queryset.select_related("owner", "contact", "organization").only(*CARD_FIELDS)
 
 
-def card_texts(deals, now=None, *, deal_base: str = "", back: str = "") -> None:
+def card_texts(deals, *, deal_base: str, back: str) -> None:
     """Put each card's display text on the deal, computed once in Python.
 
     Rendering hundreds of cards through template filters costs more than the queries behind
@@ -142,13 +142,13 @@ def card_texts(deals, now=None, *, deal_base: str = "", back: str = "") -> None:
 
     from rapport.sales.templatetags.sales_tags import format_money
 
-    now = now or timezone.now()
-    next_query = urlencode({"next": back}) if back else ""
+    now = timezone.now()
+    next_query = urlencode({"next": back})
     for deal in deals:
         deal.id_text = str(deal.pk)
         deal.detail_url = f"{deal_base}{deal.pk}/"
         deal.move_url = f"{deal_base}{deal.pk}/move/"
-        deal.move_link = f"{deal.move_url}?{next_query}" if next_query else deal.move_url
+        deal.move_link = f"{deal.move_url}?{next_query}"
         deal.money_text = format_money(deal.amount, deal.currency)
         deal.who_text = (
             deal.organization.name
@@ -163,27 +163,24 @@ def card_texts(deals, now=None, *, deal_base: str = "", back: str = "") -> None:
         deal.close_long = f"{close.day} {close:%b %Y}"
 
 
-def first_cards(queryset, columns: dict[int, Column], per_column: int = CARDS_PER_COLUMN) -> list:
-    """Fill each column's first `per_column` cards, in close-date order; all of them.
+def first_cards(queryset, columns: dict[int, Column], per_column: int = CARDS_PER_COLUMN) -> None:
+    """Fill each column's first `per_column` cards, in close-date order.
 
     One small query per column, each an index range scan (pipeline, stage, close date) that
     stops after `per_column` rows — cheaper than ranking every deal of the pipeline with a
     window function once a pipeline holds thousands. Columns known to be empty are skipped.
     """
-    fetched = []
     for stage_id, column in columns.items():
         if not column.count:
             continue
         column.deals = list(
             _cards(queryset.filter(stage_id=stage_id)).order_by(CARD_ORDER, "id")[:per_column]
         )
-        fetched.extend(column.deals)
         if column.count > len(column.deals) and column.deals:
             last = column.deals[-1]
             column.next_cursor = encode_cursor(
                 last.expected_close_date, last.pk, fields=[CARD_ORDER], descending=False
             )
-    return fetched
 
 
 def column_page(
@@ -202,9 +199,9 @@ def column_page(
 def build_board(
     pipeline: Pipeline, user, filters: BoardFilters, per_column: int = CARDS_PER_COLUMN
 ):
-    """(stages, columns in stage order, their cards) for a pipeline as `user` may see it."""
+    """(stages, columns in stage order) for a pipeline as `user` may see it."""
     stages = list(pipeline.stages.all())
     queryset = board_queryset(pipeline, user, filters)
     columns = column_summaries(queryset, stages)
-    cards = first_cards(queryset, columns, per_column)
-    return stages, [columns[stage.pk] for stage in stages], cards
+    first_cards(queryset, columns, per_column)
+    return stages, [columns[stage.pk] for stage in stages]

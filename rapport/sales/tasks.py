@@ -7,14 +7,13 @@ skips owned leads, reminders are claimed, training keeps one more run.
 from __future__ import annotations
 
 import datetime as dt
-import logging
 
 from django.utils import timezone
-from django_tasks import task, task_backends
+from django_tasks import task
 
+from rapport.core import schedules
 from rapport.core.context import work_context
 
-logger = logging.getLogger(__name__)
 SCHEDULER_TICK = dt.timedelta(seconds=60)
 
 
@@ -37,33 +36,11 @@ def process_new_lead(context, contact_id: int) -> None:
 
 @task(takes_context=True)
 def process_new_leads(context, contact_ids: list[int]) -> dict:
-    """Score many new leads in one pass (an import batch), then run the assignment rules for
-    each one nobody owns yet. A lead whose assignment fails is logged and the others go on."""
-    from rapport.contacts.choices import LEAD_STAGES
-    from rapport.contacts.models import Contact
-    from rapport.sales.assignment import assign_lead
-    from rapport.sales.scoring.services import score_leads
+    """Score many new leads in one pass (an import batch) and run the assignment rules."""
+    from rapport.sales.services.leads import process_new_leads as process
 
-    assigned = failed = 0
     with work_context(task_id=context.task_result.id, source="task"):
-        leads = list(
-            Contact.objects.filter(
-                pk__in=contact_ids, is_archived=False, lifecycle_stage__in=LEAD_STAGES
-            ).order_by("pk")
-        )
-        if leads:
-            score_leads(contact_ids=[contact.pk for contact in leads])
-        for contact in leads:
-            if contact.owner_id is not None:
-                continue
-            try:
-                assignment = assign_lead(contact=contact, actor=None, only_if_unowned=True)
-            except Exception:
-                failed += 1
-                logger.exception("could not assign the new lead %s", contact.pk)
-            else:
-                assigned += assignment is not None
-    return {"leads": len(leads), "assigned": assigned, "failed": failed}
+        return process(contact_ids=contact_ids)
 
 
 @task(takes_context=True)
@@ -156,16 +133,12 @@ def run_sales_schedule(context) -> list[str]:
         if not claim("scheduler", every=SCHEDULER_TICK - dt.timedelta(seconds=5), now=now):
             return []
         started = run_due_jobs(now=now)
-    backend = task_backends[run_sales_schedule.backend]
-    if backend.supports_defer:
-        run_sales_schedule.using(run_after=now + SCHEDULER_TICK).enqueue()
+    schedule_next_tick(now + SCHEDULER_TICK)
     return started
 
 
-def start_schedule() -> bool:
-    """Queue the sales scheduler's first tick; False when the backend cannot run tasks later
-    (the chain would otherwise run at once and stop)."""
-    if not task_backends[run_sales_schedule.backend].supports_defer:
-        return False
-    run_sales_schedule.enqueue()
-    return True
+def schedule_next_tick(run_after: dt.datetime | None = None) -> bool:
+    """Queue the sales scheduler's next tick (at once without `run_after`: the chain's start);
+    False when the backend cannot run tasks later (a chain started anyway would run once and
+    stop)."""
+    return schedules.queue_later(run_sales_schedule, run_after)

@@ -575,8 +575,9 @@ def _purchases_if_alive_by_quadrature(k, b_x, a, s) -> np.ndarray:
     k, b_x, a, s = k.ravel(), b_x.ravel(), a.ravel(), s.ravel()
     result = np.zeros(k.size)
 
-    def integrand_weight(u, a_, b_, norm):
-        return np.exp(a_ * special.log_expit(u) + b_ * special.log_expit(-u) - norm)
+    def log_density(u, a_, b_):
+        # log of the Beta(a, b) density over u = logit(p), without its normalising constant.
+        return a_ * special.log_expit(u) + b_ * special.log_expit(-u)
 
     def h(u, k_, s_):
         # (1 - (1 + p s)**-k) / p with p = expit(u), to full precision for tiny p s.
@@ -591,11 +592,7 @@ def _purchases_if_alive_by_quadrature(k, b_x, a, s) -> np.ndarray:
     k, b_x, a, s = k[todo], b_x[todo], a[todo], s[todo]
     norm = special.betaln(a, b_x)
     mode = np.log(a) - np.log(b_x)
-    peak = a * special.log_expit(mode) + b_x * special.log_expit(-mode)
-
-    def log_density(u):
-        return a * special.log_expit(u) + b_x * special.log_expit(-u)
-
+    peak = log_density(mode, a, b_x)
     # Width of the peak: the log-density's curvature at the mode is -a b_x / (a + b_x).
     spread = np.sqrt(1.0 / a + 1.0 / b_x)
     # Widen each side by doubling until the log-density has dropped enough: it is concave, so
@@ -604,7 +601,7 @@ def _purchases_if_alive_by_quadrature(k, b_x, a, s) -> np.ndarray:
     for sign in (-1.0, 1.0):
         width = spread.copy()
         for _ in range(80):
-            short = peak - log_density(mode + sign * width) < _TAIL_LOG_DROP
+            short = peak - log_density(mode + sign * width, a, b_x) < _TAIL_LOG_DROP
             if not np.any(short):
                 break
             width = np.where(short, 2.0 * width, width)
@@ -643,8 +640,8 @@ def _purchases_if_alive_by_quadrature(k, b_x, a, s) -> np.ndarray:
             half = (hi_c - lo_c) / 2.0
             u = lo_c + half * (x_nodes[None, :] + 1.0)
             r_ = rows[chosen, None]
-            weight = integrand_weight(u, a[r_], b_x[r_], norm[r_])
-            middle[chosen] = (half[:, 0]) * ((weight * h(u, k[r_], s[r_])) @ w_nodes)
+            weight = np.exp(log_density(u, a[r_], b_x[r_]) - norm[r_])
+            middle[chosen] = half[:, 0] * ((weight * h(u, k[r_], s[r_])) @ w_nodes)
         values[rows] = tails + middle
     result[todo] = values
     return result.reshape(shape)
@@ -664,8 +661,8 @@ def _expected_purchases_if_alive(params: BgNbdParams, t, x, big_t) -> np.ndarray
     and converges fast for large x and z near 1. scipy's hyp2f1 still fails on some parameter
     sets (NaN or overflow for large a, or a tiny a with z near 1; cancellation in 1 - tail for
     tiny t), so every value is checked against bounds the true one must meet, h(1) <= E <=
-    h(0) (see `_purchases_if_alive_by_quadrature`), and for cancellation; those that fail, and
-    every value when a is very large, are recomputed by quadrature, slower (about 0.2 ms a
+    h(0) (see `_purchases_if_alive_by_quadrature`), and for cancellation; those that fail are
+    recomputed by quadrature, as is every value when a is very large: slower (about 0.2 ms a
     value) but accurate to ~1e-14 and unable to overflow.
     """
     r, alpha, a, b = params.r, params.alpha, params.a, params.b
@@ -673,6 +670,8 @@ def _expected_purchases_if_alive(params: BgNbdParams, t, x, big_t) -> np.ndarray
         np.asarray(t, dtype=float), np.asarray(x, dtype=float), np.asarray(big_t, dtype=float)
     )
     k, b_x, s = r + x, b + x, t / (alpha + big_t)
+    if a > _CLOSED_FORM_MAX_A:
+        return _purchases_if_alive_by_quadrature(k, b_x, a, s)
     z = t / (alpha + big_t + t)
     c = a + b + x - 1.0
     with np.errstate(all="ignore"):
@@ -690,16 +689,15 @@ def _expected_purchases_if_alive(params: BgNbdParams, t, x, big_t) -> np.ndarray
             np.abs(c / (a - 1.0)) * np.maximum(np.abs(tail), 1.0) * _CANCELLATION_ULP * digits_lost
         )
     # Inside the bounds (1e-9 leaves room for rounding), with little cancellation and a up to
-    # _CLOSED_FORM_MAX_A, the closed form agrees with the quadrature to about 1e-7 (checked over
-    # random parameters spanning 1e-3..1e6); beyond that scipy's hyp2f1 loses digits.
+    # _CLOSED_FORM_MAX_A (above it scipy's hyp2f1 loses digits: quadrature throughout), the
+    # closed form agrees with the quadrature to about 1e-7 (checked over random parameters
+    # spanning 1e-3..1e6).
     trusted = (
         np.isfinite(closed)
         & (closed >= lower * (1.0 - 1e-9))
         & (closed <= upper * (1.0 + 1e-9))
         & (cancellation <= 1e-10 * closed)
     )
-    if a > _CLOSED_FORM_MAX_A:
-        trusted = np.zeros_like(closed, dtype=bool)
     if np.all(trusted):
         return closed
     result = np.array(closed, copy=True)

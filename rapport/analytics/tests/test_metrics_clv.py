@@ -432,8 +432,9 @@ def test_expected_purchases_are_finite_bounded_and_grow_with_time(params, custom
     horizon=math.exp(-6.0),
 )
 def test_closed_form_and_quadrature_agree(params, customer, horizon):
-    # Two independent evaluations of FHL eq. 10: the hypergeometric closed form (where scipy
-    # gives a value within the bounds) and the integral over the dropout probability.
+    # FHL eq. 10 two ways: the hypergeometric closed form and the integral over the dropout
+    # probability. Where the closed form is distrusted (and for every a above 1e3) the function
+    # falls back to that integral, so this fails exactly when a wrong closed form is trusted.
     x, _, age = customer_triple(customer)
     k, b_x, s = params.r + x, params.b + x, horizon / (params.alpha + age)
     assume(abs(params.a - 1.0) > 1e-3)

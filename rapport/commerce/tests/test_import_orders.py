@@ -13,10 +13,10 @@ from rapport.commerce.models import Order, OrderLine
 from rapport.commerce.tests.factories import make_order, make_product
 from rapport.contacts.models import ExternalId
 from rapport.contacts.tests.factories import make_contact
+from rapport.core.importing import auto_map, get_importer
 from rapport.data_exchange.choices import ImportStatus, RowAction
 from rapport.data_exchange.forms import ImportUploadForm
 from rapport.data_exchange.importing import jobs
-from rapport.data_exchange.importing.registry import auto_map, get_importer
 
 pytestmark = pytest.mark.django_db
 

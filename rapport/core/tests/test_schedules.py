@@ -43,7 +43,16 @@ def test_a_broken_starter_is_reported_and_the_others_still_start(settings, monke
 
 
 @pytest.mark.django_db
-def test_the_immediate_backend_queues_nothing(settings):
-    # The tests' inline backend cannot run a task later: a chain must not run at once instead.
-    assert schedules.start_all()
-    assert not DBTaskResult.objects.exists()
+def test_the_immediate_backend_runs_no_chain_at_once():
+    # The tests' inline backend cannot run a task later: a starter that enqueued anyway would run
+    # its job now (and, chained, again and again) instead of at its hour.
+    from rapport.analytics.models import RefreshRun
+    from rapport.data_exchange.models import QualitySnapshot
+    from rapport.frameworks.models import SnapshotRun
+    from rapport.sales.models import PeriodicJob
+
+    assert set(schedules.start_all().values()) == {"started"}
+    assert not SnapshotRun.objects.exists()
+    assert not QualitySnapshot.objects.exists()
+    assert not RefreshRun.objects.exists()
+    assert not PeriodicJob.objects.exists()  # the sales scheduler's claims

@@ -23,13 +23,13 @@ from rapport.contacts.filters import (
     filter_organizations,
 )
 from rapport.contacts.models import Contact, Organization
+from rapport.core.importing import importers
 from rapport.core.pagination import keyset_page
 from rapport.core.problems import check_query_params, relocate
 from rapport.data_exchange import exporting, quality, services, vcard
 from rapport.data_exchange.api import schemas as s
 from rapport.data_exchange.choices import Entity
 from rapport.data_exchange.importing import jobs
-from rapport.data_exchange.importing.registry import importers
 from rapport.data_exchange.matching import matching_for
 from rapport.data_exchange.models import ContactDuplicate, MappingPreset, MatchingRule
 from rapport.data_exchange.querysets import sees_everything, visible_pairs

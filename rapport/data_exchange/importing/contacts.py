@@ -22,6 +22,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from rapport.audit.models import ChangeAction, ChangeRecord
+from rapport.audit.querysets import changed_since as audit_changed_since
 from rapport.contacts import services as contact_services
 from rapport.contacts.choices import ContactSource, LabelKind, LifecycleStage
 from rapport.contacts.events import ContactCreated, OrganizationCreated
@@ -41,20 +42,20 @@ from rapport.contacts.models import (
     Tag,
 )
 from rapport.core import context as work
-from rapport.core import importing
-from rapport.customfields.choices import Entity as CustomFieldEntity
-from rapport.customfields.services import definitions_for
-from rapport.customfields.validation import clean_values
-from rapport.data_exchange import dedupe
-from rapport.data_exchange.choices import AliasKind, Entity, ImportPolicy, RowAction
-from rapport.data_exchange.importing.bulk import BulkWriter
-from rapport.data_exchange.importing.registry import (
+from rapport.core.importing import (
+    DEFAULT_SYSTEM,
     Importer,
     RowErrors,
     RowResult,
     SourceRow,
     Target,
 )
+from rapport.customfields.choices import Entity as CustomFieldEntity
+from rapport.customfields.services import definitions_for
+from rapport.customfields.validation import clean_values
+from rapport.data_exchange import dedupe
+from rapport.data_exchange.choices import AliasKind, Entity, ImportPolicy, RowAction
+from rapport.data_exchange.importing.bulk import BulkWriter
 from rapport.data_exchange.matching import Matching, matching_for, people_columns
 from rapport.data_exchange.models import IdentityAlias, ImportRow
 
@@ -252,7 +253,6 @@ COUNTRY_NAMES = {
     "singapore": "SG",
     "south africa": "ZA",
 }
-DEFAULT_SYSTEM = importing.DEFAULT_SYSTEM
 
 
 def clean_country(raw: str) -> str:
@@ -1319,7 +1319,6 @@ class ContactImporter(Importer):
     def undo(self, job, rows, actor) -> dict:
         """Delete the contacts (and organizations) this import created, unless they changed
         since; put back the values it replaced where nobody changed them since."""
-        from rapport.audit.models import ChangeRecord as Record
         from rapport.interactions.models import Interaction
 
         report = {"deleted": 0, "restored": 0, "kept_changed_since": 0, "already_gone": 0}
@@ -1329,14 +1328,7 @@ class ContactImporter(Importer):
             for r in rows
             if r.action == RowAction.CREATED and r.entity == Entity.CONTACT and r.object_id
         ]
-        changed_since = set(
-            int(pk)
-            for pk in Record.objects.filter(
-                entity="contacts.contact",
-                object_id__in=[str(pk) for pk in created],
-                occurred_at__gt=finished,
-            ).values_list("object_id", flat=True)
-        )
+        changed_since = audit_changed_since("contacts.contact", created, finished)
         changed_since |= set(
             Interaction.objects.filter(contact_id__in=created).values_list("contact_id", flat=True)
         )

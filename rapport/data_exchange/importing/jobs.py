@@ -26,6 +26,7 @@ from rapport.audit.models import ChangeAction
 from rapport.audit.services import record_change
 from rapport.core.context import work_context
 from rapport.core.events import deliveries, emit
+from rapport.core.importing import SourceRow, auto_map, get_importer
 from rapport.data_exchange import events
 from rapport.data_exchange.choices import ImportPolicy, ImportStatus, RowAction
 from rapport.data_exchange.importing.bulk import BulkWriter
@@ -35,7 +36,6 @@ from rapport.data_exchange.importing.reading import (
     detect_shape,
     open_source,
 )
-from rapport.data_exchange.importing.registry import SourceRow, auto_map, get_importer
 from rapport.data_exchange.models import ImportJob, ImportRow, MappingPreset
 
 logger = logging.getLogger(__name__)

@@ -16,19 +16,19 @@ from rapport.contacts import services as contact_services
 from rapport.contacts.choices import OrganizationSize
 from rapport.contacts.identity import DEFAULT_PHONE_REGION, normalize_domain
 from rapport.contacts.models import Organization
-from rapport.customfields.choices import Entity as CustomFieldEntity
-from rapport.customfields.services import definitions_for
-from rapport.customfields.validation import clean_values
-from rapport.data_exchange import dedupe
-from rapport.data_exchange.choices import AliasKind, Entity, ImportPolicy, RowAction
-from rapport.data_exchange.importing.contacts import clean_country, find_owner, phone_identity
-from rapport.data_exchange.importing.registry import (
+from rapport.core.importing import (
     Importer,
     RowErrors,
     RowResult,
     SourceRow,
     Target,
 )
+from rapport.customfields.choices import Entity as CustomFieldEntity
+from rapport.customfields.services import definitions_for
+from rapport.customfields.validation import clean_values
+from rapport.data_exchange import dedupe
+from rapport.data_exchange.choices import AliasKind, Entity, ImportPolicy, RowAction
+from rapport.data_exchange.importing.contacts import clean_country, find_owner, phone_identity
 from rapport.data_exchange.models import IdentityAlias, ImportRow
 
 TEXT_LIMITS = {

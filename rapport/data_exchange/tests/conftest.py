@@ -1,4 +1,8 @@
+from collections import defaultdict
+
 import pytest
+
+from rapport.core import events
 
 
 @pytest.fixture(autouse=True)
@@ -17,3 +21,16 @@ def commit(django_capture_on_commit_callbacks):
         return django_capture_on_commit_callbacks(execute=True)
 
     return run
+
+
+@pytest.fixture
+def subscriptions(monkeypatch):
+    """`subscribe` for one test only: the subscriber registry is put back afterwards, so a
+    test's handler never hears another test's events."""
+    monkeypatch.setattr(
+        events,
+        "_subscribers",
+        defaultdict(list, {t: list(h) for t, h in events._subscribers.items()}),
+    )
+    monkeypatch.setattr(events, "_takes_many", set(events._takes_many))
+    return events.subscribe

@@ -13,14 +13,13 @@ from rapport.contacts import services as contact_services
 from rapport.contacts.events import ContactCreated
 from rapport.contacts.models import Contact, ContactEmail, Organization
 from rapport.contacts.tests.factories import make_contact, make_organization
-from rapport.core.events import subscribe
+from rapport.core.importing import auto_map, get_importer
 from rapport.customfields.services import create_definition
 from rapport.data_exchange import services
 from rapport.data_exchange.choices import ImportStatus, RowAction
 from rapport.data_exchange.importing import jobs
 from rapport.data_exchange.importing.contacts import ContactImporter
 from rapport.data_exchange.importing.reading import detect_encoding, sniff_delimiter
-from rapport.data_exchange.importing.registry import auto_map, get_importer
 from rapport.data_exchange.models import ImportJob, ImportRow
 
 pytestmark = pytest.mark.django_db
@@ -204,7 +203,7 @@ def test_custom_field_columns_map_by_label(owner):
 
 
 def test_import_creates_contacts_with_everything(
-    owner, teammate, django_capture_on_commit_callbacks
+    owner, teammate, django_capture_on_commit_callbacks, subscriptions
 ):
     create_definition(
         actor=None,
@@ -217,7 +216,7 @@ def test_import_creates_contacts_with_everything(
     header = [*HEADER, "Owner email", "Tier", "Record ID", "Lifecycle Stage"]
     rows = [[*ROWS[0], teammate.email, "gold", "H-1", "customer"]]
     created = []
-    subscribe(ContactCreated, created.append)
+    subscriptions(ContactCreated, created.append)
     with django_capture_on_commit_callbacks(execute=True):
         job = import_file(
             owner, csv_bytes(rows, header=header), options={"external_id_system": "hubspot"}

@@ -1,6 +1,5 @@
 """Events of an import: delivered a batch at a time, and what the other apps do with them."""
 
-import copy
 import csv
 import io
 from dataclasses import dataclass
@@ -34,17 +33,6 @@ def import_contacts(actor, rows, **kwargs):
     upload = SimpleUploadedFile("leads.csv", contacts_csv(rows), content_type="text/csv")
     job = jobs.create_import(actor=actor, entity="contact", upload=upload, **kwargs)
     return jobs.run_import(job.pk)
-
-
-@pytest.fixture
-def subscriptions():
-    """Subscribe for one test only: the registry is put back as it was afterwards."""
-    saved = copy.deepcopy(dict(events._subscribers)), set(events._takes_many)
-    yield events.subscribe
-    events._subscribers.clear()
-    events._subscribers.update(saved[0])
-    events._takes_many.clear()
-    events._takes_many.update(saved[1])
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ from rapport.contacts import services as contact_services
 from rapport.contacts.models import Consent, Contact, LifecycleChange, Membership, Organization
 from rapport.contacts.tests.factories import make_contact, make_organization
 from rapport.core import registry
-from rapport.core.events import subscribe
 from rapport.customfields.services import create_definition
 from rapport.data_exchange import events, services
 from rapport.data_exchange.choices import AliasKind, DuplicateStatus
@@ -58,7 +57,9 @@ def pair(owner):
     return survivor, loser
 
 
-def test_merge_moves_every_related_record(owner, pair, django_capture_on_commit_callbacks):
+def test_merge_moves_every_related_record(
+    owner, pair, django_capture_on_commit_callbacks, subscriptions
+):
     survivor, loser = pair
     log_interaction(actor=owner, kind="note", contact=loser, subject="Met at the Royal Society")
     log_interaction(actor=owner, kind="call", contact=loser, subject="Follow-up")
@@ -75,7 +76,7 @@ def test_merge_moves_every_related_record(owner, pair, django_capture_on_commit_
     loser_history = LifecycleChange.objects.filter(contact=loser).count()
     survivor_history = LifecycleChange.objects.filter(contact=survivor).count()
     received = []
-    subscribe(events.ContactsMerged, received.append)
+    subscriptions(events.ContactsMerged, received.append)
 
     with django_capture_on_commit_callbacks(execute=True):
         merge = services.merge_contacts(actor=owner, survivor=survivor, loser=loser)

@@ -18,6 +18,7 @@ from rapport.frameworks.kpis.base import (
     SeeAlso,
     Unit,
     Unmeasurable,
+    count_meeting,
 )
 from rapport.frameworks.kpis.populations import (
     active_customers,
@@ -73,12 +74,7 @@ def significant_customers(ctx: EvaluationContext):
 
 
 def active_customers_touched(ctx: EvaluationContext) -> Measurement:
-    # Two counts rather than one with a FILTER: as a filter of the query the touches are
-    # joined to the customers once (a semi-join), where inside an aggregate's FILTER they are
-    # looked up again for every active customer.
-    customers = active_customers(ctx)
-    counts = {"total": customers.count(), "hits": customers.filter(touched_q(ctx)).count()}
-    return _share(counts, NO_ACTIVE_CUSTOMERS)
+    return _share(count_meeting(active_customers(ctx), touched_q(ctx)), NO_ACTIVE_CUSTOMERS)
 
 
 def channel_count(ctx: EvaluationContext) -> Measurement:

@@ -75,44 +75,41 @@ def _quality():
 def census(ctx: EvaluationContext) -> dict:
     """Counts of the contacts meeting each data-quality condition (the conditions are the
     data-quality module's own; each KPI takes its share from here): those on the contact's own
-    columns in one scan of the contacts, each that reads another table by its own count."""
+    columns in one scan of the contacts, each that reads another table by its own count. A past
+    day is rebuilt from the dated records (`past`)."""
     key = ("contact_census", ctx.population, getattr(ctx.segment, "pk", None), ctx.as_of)
     if key not in ctx.shared:
         quality = _quality()
-        conditions = {
-            "identified": quality.usable_identity_q(),
-            "consent": quality.consent_recorded_q(),
-            "email_consent": quality.email_consent_granted_q(),
-            "duplicate": quality.suspected_duplicate_q(),
-            "stale": _stale_q(ctx),
-        }
+        own = {"identified": quality.usable_identity_q()}
         for field, (_label, make) in quality.CONTACT_FIELDS.items():
-            conditions[f"field.{field}"] = make()
-        aggregates = {"total": Count("pk")}
-        names, elsewhere = {}, {}
-        for index, (name, condition) in enumerate(conditions.items()):
-            if _looks_elsewhere(condition):
-                elsewhere[name] = condition
-                continue
-            names[f"c{index}"] = name
-            aggregates[f"c{index}"] = Count("pk", filter=condition)
-        counts = ctx.contacts().aggregate(**aggregates)
-        ctx.shared[key] = {"total": counts["total"]} | {
-            name: counts[alias] for alias, name in names.items()
-        }
+            if field not in quality.CONTACT_FIELDS_ELSEWHERE:
+                own[f"field.{field}"] = make()
+        if ctx.is_today:
+            contacts = ctx.contacts()
+            own["stale"] = _stale_q(ctx)
+            elsewhere = {
+                "consent": quality.consent_recorded_q(),
+                "email_consent": quality.email_consent_granted_q(),
+                "duplicate": quality.suspected_duplicate_q(),
+            } | {
+                f"field.{field}": quality.CONTACT_FIELDS[field][1]()
+                for field in quality.CONTACT_FIELDS_ELSEWHERE
+            }
+        else:
+            contacts, elsewhere = past.existing_contacts(ctx), past.dated_conditions(ctx)
+        aliases = {f"c{index}": name for index, name in enumerate(own)}
+        counts = contacts.aggregate(
+            total=Count("pk"),
+            **{alias: Count("pk", filter=own[name]) for alias, name in aliases.items()},
+        )
+        result = {"total": counts["total"]} | {name: counts[a] for a, name in aliases.items()}
         for name, condition in elsewhere.items():
-            ctx.shared[key][name] = _count_matching(ctx.contacts(), condition)
+            result[name] = _count_matching(contacts, condition)
+        if not ctx.is_today:
+            for name, change in past.corrections(ctx, contacts).items():
+                result[name] += change
+        ctx.shared[key] = result
     return ctx.shared[key]
-
-
-def _looks_elsewhere(condition: Q) -> bool:
-    """Whether a condition reads another table (consent, duplicates, memberships)."""
-    return any(
-        isinstance(child, Exists)
-        or (isinstance(child, Q) and _looks_elsewhere(child))
-        or (isinstance(child, tuple) and isinstance(child[1], QuerySet))
-        for child in condition.children
-    )
 
 
 def _count_matching(contacts: QuerySet, condition: Q) -> int:
@@ -139,18 +136,13 @@ def _stale_q(ctx: EvaluationContext) -> Q:
     return Q(last_touched_at__lt=cutoff) | Q(last_touched_at__isnull=True, created_at__lt=cutoff)
 
 
-def day_census(ctx: EvaluationContext) -> dict:
-    """The contact census of the context's day: measured today, rebuilt for a past day."""
-    return census(ctx) if ctx.is_today else past.contact_census(ctx)
-
-
 def _census_share(name: str, figure: str):
     """A share of the contact census; a past day prefers the quality snapshot taken that day."""
 
     def formula(ctx: EvaluationContext) -> Measurement:
         if not ctx.is_today and (stored := _quality_snapshot_figure(ctx, figure)) is not None:
             return stored
-        counts = day_census(ctx)
+        counts = census(ctx)
         return _share({"total": counts["total"], "hits": counts[name]}, _quality().NO_CONTACTS)
 
     return formula
@@ -167,7 +159,7 @@ def profile_completeness(ctx: EvaluationContext) -> Measurement:
     """Filled cells ÷ (contacts × standard fields), as the data-quality page computes it."""
     if not ctx.is_today and (stored := _quality_snapshot_figure(ctx, "profile_completeness")):
         return stored
-    counts = day_census(ctx)
+    counts = census(ctx)
     fields = [f"field.{field}" for field in _quality().CONTACT_FIELDS]
     cells = counts["total"] * len(fields)
     filled = sum(counts[field] for field in fields)
@@ -177,10 +169,14 @@ def profile_completeness(ctx: EvaluationContext) -> Measurement:
 stale_contact_rate = _census_share("stale", "stale_rate")
 
 
-def _needs_recorded_q() -> Q:
+def _needs_recorded_q(interests: QuerySet | None = None) -> Q:
+    """Needs on record: a product of interest (of `interests`, contact ids; every one noted by
+    default) or an "About" note."""
     from rapport.sales.models import ProductInterest
 
-    return Q(pk__in=ProductInterest.objects.values("contact_id")) | ~Q(about="")
+    if interests is None:
+        interests = ProductInterest.objects.values("contact_id")
+    return Q(pk__in=interests) | ~Q(about="")
 
 
 NO_CUSTOMERS = "There are no customers (customer, loyal or advocate stage) yet."
@@ -202,9 +198,9 @@ def _past_needs(ctx: EvaluationContext) -> dict:
     from rapport.sales.models import ProductInterest
 
     interests = ProductInterest.objects.filter(created_at__lt=ctx.end).values("contact_id")
-    customers = past.lifecycle_customers(ctx)
+    customers = lifecycle_customers(ctx)
     counts = customers.aggregate(
-        total=Count("pk"), hits=Count("pk", filter=Q(pk__in=interests) | ~Q(about=""))
+        total=Count("pk"), hits=Count("pk", filter=_needs_recorded_q(interests))
     )
     changed = {
         pk: values["about"] for pk, values in past.audited_values(ctx).items() if "about" in values

@@ -22,23 +22,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 
 from rapport.frameworks.kpis.base import EvaluationContext
 
-# Contact columns whose past value the audit trail gives back, and when each counts as filled
-# (the same conditions as `data_exchange.quality.CONTACT_FIELDS`, read on plain values).
-AUDITED_FIELDS = (
-    "first_name",
-    "last_name",
-    "primary_email",
-    "primary_phone",
-    "job_title",
-    "city",
-    "country",
-    "owner_id",
-    "about",
-)
+# The census's profile fields on the contact's own columns (every one of
+# `data_exchange.quality.CONTACT_FIELDS` but the organization), whose past value the audit trail
+# gives back; each counts as filled as it does there, read on plain values. "About" is audited
+# for the needs captured.
 FIELD_COLUMNS = {
     "first_name": "first_name",
     "last_name": "last_name",
@@ -49,6 +40,7 @@ FIELD_COLUMNS = {
     "country": "country",
     "owner": "owner_id",
 }
+AUDITED_FIELDS = (*FIELD_COLUMNS.values(), "about")
 
 
 def existing_contacts(ctx: EvaluationContext) -> QuerySet:
@@ -187,7 +179,6 @@ def field_flags(values: dict) -> dict[str, bool]:
     flags = {f"field.{name}": _filled(values.get(column)) for name, column in FIELD_COLUMNS.items()}
     named = flags["field.first_name"] or flags["field.last_name"]
     flags["identified"] = named and (flags["field.email"] or flags["field.phone"])
-    flags["needs_about"] = _filled(values.get("about"))
     return flags
 
 
@@ -213,32 +204,13 @@ def corrections(ctx: EvaluationContext, contacts: QuerySet) -> dict[str, int]:
 # --------------------------------------------------------------------------- the census
 
 
-def contact_census(ctx: EvaluationContext) -> dict:
-    """The identity census (see `identity.census`) as the contacts stood on a past day."""
-    from rapport.data_exchange import quality
-
-    key = ("past_contact_census", ctx.population, getattr(ctx.segment, "pk", None), ctx.as_of)
-    if key in ctx.shared:
-        return ctx.shared[key]
-    contacts = existing_contacts(ctx)
-    conditions = {
-        "identified": quality.usable_identity_q(),
+def dated_conditions(ctx: EvaluationContext) -> dict[str, Q]:
+    """The identity census's conditions that change with the day (see `identity.census`), as
+    they stood at its end; each reads another table."""
+    return {
         "consent": consent_recorded_q(ctx),
         "email_consent": email_consent_granted_q(ctx),
         "duplicate": suspected_duplicate_q(ctx),
         "stale": stale_q(ctx),
+        "field.organization": member_q(ctx),
     }
-    for field, (_label, make) in quality.CONTACT_FIELDS.items():
-        conditions[f"field.{field}"] = member_q(ctx) if field == "organization" else make()
-    aggregates = {"total": Count("pk")}
-    names = {}
-    for index, (name, condition) in enumerate(conditions.items()):
-        names[f"c{index}"] = name
-        aggregates[f"c{index}"] = Count("pk", filter=condition)
-    counts = contacts.aggregate(**aggregates)
-    result = {"total": counts["total"]} | {name: counts[alias] for alias, name in names.items()}
-    for name, change in corrections(ctx, contacts).items():
-        if name in result:
-            result[name] += change
-    ctx.shared[key] = result
-    return result

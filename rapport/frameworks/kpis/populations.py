@@ -57,10 +57,13 @@ def active_customers(ctx: EvaluationContext) -> QuerySet:
 
 
 def lifecycle_customers(ctx: EvaluationContext) -> QuerySet:
-    """Active contacts in a customer lifecycle stage (today's stage: the lifecycle has no
-    per-day state to read back), of the context's population."""
+    """Active contacts in a customer lifecycle stage, of the context's population: today's
+    stage, on a past day the stage then (from the stage history, `past.lifecycle_customers`)."""
     from rapport.contacts.choices import CUSTOMER_STAGES
+    from rapport.frameworks.kpis import past
 
+    if not ctx.is_today:
+        return past.lifecycle_customers(ctx)
     return ctx.contacts().filter(lifecycle_stage__in=CUSTOMER_STAGES)
 
 

@@ -38,6 +38,7 @@ from rapport.frameworks.kpis.base import (
     SeeAlso,
     Unit,
     Unmeasurable,
+    count_meeting,
     site_zone,
 )
 from rapport.frameworks.kpis.populations import business_currency
@@ -120,13 +121,9 @@ def _converted_q(ctx: EvaluationContext) -> Q:
 
 
 def lead_conversion_rate(ctx: EvaluationContext) -> Measurement:
-    # Two counts rather than one with a FILTER: as a filter of the query the conversions are
-    # joined to the leads once (a semi-join), not looked up again for every lead.
-    leads = new_leads(ctx, CLOSED_WINDOW_DAYS)
+    counts = count_meeting(new_leads(ctx, CLOSED_WINDOW_DAYS), _converted_q(ctx))
     return _share(
-        leads.filter(_converted_q(ctx)).count(),
-        leads.count(),
-        "No new leads came in during the 12 months to this day.",
+        counts["hits"], counts["total"], "No new leads came in during the 12 months to this day."
     )
 
 

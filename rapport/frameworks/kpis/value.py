@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from django.db.models import Avg, Count, Exists, OuterRef, Q, Sum
 
-from rapport.frameworks.kpis import past
 from rapport.frameworks.kpis.base import (
     SIGNIFICANT_TIERS,
     Direction,
@@ -23,6 +22,7 @@ from rapport.frameworks.kpis.base import (
     SeeAlso,
     Unit,
     Unmeasurable,
+    count_meeting,
 )
 from rapport.frameworks.kpis.populations import (
     customer_values,
@@ -77,15 +77,11 @@ def _tiered_q() -> Q:
 def value_tier_coverage(ctx: EvaluationContext) -> Measurement:
     if ctx.is_today:
         require_analytics()
-        customers, tiered = lifecycle_customers(ctx), _tiered_q()
+        tiered = _tiered_q()
     else:
-        # A past day: the lifecycle stage from its dated history, the tiers from the analytics
-        # snapshot standing for the day.
-        customers = past.lifecycle_customers(ctx)
+        # A past day: the tiers from the analytics snapshot standing for the day.
         tiered = Q(Exists(customer_values(ctx).filter(contact_id=OuterRef("pk"))))
-    # Two counts rather than one with a FILTER: as a filter of the query the tiers are joined
-    # to the customers once (a semi-join), not looked up again for every customer.
-    counts = {"total": customers.count(), "hits": customers.filter(tiered).count()}
+    counts = count_meeting(lifecycle_customers(ctx), tiered)
     if not counts["total"]:
         raise Unmeasurable("There are no customers (customer, loyal or advocate stage) yet.")
     return Measurement(

@@ -436,7 +436,7 @@ def get_board(
 ):
     """Every column with its count and totals (one aggregate query) and its first cards."""
     pipeline = _pipeline(pipeline_id)
-    _stages, columns, _cards = board_reads.build_board(
+    _stages, columns = board_reads.build_board(
         pipeline, request.user, _board_filters(request), per_column=limit
     )
     return {

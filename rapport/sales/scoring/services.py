@@ -417,18 +417,18 @@ def score_leads(
     return ScoringRun(scored=len(ids), changed=changed, seconds=seconds, basis=basis)
 
 
-# (column, PostgreSQL array element type) of the rows scoring writes.
-_SCORE_COLUMNS = [
+# (column, PostgreSQL array element type) of a score's history row; the score's own row also
+# has its reasons.
+_HISTORY_COLUMNS = [
     ("contact_id", "bigint"),
     ("score", "integer"),
     ("basis", "text"),
     ("rule_points", "float8"),
     ("model_probability", "float8"),
     ("model_id", "bigint"),
-    ("reasons", "jsonb"),
     ("computed_at", "timestamptz"),
 ]
-_HISTORY_COLUMNS = [column for column in _SCORE_COLUMNS if column[0] != "reasons"]
+_SCORE_COLUMNS = [*_HISTORY_COLUMNS, ("reasons", "jsonb")]
 _SCORE_CONFLICT = "ON CONFLICT (contact_id) DO UPDATE SET " + ", ".join(
     f"{name} = excluded.{name}" for name, _ in _SCORE_COLUMNS[1:]
 )
@@ -463,50 +463,24 @@ def _insert_rows(table: str, columns: list[tuple[str, str]], values: list[list],
     )
     connection.ensure_connection()
     # Django's own cursors bind on the client, which has no binary format; a server-binding
-    # cursor on the same connection (so the same transaction), wrapped the way Django wraps
-    # its own so query logging, execute wrappers and error translation still apply.
-    raw = psycopg.Cursor(connection.connection)
-    cursor = (
-        connection.make_debug_cursor(raw)
-        if connection.queries_logged
-        else connection.make_cursor(raw)
-    )
-    with cursor:
+    # cursor on the same connection (so the same transaction), wrapped by Django's own step
+    # for its cursors so query logging, execute wrappers and error translation still apply.
+    with connection._prepare_cursor(psycopg.Cursor(connection.connection)) as cursor:
         cursor.execute(sql, values)
 
 
-def _upsert_scores(computed: list[ComputedScore], model_id: int | None, now) -> None:
-    """Write a batch of scores in one statement, inserting new rows and overwriting old ones."""
-    if not computed:
-        return
-    size = len(computed)
-    values = [
-        [item.contact_id for item in computed],
-        [item.score for item in computed],
-        [item.basis for item in computed],
-        [float(item.rule_points) for item in computed],
-        [item.probability for item in computed],
-        [model_id] * size,
-        [json.dumps(item.reasons, separators=(",", ":")) for item in computed],
-        [now] * size,
-    ]
-    _insert_rows(LeadScore._meta.db_table, _SCORE_COLUMNS, values, _SCORE_CONFLICT)
-
-
-def _insert_history(changed: list[ComputedScore], model_id: int | None, now) -> None:
-    if not changed:
-        return
-    size = len(changed)
-    values = [
-        [item.contact_id for item in changed],
-        [item.score for item in changed],
-        [item.basis for item in changed],
-        [float(item.rule_points) for item in changed],
-        [item.probability for item in changed],
+def _history_values(items: list[ComputedScore], model_id: int | None, now) -> list[list]:
+    """The `_HISTORY_COLUMNS` of a batch of scores, column by column."""
+    size = len(items)
+    return [
+        [item.contact_id for item in items],
+        [item.score for item in items],
+        [item.basis for item in items],
+        [float(item.rule_points) for item in items],
+        [item.probability for item in items],
         [model_id] * size,
         [now] * size,
     ]
-    _insert_rows(LeadScoreHistory._meta.db_table, _HISTORY_COLUMNS, values)
 
 
 @transaction.atomic
@@ -530,7 +504,14 @@ def _store_scores(computed: list[ComputedScore], predictor: Predictor | None) ->
         else LeadScore.objects.filter(contact_id__in=ids)
     )
     previous = {row[0]: row[1:] for row in existing.values_list("contact_id", "score", "basis")}
-    _upsert_scores(computed, model_id, now)
+    # One statement inserts the new scores and overwrites the old ones.
+    reasons = [json.dumps(item.reasons, separators=(",", ":")) for item in computed]
+    _insert_rows(
+        LeadScore._meta.db_table,
+        _SCORE_COLUMNS,
+        [*_history_values(computed, model_id, now), reasons],
+        _SCORE_CONFLICT,
+    )
     changed = []
     for item in computed:
         before = previous.get(item.contact_id)
@@ -545,7 +526,12 @@ def _store_scores(computed: list[ComputedScore], predictor: Predictor | None) ->
                 basis=item.basis,
             )
         )
-    _insert_history(changed, model_id, now)
+    if changed:
+        _insert_rows(
+            LeadScoreHistory._meta.db_table,
+            _HISTORY_COLUMNS,
+            _history_values(changed, model_id, now),
+        )
     return len(changed)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
@@ -15,6 +17,8 @@ from rapport.sales import events
 from rapport.sales.models import Deal, Pipeline, ProductInterest, Stage
 from rapport.sales.services.deals import create_deal
 from rapport.sales.services.validation import actor_id, clean_names, merge_errors
+
+logger = logging.getLogger(__name__)
 
 
 @transaction.atomic
@@ -150,3 +154,31 @@ def process_new_lead(*, contact_id: int) -> None:
     score_leads(contact_ids=[contact.pk])
     if contact.owner_id is None:
         assign_lead(contact=contact, actor=None, only_if_unowned=True)
+
+
+def process_new_leads(*, contact_ids: list[int]) -> dict:
+    """`process_new_lead` for a batch (an import's): one scoring pass, then the assignment
+    rules for each lead nobody owns yet. Unlike a lone lead, whose task fails with its
+    assignment, a lead whose assignment fails is logged and the others go on."""
+    from rapport.sales.assignment import assign_lead
+    from rapport.sales.scoring.services import score_leads
+
+    leads = list(
+        Contact.objects.filter(
+            pk__in=contact_ids, is_archived=False, lifecycle_stage__in=LEAD_STAGES
+        ).order_by("pk")
+    )
+    if leads:
+        score_leads(contact_ids=[contact.pk for contact in leads])
+    assigned = failed = 0
+    for contact in leads:
+        if contact.owner_id is not None:
+            continue
+        try:
+            assignment = assign_lead(contact=contact, actor=None, only_if_unowned=True)
+        except Exception:
+            failed += 1
+            logger.exception("could not assign the new lead %s", contact.pk)
+        else:
+            assigned += assignment is not None
+    return {"leads": len(leads), "assigned": assigned, "failed": failed}

@@ -502,10 +502,9 @@ def process_submission(*, submission_id: int) -> SubmissionResult | None:
         return None
     form = submission.form
     data = dict(submission.data)
-    pending = data.pop("pending", None) or {}
-    values = dict(pending.get("values") or {})
-    custom = dict(pending.get("custom") or {})
-    lines = data.get("fields") or {}
+    pending = data.pop("pending")  # written by `_stored_submission` with every unprocessed row
+    values, custom = pending["values"], pending["custom"]
+    lines = data["fields"]
     campaign = submission.campaign
     consent = bool(data.get("consent"))
     detail = form.source_detail or form.name

@@ -226,3 +226,31 @@ def test_a_customer_is_not_assigned_by_lead_rules(admin_user, rules):
     customer = make_contact(actor=admin_user, lifecycle_stage="customer")
     with pytest.raises(ValidationError):
         assign_lead(contact=customer)
+
+
+def test_a_batch_of_new_leads_goes_on_past_a_lead_whose_assignment_fails(
+    admin_user, owner, rules, north, monkeypatch, caplog
+):
+    from rapport.sales import assignment
+    from rapport.sales.services.leads import process_new_leads
+
+    berlin = {"country": "DE", "postcode": "10115"}
+    first, broken, last = (new_lead(admin_user, last_name=n, **berlin) for n in "ABC")
+    owned = new_lead(admin_user, last_name="Owned", owner=owner, **berlin)
+    customer = make_contact(actor=admin_user, lifecycle_stage="customer")
+    real_assign = assignment.assign_lead
+
+    def assign_or_fail(*, contact, **kwargs):
+        if contact.pk == broken.pk:
+            raise RuntimeError("rule engine down")
+        return real_assign(contact=contact, **kwargs)
+
+    monkeypatch.setattr(assignment, "assign_lead", assign_or_fail)
+    ids = [first.pk, broken.pk, last.pk, owned.pk, customer.pk]
+    assert process_new_leads(contact_ids=ids) == {"leads": 4, "assigned": 2, "failed": 1}
+    assert f"could not assign the new lead {broken.pk}" in caplog.text
+    assert set(LeadAssignment.objects.values_list("contact_id", flat=True)) == {first.pk, last.pk}
+    scored = set(LeadScore.objects.values_list("contact_id", flat=True))
+    assert scored == {first.pk, broken.pk, last.pk, owned.pk}
+    owned.refresh_from_db()
+    assert owned.owner == owner

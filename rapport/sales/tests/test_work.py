@@ -141,3 +141,20 @@ def test_the_schedule_command_runs_due_jobs(db, capsys):
 
     call_command("sales_schedule")
     assert "send_reminders" in capsys.readouterr().out
+
+
+def test_the_scheduler_chain_starts_at_once_and_comes_back_a_tick_later(settings):
+    from django_tasks import task_backends
+
+    from rapport.sales import tasks
+
+    # A backend that runs tasks at once cannot hold the next tick: nothing is started.
+    assert tasks.schedule_next_tick() is False
+    assert not PeriodicJob.objects.exists()
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}}
+    later = timezone.now() + tasks.SCHEDULER_TICK
+    assert tasks.schedule_next_tick() is True
+    assert tasks.schedule_next_tick(later) is True
+    queued = [(r.task.module_path, r.task.run_after) for r in task_backends["default"].results]
+    path = tasks.run_sales_schedule.module_path
+    assert queued == [(path, None), (path, later)]

@@ -45,11 +45,15 @@ def board(request, pipeline_id: int):
     """One pipeline as columns of cards; filters by owner, team and expected-close month."""
     pipeline = get_object_or_404(Pipeline.objects.active(), pk=pipeline_id)
     filters, errors = board_reads.BoardFilters.from_params(request.GET)
-    stages, columns, cards = board_reads.build_board(
+    stages, columns = board_reads.build_board(
         pipeline, request.user, filters, per_column=board_reads.FIRST_CARDS_ON_PAGE
     )
     card_context = _card_context(request)
-    board_reads.card_texts(cards, deal_base=card_context["deal_base"], back=card_context["back"])
+    board_reads.card_texts(
+        [deal for column in columns for deal in column.deals],
+        deal_base=card_context["deal_base"],
+        back=card_context["back"],
+    )
     return render(
         request,
         "sales/board/board.html",

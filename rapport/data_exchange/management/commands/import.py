@@ -14,9 +14,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Q
 
 from rapport.core.context import work_context
+from rapport.core.importing import importers
 from rapport.data_exchange.choices import ImportPolicy, ImportStatus
 from rapport.data_exchange.importing import jobs
-from rapport.data_exchange.importing.registry import importers
 from rapport.data_exchange.models import ImportJob, MappingPreset
 
 ENTITY_NAMES = {"contacts": "contact", "organizations": "organization"}
