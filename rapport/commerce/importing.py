@@ -172,6 +172,7 @@ class OrderImporter(Importer):
     label = "Orders"
     targets = ORDER_TARGETS
     option_names = ("external_id_system",)
+    looked_up_models = (Order, ExternalId, ContactEmail)
 
     def begin(self, job) -> OrderRun:
         options = job.options or {}

@@ -5,3 +5,6 @@ class CoreConfig(AppConfig):
     name = "rapport.core"
     label = "core"
     verbose_name = "Core"
+
+    def ready(self):
+        from rapport.core import lookups  # noqa: F401 - registers field__any_of

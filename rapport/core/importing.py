@@ -84,6 +84,9 @@ class Importer:
     label: str = ""
     targets: tuple[Target, ...] = ()
     option_names: tuple[str, ...] = ()
+    # The models a batch reads to match its rows. A long import refreshes their statistics as
+    # it grows them, so the lookups keep using their indexes.
+    looked_up_models: tuple = ()
 
     def dynamic_targets(self) -> list[Target]:
         """Targets that depend on configuration, e.g. custom fields."""

@@ -252,7 +252,7 @@ class ImportJob(TimeStampedModel):
     )
     is_dry_run = models.BooleanField(default=False)
     status = models.CharField(max_length=20, choices=ImportStatus.choices, default=ImportStatus.NEW)
-    batch_size = models.PositiveIntegerField(default=500)
+    batch_size = models.PositiveIntegerField(default=2000)
     total_rows = models.PositiveIntegerField(null=True, blank=True)
     processed_rows = models.PositiveIntegerField(default=0)
     created_count = models.PositiveIntegerField(default=0)

@@ -37,7 +37,7 @@ def on_contacts_created(events) -> None:
 
     ids = [event.contact_id for event in events]
     leads = list(
-        Contact.objects.filter(pk__in=ids, lifecycle_stage__in=LEAD_STAGES)
+        Contact.objects.filter(pk__any_of=ids, lifecycle_stage__in=LEAD_STAGES)
         .order_by("pk")
         .values_list("pk", flat=True)
     )

@@ -3,8 +3,10 @@ SQLite — inside the caller's transaction, so a batch still commits or rolls ba
 
 Model instances and bulk_create cost more in Python than the database spends storing the rows;
 an import writes eight rows per contact (contact, email, phone, external id, membership, first
-lifecycle step, audit record, import history), so it writes them as plain tuples. Ids are
-reserved first so rows can point at each other before anything is sent.
+lifecycle step, audit record, import history), so it writes them as plain tuples. The ids of
+rows that others point at (contacts, organizations) are reserved first so the rows can refer to
+each other before anything is sent; rows nothing points at are given theirs by the database as
+they are stored, which on PostgreSQL saves a round trip per table and batch.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ class BulkWriter:
         self.connection = connection
         self.sqlite = connection.vendor == "sqlite"
         self._next_ids: dict[type, int] = {}
-        self._plans: dict[type, tuple] = {}
+        self._plans: dict[tuple[type, bool], tuple] = {}
 
     def reserve_ids(self, model, count: int) -> list[int]:
         """`count` fresh primary keys for `model`."""
@@ -47,11 +49,11 @@ class BulkWriter:
         self._next_ids[model] = start + count
         return list(range(start, start + count))
 
-    def _plan(self, model):
-        plan = self._plans.get(model)
+    def _plan(self, model, with_pk: bool):
+        plan = self._plans.get((model, with_pk))
         if plan is not None:
             return plan
-        fields = list(model._meta.concrete_fields)
+        fields = [f for f in model._meta.concrete_fields if with_pk or not f.primary_key]
         defaults, converted = {}, []
         for index, field in enumerate(fields):
             if field.has_default():
@@ -75,14 +77,16 @@ class BulkWriter:
                 return (single(row),)
 
         plan = (model._meta.db_table, names, defaults, getter, converted, len(fields))
-        self._plans[model] = plan
+        self._plans[(model, with_pk)] = plan
         return plan
 
     def insert(self, model, rows: list[dict]) -> None:
-        """Insert `rows` (attribute name → value; the model's defaults fill the rest)."""
+        """Insert `rows` (attribute name → value; the model's defaults fill the rest). Rows
+        without a primary key get one from the database (all rows of a call alike)."""
         if not rows:
             return
-        table, names, defaults, getter, converted, width = self._plan(model)
+        with_pk = model._meta.pk.attname in rows[0]
+        table, names, defaults, getter, converted, width = self._plan(model, with_pk)
         if converted:
             tuples = []
             for row in rows:

@@ -54,10 +54,16 @@ from rapport.customfields.choices import Entity as CustomFieldEntity
 from rapport.customfields.services import definitions_for
 from rapport.customfields.validation import clean_values
 from rapport.data_exchange import dedupe
-from rapport.data_exchange.choices import AliasKind, Entity, ImportPolicy, RowAction
+from rapport.data_exchange.choices import (
+    AliasKind,
+    Entity,
+    ImportPolicy,
+    RowAction,
+)
 from rapport.data_exchange.importing.bulk import BulkWriter
+from rapport.data_exchange.importing.history import imported_before
 from rapport.data_exchange.matching import Matching, matching_for, people_columns
-from rapport.data_exchange.models import IdentityAlias, ImportRow
+from rapport.data_exchange.models import IdentityAlias
 
 TEXT_LIMITS = {
     "first_name": 100,
@@ -323,7 +329,12 @@ def phone_identity(raw: str, region: str) -> tuple[str, str]:
         parsed = phonenumbers.parse(text, region or None)
     except phonenumbers.NumberParseException as exc:
         raise ValidationError("Enter a valid phone number, e.g. +1 415 555 0100.") from exc
-    if not phonenumbers.is_possible_number(parsed) or not phonenumbers.is_valid_number(parsed):
+    # Valid for the row's own region means valid (is_valid_number would first look for the
+    # region among all those sharing the country code, which is the costlier half).
+    if not phonenumbers.is_possible_number(parsed) or not (
+        (region and phonenumbers.is_valid_number_for_region(parsed, region))
+        or phonenumbers.is_valid_number(parsed)
+    ):
         raise ValidationError("Enter a valid phone number, e.g. +1 415 555 0100.")
     e164 = f"+{parsed.country_code}{parsed.national_number}"
     if parsed.italian_leading_zero:
@@ -404,6 +415,7 @@ class ContactImporter(Importer):
         "phone_region",
         "check_duplicates",
     )
+    looked_up_models = (Contact, ContactEmail, ContactPhone, ExternalId)
 
     def dynamic_targets(self) -> list[Target]:
         return [
@@ -472,7 +484,13 @@ class ContactImporter(Importer):
             drafts.append(draft)
             results.append(draft.result)
         matches = self._match(drafts, run)
-        existing = self._load_existing({pk for pk in matches.values() if isinstance(pk, int)})
+        # A row skipped for matching a contact needs only that contact's id.
+        skipping = run.policy == ImportPolicy.SKIP
+        existing = (
+            {}
+            if skipping
+            else self._load_existing({pk for pk in matches.values() if isinstance(pk, int)})
+        )
         creates: list[Draft] = []
         unique_seen: dict[str, set] = {}
         for draft in drafts:
@@ -481,11 +499,13 @@ class ContactImporter(Importer):
                 target = self._seen(draft, run)
             if target is None:
                 target = self._seen_by_rules(draft, run)
-            if isinstance(target, int) and target not in existing:
+            if isinstance(target, int) and target not in existing and not skipping:
                 # Resolved through a row of an earlier batch of a dry run.
                 existing.update(self._load_existing({target}))
             if isinstance(target, Draft):
                 self._fold_into(target, draft, run)
+            elif isinstance(target, int) and skipping:
+                self._skip(draft, target, run)
             elif isinstance(target, int) and target in existing:
                 self._update(draft, existing[target], run, dry_run=dry_run)
                 if draft.result.action == RowAction.UPDATED and not dry_run:
@@ -691,17 +711,12 @@ class ContactImporter(Importer):
         externals = {d.external_id for d in drafts if d.external_id}
         if externals:
             by_external = dict(
-                ExternalId.objects.filter(system=run.system, value__in=externals).values_list(
+                ExternalId.objects.filter(system=run.system, value__any_of=externals).values_list(
                     "value", "contact_id"
                 )
             )
             by_external_alias = dict(
-                IdentityAlias.objects.filter(
-                    kind=AliasKind.EXTERNAL_ID,
-                    system=run.system,
-                    value__in=externals,
-                    contact__isnull=False,
-                ).values_list("value", "contact_id")
+                _contact_aliases(AliasKind.EXTERNAL_ID, externals, system=run.system)
             )
             for draft in drafts:
                 pk = by_external.get(draft.external_id) or by_external_alias.get(draft.external_id)
@@ -711,14 +726,12 @@ class ContactImporter(Importer):
         if emails:
             by_email: dict[str, int] = {}
             for email, pk in (
-                ContactEmail.objects.filter(email__in=emails)
+                ContactEmail.objects.filter(email__any_of=emails)
                 .order_by("contact_id")
                 .values_list("email", "contact_id")
             ):
                 by_email.setdefault(email, pk)
-            for email, pk in IdentityAlias.objects.filter(
-                kind=AliasKind.EMAIL, value__in=emails, contact__isnull=False
-            ).values_list("value", "contact_id"):
+            for email, pk in _contact_aliases(AliasKind.EMAIL, emails):
                 by_email.setdefault(email, pk)
             for draft in drafts:
                 if draft.number in found:
@@ -730,17 +743,7 @@ class ContactImporter(Importer):
         self._match_by_rules([d for d in drafts if d.number not in found], run, found)
         fingerprints = {d.fingerprint for d in drafts if d.number not in found}
         if fingerprints:
-            by_fingerprint = dict(
-                ImportRow.objects.filter(
-                    entity=Entity.CONTACT,
-                    fingerprint__in=fingerprints,
-                    action__in=[RowAction.CREATED, RowAction.UPDATED],
-                    object_id__isnull=False,
-                )
-                .exclude(job__status="undone")
-                .exclude(job__is_dry_run=True)
-                .values_list("fingerprint", "object_id")
-            )
+            by_fingerprint = imported_before(Entity.CONTACT, fingerprints)
             for draft in drafts:
                 if draft.number not in found and draft.fingerprint in by_fingerprint:
                     found[draft.number] = by_fingerprint[draft.fingerprint]
@@ -753,13 +756,11 @@ class ContactImporter(Importer):
         if not phones or not run.matching.rules:
             return
         holders: dict[str, set[int]] = {}
-        for number, pk in ContactPhone.objects.filter(number__in=phones).values_list(
+        for number, pk in ContactPhone.objects.filter(number__any_of=phones).values_list(
             "number", "contact_id"
         ):
             holders.setdefault(number, set()).add(pk)
-        for number, pk in IdentityAlias.objects.filter(
-            kind=AliasKind.PHONE, value__in=phones, contact__isnull=False
-        ).values_list("value", "contact_id"):
+        for number, pk in _contact_aliases(AliasKind.PHONE, phones):
             holders.setdefault(number, set()).add(pk)
         candidate_ids = sorted({pk for pks in holders.values() for pk in pks})
         if not candidate_ids:
@@ -973,13 +974,15 @@ class ContactImporter(Importer):
             changes["custom_fields"] = custom
         return changes, before
 
+    def _skip(self, draft: Draft, contact_id: int, run: ContactRun) -> None:
+        draft.result.object_id = contact_id
+        draft.result.action = RowAction.SKIPPED
+        self._remember(draft, contact_id, run)
+
     def _update(self, draft: Draft, contact: Contact, run: ContactRun, *, dry_run: bool) -> None:
         result = draft.result
         result.object_id = contact.pk
         self._remember(draft, contact.pk, run)
-        if run.policy == ImportPolicy.SKIP:
-            result.action = RowAction.SKIPPED
-            return
         changes, before = self._changes(draft, contact, run)
         organization_id = None
         if draft.organization:
@@ -1133,6 +1136,7 @@ class ContactImporter(Importer):
         else:
             ids = writer.reserve_ids(Organization, len(new))
             rows, records = [], []
+            audit = _Audit(run, now)
             owner_id = _user_id(run.actor)
             for pk, (key, (name, domain, number)) in zip(ids, new.items(), strict=True):
                 created[key] = pk
@@ -1149,14 +1153,8 @@ class ContactImporter(Importer):
                     }
                 )
                 records.append(
-                    _audit(
-                        run,
-                        "contacts.organization",
-                        pk,
-                        name,
-                        {"name": name, "domain": domain},
-                        number,
-                        now,
+                    audit.created(
+                        "contacts.organization", pk, name, {"name": name, "domain": domain}, number
                     )
                 )
                 extra.append(
@@ -1169,10 +1167,6 @@ class ContactImporter(Importer):
                     )
                 )
             writer.insert(Organization, rows)
-            for record, pk in zip(
-                records, writer.reserve_ids(ChangeRecord, len(records)), strict=True
-            ):
-                record["id"] = pk
             writer.insert(ChangeRecord, records)
             run.events.extend(
                 OrganizationCreated(organization_id=pk, actor_id=owner_id) for pk in ids
@@ -1201,6 +1195,7 @@ class ContactImporter(Importer):
         now = timezone.now()
         actor_id = _user_id(run.actor)
         ids = writer.reserve_ids(Contact, len(drafts))
+        audit = _Audit(run, now)
         contacts, emails, phones, externals, memberships = [], [], [], [], []
         history, tag_links, records = [], [], []
         for draft, pk in zip(drafts, ids, strict=True):
@@ -1212,9 +1207,8 @@ class ContactImporter(Importer):
             run.created_ids.append(pk)
             contacts.append(
                 {
+                    **fields,  # cleaned column values; the writer fills the absent ones with ""
                     "id": pk,
-                    **{name: fields.get(name, "") for name in TEXT_LIMITS},
-                    "country": fields.get("country", ""),
                     "lifecycle_stage": stage,
                     "lifecycle_changed_at": now,
                     "owner_id": draft.owner.pk if draft.has_owner else actor_id,
@@ -1280,8 +1274,7 @@ class ContactImporter(Importer):
             for name in draft.tags:
                 tag_links.append({"contact_id": pk, "tag_id": self._tag(name, run).pk})
             records.append(
-                _audit(
-                    run,
+                audit.created(
                     "contacts.contact",
                     pk,
                     f"{first} {last}".strip() or (draft.emails[0] if draft.emails else ""),
@@ -1292,7 +1285,6 @@ class ContactImporter(Importer):
                         "phones": [p[0] for p in draft.phones],
                     },
                     draft.number,
-                    now,
                 )
             )
         writer.insert(Contact, contacts)
@@ -1305,8 +1297,6 @@ class ContactImporter(Importer):
             (Contact.tags.through, tag_links),
             (ChangeRecord, records),
         ):
-            for row, pk in zip(rows, writer.reserve_ids(model, len(rows)), strict=True):
-                row["id"] = pk
             writer.insert(model, rows)
         run.events.extend(
             ContactCreated(contact_id=pk, actor_id=actor_id, source=ContactSource.IMPORT)
@@ -1426,28 +1416,47 @@ class ContactImporter(Importer):
         return restore
 
 
+def _contact_aliases(kind: str, values, **more) -> list[tuple[str, int]]:
+    """(value, contact id) of the contacts' aliases of `kind` among `values`. Aliases come from
+    merges, and most databases have few: a batch's lookup by thousands of values runs only when
+    there is one of the kind."""
+    aliases = IdentityAlias.objects.filter(kind=kind, contact__isnull=False, **more)
+    if not aliases.exists():
+        return []
+    return list(aliases.filter(value__any_of=values).values_list("value", "contact_id"))
+
+
 def _user_id(user):
     return user.pk if getattr(user, "is_authenticated", False) else None
 
 
-def _audit(run, entity: str, pk: int, label: str, after: dict, row: int, now) -> dict:
-    """A ChangeRecord row as record_change would write it, for a record made by this import."""
-    context = work.current()
-    return {
-        "actor_id": _user_id(run.actor),
-        "actor_label": str(run.actor)[:200] if run.actor is not None else "system",
-        "occurred_at": now,
-        "request_id": context.request_id,
-        "task_id": context.task_id,
-        "source": context.source or "import",
-        "action": ChangeAction.CREATE,
-        "entity": entity,
-        "object_id": str(pk),
-        "object_repr": (label or f"#{pk}")[:200],
-        "before": {},
-        "after": {**after, "import_id": run.job.pk, "row": row},
-        "message": f"imported from {run.job.file_name}, row {row}"[:300],
-    }
+class _Audit:
+    """ChangeRecord rows as record_change would write them, for records made by this import:
+    what every row of a batch shares is worked out once."""
+
+    def __init__(self, run, now):
+        context = work.current()
+        self.job_id, self.file_name = run.job.pk, run.job.file_name
+        self.shared = {
+            "actor_id": _user_id(run.actor),
+            "actor_label": str(run.actor)[:200] if run.actor is not None else "system",
+            "occurred_at": now,
+            "request_id": context.request_id,
+            "task_id": context.task_id,
+            "source": context.source or "import",
+            "action": ChangeAction.CREATE,
+            "before": {},
+        }
+
+    def created(self, entity: str, pk: int, label: str, after: dict, row: int) -> dict:
+        return {
+            **self.shared,
+            "entity": entity,
+            "object_id": str(pk),
+            "object_repr": (label or f"#{pk}")[:200],
+            "after": {**after, "import_id": self.job_id, "row": row},
+            "message": f"imported from {self.file_name}, row {row}"[:300],
+        }
 
 
 def _target_of(service_key: str) -> str:

@@ -25,6 +25,7 @@ from rapport.accounts.access import can_administer, can_write
 from rapport.audit.models import ChangeAction
 from rapport.audit.services import record_change
 from rapport.core.context import work_context
+from rapport.core.database import commit_asynchronously, refresh_statistics
 from rapport.core.events import deliveries, emit
 from rapport.core.importing import SourceRow, auto_map, get_importer
 from rapport.data_exchange import events
@@ -41,7 +42,7 @@ from rapport.data_exchange.models import ImportJob, ImportRow, MappingPreset
 logger = logging.getLogger(__name__)
 
 MAX_UPLOAD_BYTES = 512 * 1024 * 1024
-DEFAULT_BATCH_SIZE = 500
+DEFAULT_BATCH_SIZE = 2000
 UNDO_CHUNK = 5000
 STALLED_AFTER = dt.timedelta(minutes=10)
 
@@ -323,6 +324,9 @@ def _with_columns(job: ImportJob, errors: list[dict], values: dict) -> list[dict
 def _run_batch(job: ImportJob, importer, run, batch: list[SourceRow], counts: Counter) -> None:
     values_of = {row.number: row.values for row in batch}
     with transaction.atomic():
+        # The batch records its own progress (processed_rows) in this transaction: should the
+        # database lose it in a crash, the job resumes before it and writes it again.
+        commit_asynchronously()
         committed = (
             ImportJob.objects.select_for_update()
             .values_list("processed_rows", flat=True)
@@ -361,10 +365,7 @@ def _run_batch(job: ImportJob, importer, run, batch: list[SourceRow], counts: Co
                     "fingerprint": result.fingerprint if keeps_fingerprint else "",
                 }
             )
-        writer = BulkWriter(connection)
-        for row, pk in zip(rows, writer.reserve_ids(ImportRow, len(rows)), strict=True):
-            row["id"] = pk
-        writer.insert(ImportRow, rows)
+        BulkWriter(connection).insert(ImportRow, rows)
         ImportJob.objects.filter(pk=job.pk).update(
             processed_rows=batch[-1].number,
             created_count=F("created_count") + batch_counts[RowAction.CREATED],
@@ -409,6 +410,24 @@ def _deliver_events(run) -> None:
                 logger.exception("event subscriber %r failed for %r", call.handler, call.argument)
 
 
+class _Statistics:
+    """Refreshes the planner's statistics of the tables an import reads, as it grows them:
+    after its first 5,000 rows, then each time its rows double."""
+
+    FIRST = 5000
+
+    def __init__(self, importer, job):
+        self.models = (*importer.looked_up_models, ImportRow) if not job.is_dry_run else ()
+        self.rows = 0
+        self.next_at = self.FIRST
+
+    def after_batch(self, rows: int) -> None:
+        self.rows += rows
+        if self.models and self.rows >= self.next_at:
+            refresh_statistics(self.models)
+            self.next_at = 2 * self.rows
+
+
 def run_import(
     job_id: int,
     *,
@@ -439,6 +458,7 @@ def run_import(
                 if progress:
                     progress(job)
                 batch: list[SourceRow] = []
+                statistics = _Statistics(importer, job)
                 for number, cells in source.rows():
                     if number <= job.processed_rows:
                         continue  # committed before a crash: resume after it
@@ -446,6 +466,7 @@ def run_import(
                     batch.append(SourceRow(number, values, fingerprint_of(job.entity, values)))
                     if len(batch) >= job.batch_size:
                         _run_batch(job, importer, run, batch, counts)
+                        statistics.after_batch(len(batch))
                         batch = []
                         if progress:
                             progress(job)

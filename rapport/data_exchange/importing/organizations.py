@@ -29,7 +29,8 @@ from rapport.customfields.validation import clean_values
 from rapport.data_exchange import dedupe
 from rapport.data_exchange.choices import AliasKind, Entity, ImportPolicy, RowAction
 from rapport.data_exchange.importing.contacts import clean_country, find_owner, phone_identity
-from rapport.data_exchange.models import IdentityAlias, ImportRow
+from rapport.data_exchange.importing.history import imported_before
+from rapport.data_exchange.models import IdentityAlias
 
 TEXT_LIMITS = {
     "name": 200,
@@ -233,18 +234,7 @@ class OrganizationImporter(Importer):
             return run.index[("name", key)]
         if ("fingerprint", fingerprint) in run.index:
             return run.index[("fingerprint", fingerprint)]
-        previous = (
-            ImportRow.objects.filter(
-                entity=Entity.ORGANIZATION,
-                fingerprint=fingerprint,
-                action__in=[RowAction.CREATED, RowAction.UPDATED],
-                object_id__isnull=False,
-            )
-            .exclude(job__status="undone")
-            .exclude(job__is_dry_run=True)
-            .values_list("object_id", flat=True)
-            .first()
-        )
+        previous = imported_before(Entity.ORGANIZATION, {fingerprint}).get(fingerprint)
         return previous
 
     def _remember(self, data: dict, fingerprint: str, target, run: OrganizationRun) -> None:

@@ -16,6 +16,7 @@ from rapport.audit.models import ChangeAction
 from rapport.audit.services import record_change, snapshot
 from rapport.core.conditions import ConditionError
 from rapport.core.conditions import validate as validate_condition
+from rapport.core.database import commit_asynchronously
 from rapport.core.events import emit
 from rapport.sales import events
 from rapport.sales.choices import DecayAnchor, ModelStatus, ScoreBasis
@@ -487,13 +488,8 @@ def _history_values(items: list[ComputedScore], model_id: int | None, now) -> li
 def _store_scores(computed: list[ComputedScore], predictor: Predictor | None) -> int:
     if not computed:
         return 0
-    if connection.vendor == "postgresql" and len(connection.atomic_blocks) == 1:
-        # Scores can always be computed again (every run rewrites them), so a batch need not
-        # wait for its commit to reach the disk: a crash can lose at most the last batches,
-        # never leave one half-written. Only when the batch is the whole transaction: inside
-        # a caller's transaction this would relax the caller's writes too.
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+    # Scores can always be computed again (every run rewrites them).
+    commit_asynchronously()
     now = timezone.now()
     model_id = predictor.row.pk if predictor else None
     ids = [c.contact_id for c in computed]
