@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from rapport.audit.models import ChangeAction, ChangeRecord
 from rapport.audit.querysets import changed_since as audit_changed_since
+from rapport.audit.services import record_deletions
 from rapport.contacts import services as contact_services
 from rapport.contacts.choices import ContactSource, LabelKind, LifecycleStage
 from rapport.contacts.events import ContactCreated, OrganizationCreated
@@ -1326,27 +1327,14 @@ class ContactImporter(Importer):
         existing = set(Contact.objects.filter(pk__in=deletable).values_list("pk", flat=True))
         report["already_gone"] += len(set(deletable) - existing)
         report["kept_changed_since"] += len([pk for pk in created if pk in changed_since])
-        records = []
-        context = work.current()
+        message = f"import #{job.pk} undone"
         for start in range(0, len(deletable), 500):
             chunk = [pk for pk in deletable[start : start + 500] if pk in existing]
             report["deleted"] += len(chunk)
             Contact.objects.filter(pk__in=chunk).delete()
-            records.extend(
-                ChangeRecord(
-                    actor=actor if getattr(actor, "is_authenticated", False) else None,
-                    actor_label=str(actor)[:200] if actor else "system",
-                    request_id=context.request_id,
-                    task_id=context.task_id,
-                    source=context.source or "import",
-                    action=ChangeAction.DELETE,
-                    entity="contacts.contact",
-                    object_id=str(pk),
-                    message=f"import #{job.pk} undone",
-                )
-                for pk in chunk
+            record_deletions(
+                actor=actor, entity="contacts.contact", object_ids=chunk, message=message
             )
-        ChangeRecord.objects.bulk_create(records, batch_size=1000)
         gone = set(deletable)
         for row in rows:
             if row.action != RowAction.UPDATED or row.entity != Entity.CONTACT or not row.before:
@@ -1370,11 +1358,14 @@ class ContactImporter(Importer):
             if r.action == RowAction.CREATED and r.entity == Entity.ORGANIZATION and r.object_id
         ]
         if organizations:
-            empty = Organization.objects.filter(pk__in=organizations).exclude(
-                Q(memberships__isnull=False)
+            empty = list(
+                Organization.objects.filter(pk__in=organizations).exclude(
+                    Q(memberships__isnull=False)
+                )
             )
-            report["organizations_deleted"] = empty.count()
-            empty.delete()
+            report["organizations_deleted"] = len(empty)
+            record_deletions(actor=actor, instances=empty, message=message)
+            Organization.objects.filter(pk__in=[o.pk for o in empty]).delete()
         return report
 
     def _restorable(self, contact: Contact, row) -> dict | None:

@@ -53,6 +53,11 @@ def import_file(actor, data, name="contacts.csv", **kwargs):
     return run(job)
 
 
+def import_organizations(actor, rows, header, **kwargs):
+    data = upload(csv_bytes(rows, header=header), "organizations.csv")
+    return run(jobs.create_import(actor=actor, entity="organization", upload=data, **kwargs))
+
+
 @pytest.mark.parametrize(
     ("encoding", "expected"),
     [
@@ -424,6 +429,8 @@ def test_undo_removes_what_was_created_and_restores_what_changed(
     assert existing.city == ""
     assert list(existing.tags.values_list("name", flat=True)) == []
     assert not Organization.objects.filter(name="Müller GmbH").exists()
+    deleted = ChangeRecord.objects.filter(entity="contacts.organization", action="delete")
+    assert "Müller GmbH" in {record.before.get("name") for record in deleted}
     with pytest.raises(ValidationError):
         jobs.undo_import(actor=owner, job=job)
 
@@ -528,27 +535,62 @@ def test_organizations_import_matches_by_domain_and_name(owner):
         ["", "nameless.io", "", ""],
         ["Umbrella", "not a domain", "", ""],
     ]
-    job = jobs.create_import(
-        actor=owner,
-        entity="organization",
-        upload=upload(csv_bytes(rows, header=header)),
-        policy="update_empty",
-    )
-    job = run(job)
+    job = import_organizations(owner, rows, header, policy="update_empty")
     assert (job.created_count, job.updated_count, job.error_count) == (1, 1, 2)
     initech = Organization.objects.get(name="Initech")
     assert (initech.industry, initech.size) == ("Software", "51-200")
     globex = Organization.objects.get(name="Globex Corp")
     assert (globex.domain, globex.size) == ("globex.com", "11-50")
-    again = run(
-        jobs.create_import(
-            actor=owner,
-            entity="organization",
-            upload=upload(csv_bytes(rows, header=header)),
-            policy="update_empty",
-        )
-    )
+    again = import_organizations(owner, rows, header, policy="update_empty")
     assert (again.created_count, again.unchanged_count) == (0, 2)
+
+
+def test_organizations_import_undo_deletes_restores_and_keeps(
+    owner, django_capture_on_commit_callbacks
+):
+    make_organization(actor=owner, owner=owner, name="Initech", domain="initech.com")
+    header = ["Company name", "Website", "Industry"]
+    rows = [
+        ["Initech", "", "Software"],  # updated: gains an industry
+        ["Globex", "globex.com", ""],  # created, then someone joins it
+        ["Hooli", "hooli.xyz", ""],  # created, untouched
+        ["Vandelay", "vandelay.com", ""],  # created, then renamed
+    ]
+    job = import_organizations(owner, rows, header, policy="update_empty")
+    assert (job.created_count, job.updated_count) == (3, 1)
+    globex = Organization.objects.get(name="Globex")
+    make_contact(actor=owner, owner=owner, first_name="Hank", organization=globex)
+    vandelay = Organization.objects.get(name="Vandelay")
+    contact_services.update_organization(actor=owner, organization=vandelay, name="Vandelay Ind.")
+    with django_capture_on_commit_callbacks(execute=True):
+        jobs.undo_import(actor=owner, job=job)
+    job.refresh_from_db()
+    assert job.status == ImportStatus.UNDONE
+    assert (job.undo_report["deleted"], job.undo_report["restored"]) == (1, 1)
+    assert job.undo_report["kept_changed_since"] == 2
+    assert sorted(Organization.objects.values_list("name", flat=True)) == [
+        "Globex",
+        "Initech",
+        "Vandelay Ind.",
+    ]
+    assert Organization.objects.get(name="Initech").industry == ""
+    deletion = ChangeRecord.objects.get(entity="contacts.organization", action="delete")
+    assert deletion.before["name"] == "Hooli"
+    assert deletion.message == f"import #{job.pk} undone"
+
+
+def test_undoing_an_organizations_import_takes_a_few_queries_per_chunk(
+    owner, django_capture_on_commit_callbacks, django_assert_max_num_queries
+):
+    rows = [[f"Company {i}", f"company{i}.com"] for i in range(40)]
+    job = import_organizations(owner, rows, ["Company name", "Website"])
+    assert job.created_count == 40
+    with django_assert_max_num_queries(40), django_capture_on_commit_callbacks(execute=True):
+        jobs.undo_import(actor=owner, job=job)
+    assert not Organization.objects.exists()
+    assert (
+        ChangeRecord.objects.filter(entity="contacts.organization", action="delete").count() == 40
+    )
 
 
 def test_error_report_and_history_rows(owner):
