@@ -641,3 +641,19 @@ def test_dry_run_counts_phone_twins_like_the_real_run(owner):
     dry = import_file(owner, csv_bytes(rows, header=header), dry_run=True, batch_size=1)
     assert (dry.created_count, dry.skipped_count) == (1, 1)
     assert not Contact.objects.exists()
+
+
+def test_a_long_import_refreshes_the_statistics_of_what_it_reads_as_it_grows(monkeypatch):
+    importer = get_importer("contact")
+    statistics = jobs._Statistics(importer, ImportJob(is_dry_run=False))
+    refreshed = []  # (rows imported so far, models) at each refresh
+    monkeypatch.setattr(
+        jobs, "refresh_statistics", lambda models: refreshed.append((statistics.rows, models))
+    )
+    for _batch in range(10):
+        statistics.after_batch(2000)
+    assert [rows for rows, _models in refreshed] == [6000, 12000]
+    assert set(refreshed[0][1]) == {*ContactImporter.looked_up_models, ImportRow}
+    dry_run = jobs._Statistics(importer, ImportJob(is_dry_run=True))
+    dry_run.after_batch(100_000)
+    assert len(refreshed) == 2
