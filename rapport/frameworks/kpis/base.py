@@ -244,6 +244,11 @@ def share(numerator: float, denominator: float, *, empty_reason: str) -> Measure
     )
 
 
+def share_of(counts: dict, empty_reason: str) -> Measurement:
+    """The share of {"total": …, "hits": …} (as `count_meeting` gives them) that are hits."""
+    return share(counts["hits"], counts["total"], empty_reason=empty_reason)
+
+
 def count_meeting(queryset: QuerySet, condition: Q) -> dict[str, int]:
     """{"total": the rows of `queryset`, "hits": those meeting `condition`}, as two counts
     rather than one with a FILTER: for a condition that reads another table, as a filter of the

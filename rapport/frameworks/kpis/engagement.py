@@ -19,6 +19,7 @@ from rapport.frameworks.kpis.base import (
     Unit,
     Unmeasurable,
     count_meeting,
+    share_of,
 )
 from rapport.frameworks.kpis.populations import (
     active_customers,
@@ -46,16 +47,6 @@ def touched_q(ctx: EvaluationContext) -> Q:
     return Q(Exists(touches(ctx).filter(contact_id=OuterRef("pk"))))
 
 
-def _share(counts: dict, empty_reason: str) -> Measurement:
-    if not counts["total"]:
-        raise Unmeasurable(empty_reason)
-    return Measurement(
-        value=100.0 * counts["hits"] / counts["total"],
-        numerator=counts["hits"],
-        denominator=counts["total"],
-    )
-
-
 NO_ACTIVE_CUSTOMERS = (
     "No customer bought anything (paid or shipped, in the business currency) in the 12 months "
     "to this day, so there are no active customers to measure."
@@ -74,7 +65,7 @@ def significant_customers(ctx: EvaluationContext):
 
 
 def active_customers_touched(ctx: EvaluationContext) -> Measurement:
-    return _share(count_meeting(active_customers(ctx), touched_q(ctx)), NO_ACTIVE_CUSTOMERS)
+    return share_of(count_meeting(active_customers(ctx), touched_q(ctx)), NO_ACTIVE_CUSTOMERS)
 
 
 def channel_count(ctx: EvaluationContext) -> Measurement:
@@ -133,7 +124,7 @@ def organization_network_coverage(ctx: EvaluationContext) -> Measurement:
     counts = _significant_organizations(ctx).aggregate(
         total=Count("pk"), hits=Count("pk", filter=_network_q(ctx))
     )
-    return _share(counts, "No strategically significant customer belongs to an organization yet.")
+    return share_of(counts, "No strategically significant customer belongs to an organization yet.")
 
 
 # --------------------------------------------------------------------------- records behind

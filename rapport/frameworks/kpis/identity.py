@@ -22,6 +22,7 @@ from rapport.frameworks.kpis.base import (
     SeeAlso,
     Unit,
     Unmeasurable,
+    share_of,
 )
 from rapport.frameworks.kpis.populations import lifecycle_customers
 
@@ -143,7 +144,7 @@ def _census_share(name: str, figure: str):
         if not ctx.is_today and (stored := _quality_snapshot_figure(ctx, figure)) is not None:
             return stored
         counts = census(ctx)
-        return _share({"total": counts["total"], "hits": counts[name]}, _quality().NO_CONTACTS)
+        return share_of({"total": counts["total"], "hits": counts[name]}, _quality().NO_CONTACTS)
 
     return formula
 
@@ -163,7 +164,7 @@ def profile_completeness(ctx: EvaluationContext) -> Measurement:
     fields = [f"field.{field}" for field in _quality().CONTACT_FIELDS]
     cells = counts["total"] * len(fields)
     filled = sum(counts[field] for field in fields)
-    return _share({"total": cells, "hits": filled}, _quality().NO_CONTACTS)
+    return share_of({"total": cells, "hits": filled}, _quality().NO_CONTACTS)
 
 
 stale_contact_rate = _census_share("stale", "stale_rate")
@@ -187,8 +188,8 @@ def needs_captured_share(ctx: EvaluationContext) -> Measurement:
         counts = lifecycle_customers(ctx).aggregate(
             total=Count("pk"), hits=Count("pk", filter=_needs_recorded_q())
         )
-        return _share(counts, NO_CUSTOMERS)
-    return _share(_past_needs(ctx), NO_CUSTOMERS)
+        return share_of(counts, NO_CUSTOMERS)
+    return share_of(_past_needs(ctx), NO_CUSTOMERS)
 
 
 def _past_needs(ctx: EvaluationContext) -> dict:
@@ -224,16 +225,6 @@ def _window_interactions(ctx: EvaluationContext):
 
 def linked_interaction_share(ctx: EvaluationContext) -> Measurement:
     return _percent(_quality().interactions_linked_rate(_window_interactions(ctx)))
-
-
-def _share(counts: dict, empty_reason: str) -> Measurement:
-    if not counts["total"]:
-        raise Unmeasurable(empty_reason)
-    return Measurement(
-        value=100.0 * counts["hits"] / counts["total"],
-        numerator=counts["hits"],
-        denominator=counts["total"],
-    )
 
 
 # --------------------------------------------------------------------------- records behind

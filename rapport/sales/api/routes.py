@@ -966,6 +966,7 @@ def list_submissions(request, form_id: int, limit: int = Query(50, ge=1, le=500)
             "campaign": sub.campaign,
             "data": sub.data,
             "created_at": sub.created_at,
+            "processed_at": sub.processed_at,
         }
         for sub in form.submissions.all()[:limit]
     ]

@@ -480,11 +480,16 @@ class WebFormOut(Schema):
 
 class SubmissionOut(Schema):
     id: int
-    contact_id: int | None
+    contact_id: int | None = Field(
+        description="Empty until the worker has processed the submission (see processed_at)."
+    )
     is_new_contact: bool
     campaign: str
     data: dict[str, Any]
     created_at: dt.datetime
+    processed_at: dt.datetime | None = Field(
+        description="When the worker matched it to a contact; empty while it waits in the queue."
+    )
 
 
 class ConditionRuleIn(StrictIn):

@@ -16,7 +16,12 @@ from rapport.sales.models import (
     WebForm,
     WebFormSubmission,
 )
-from rapport.sales.services.webforms import create_webform, submit_web_form, update_webform
+from rapport.sales.services.webforms import (
+    create_webform,
+    receive_web_form_submission,
+    submit_web_form,
+    update_webform,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -424,3 +429,18 @@ def test_rate_limit_counters_start_again_each_minute(web_form, monkeypatch):
     assert count(form=web_form, client_address="192.0.2.2") == (1, 3)
     monkeypatch.setattr(webforms, "current_minute", lambda now=None: 1001)
     assert count(form=web_form, client_address="192.0.2.1") == (1, 1)
+
+
+def test_the_submissions_api_tells_processed_from_queued(web_form, admin_user, api_client_for):
+    processed = submit_web_form(form=web_form, data={"first_name": "Pia", "email": "pia@x.example"})
+    # Its processing is queued after commit, and the test's transaction never commits.
+    queued = receive_web_form_submission(
+        form=web_form, data={"first_name": "Queued", "email": "q@x.example"}
+    )
+    response = api_client_for(admin_user).get(f"/api/v1/web-forms/{web_form.pk}/submissions")
+    assert response.status_code == 200
+    by_id = {row["id"]: row for row in response.json()}
+    assert by_id[processed.submission.pk]["contact_id"] == processed.contact.pk
+    assert by_id[processed.submission.pk]["processed_at"] is not None
+    assert by_id[queued.submission.pk]["contact_id"] is None
+    assert by_id[queued.submission.pk]["processed_at"] is None
