@@ -40,6 +40,19 @@ def snapshot(instance: models.Model, fields: list[str] | None = None) -> dict:
     return data
 
 
+def stamp(actor) -> dict:
+    """Who and through what, as every ChangeRecord carries it: the user (or "system") and the
+    current request or task from `core.context`. Column names, so bulk writers can use it."""
+    work = context.current()
+    return {
+        "actor_id": actor.pk if getattr(actor, "is_authenticated", False) else None,
+        "actor_label": str(actor)[:200] if actor is not None else "system",
+        "request_id": work.request_id,
+        "task_id": work.task_id,
+        "source": work.source,
+    }
+
+
 def record_change(
     *,
     actor,
@@ -61,14 +74,8 @@ def record_change(
         entity = entity or instance._meta.label_lower
         object_id = instance.pk if object_id is None else object_id
         object_repr = object_repr or str(instance)[:200]
-    work = context.current()
-    user = actor if getattr(actor, "is_authenticated", False) else None
     return ChangeRecord.objects.create(
-        actor=user,
-        actor_label=(str(actor)[:200] if actor is not None else "system"),
-        request_id=work.request_id,
-        task_id=work.task_id,
-        source=work.source,
+        **stamp(actor),
         action=action,
         entity=entity,
         object_id=str(object_id),
@@ -84,16 +91,7 @@ def record_deletions(
 ) -> int:
     """One DELETE record per deleted record, written in one go (undoing an import deletes
     thousands): `instances` with their last state, or bare `object_ids` of `entity`."""
-    work = context.current()
-    shared = {
-        "actor": actor if getattr(actor, "is_authenticated", False) else None,
-        "actor_label": str(actor)[:200] if actor is not None else "system",
-        "request_id": work.request_id,
-        "task_id": work.task_id,
-        "source": work.source,
-        "action": ChangeAction.DELETE,
-        "message": message[:300],
-    }
+    shared = {**stamp(actor), "action": ChangeAction.DELETE, "message": message[:300]}
     records = [
         ChangeRecord(
             **shared,

@@ -23,12 +23,13 @@ from django.utils import timezone
 
 from rapport.audit.models import ChangeAction, ChangeRecord
 from rapport.audit.querysets import changed_since as audit_changed_since
-from rapport.audit.services import record_deletions
+from rapport.audit.services import record_deletions, stamp
 from rapport.contacts import services as contact_services
 from rapport.contacts.choices import ContactSource, LabelKind, LifecycleStage
 from rapport.contacts.events import ContactCreated, OrganizationCreated
 from rapport.contacts.identity import (
     DEFAULT_PHONE_REGION,
+    is_valid_phone,
     normalize_domain,
     normalize_email,
 )
@@ -42,7 +43,6 @@ from rapport.contacts.models import (
     Organization,
     Tag,
 )
-from rapport.core import context as work
 from rapport.core.importing import (
     DEFAULT_SYSTEM,
     Importer,
@@ -55,12 +55,7 @@ from rapport.customfields.choices import Entity as CustomFieldEntity
 from rapport.customfields.services import definitions_for
 from rapport.customfields.validation import clean_values
 from rapport.data_exchange import dedupe
-from rapport.data_exchange.choices import (
-    AliasKind,
-    Entity,
-    ImportPolicy,
-    RowAction,
-)
+from rapport.data_exchange.choices import AliasKind, Entity, ImportPolicy, RowAction
 from rapport.data_exchange.importing.bulk import BulkWriter
 from rapport.data_exchange.importing.history import imported_before
 from rapport.data_exchange.matching import Matching, matching_for, people_columns
@@ -330,12 +325,7 @@ def phone_identity(raw: str, region: str) -> tuple[str, str]:
         parsed = phonenumbers.parse(text, region or None)
     except phonenumbers.NumberParseException as exc:
         raise ValidationError("Enter a valid phone number, e.g. +1 415 555 0100.") from exc
-    # Valid for the row's own region means valid (is_valid_number would first look for the
-    # region among all those sharing the country code, which is the costlier half).
-    if not phonenumbers.is_possible_number(parsed) or not (
-        (region and phonenumbers.is_valid_number_for_region(parsed, region))
-        or phonenumbers.is_valid_number(parsed)
-    ):
+    if not is_valid_phone(parsed, region):
         raise ValidationError("Enter a valid phone number, e.g. +1 415 555 0100.")
     e164 = f"+{parsed.country_code}{parsed.national_number}"
     if parsed.italian_leading_zero:
@@ -1426,15 +1416,12 @@ class _Audit:
     what every row of a batch shares is worked out once."""
 
     def __init__(self, run, now):
-        context = work.current()
         self.job_id, self.file_name = run.job.pk, run.job.file_name
+        shared = stamp(run.actor)
         self.shared = {
-            "actor_id": _user_id(run.actor),
-            "actor_label": str(run.actor)[:200] if run.actor is not None else "system",
+            **shared,
+            "source": shared["source"] or "import",
             "occurred_at": now,
-            "request_id": context.request_id,
-            "task_id": context.task_id,
-            "source": context.source or "import",
             "action": ChangeAction.CREATE,
             "before": {},
         }

@@ -225,7 +225,9 @@ class OrganizationImporter(Importer):
             raise RowErrors(errors)
         return data
 
-    def _find(self, data: dict, fingerprint: str, run: OrganizationRun):
+    def _find(self, data: dict, fingerprint: str, run: OrganizationRun, earlier: dict):
+        """The organization a row means: by domain, by name, by a row of this run with the same
+        fingerprint, else by what an earlier import made of it (`earlier`, read per batch)."""
         domain = data["fields"].get("domain")
         if domain and ("domain", domain) in run.index:
             return run.index[("domain", domain)]
@@ -234,8 +236,7 @@ class OrganizationImporter(Importer):
             return run.index[("name", key)]
         if ("fingerprint", fingerprint) in run.index:
             return run.index[("fingerprint", fingerprint)]
-        previous = imported_before(Entity.ORGANIZATION, {fingerprint}).get(fingerprint)
-        return previous
+        return earlier.get(fingerprint)
 
     def _remember(self, data: dict, fingerprint: str, target, run: OrganizationRun) -> None:
         if data["fields"].get("domain"):
@@ -245,6 +246,7 @@ class OrganizationImporter(Importer):
 
     def process_batch(self, rows: list[SourceRow], run: OrganizationRun, *, dry_run: bool):
         results = []
+        earlier = imported_before(Entity.ORGANIZATION, {row.fingerprint for row in rows})
         for row in rows:
             result = RowResult(
                 number=row.number,
@@ -258,7 +260,7 @@ class OrganizationImporter(Importer):
             except RowErrors as exc:
                 result.action, result.errors = RowAction.ERROR, exc.errors
                 continue
-            target = self._find(data, row.fingerprint, run)
+            target = self._find(data, row.fingerprint, run, earlier)
             try:
                 with transaction.atomic():
                     if target is None:

@@ -53,6 +53,14 @@ def import_file(actor, data, name="contacts.csv", **kwargs):
     return run(job)
 
 
+def undo(actor, job, capture_on_commit):
+    """Undo `job` as the worker does (its task is queued on commit); the job, refreshed."""
+    with capture_on_commit(execute=True):
+        jobs.undo_import(actor=actor, job=job)
+    job.refresh_from_db()
+    return job
+
+
 def import_organizations(actor, rows, header, **kwargs):
     data = upload(csv_bytes(rows, header=header), "organizations.csv")
     return run(jobs.create_import(actor=actor, entity="organization", upload=data, **kwargs))
@@ -417,9 +425,7 @@ def test_undo_removes_what_was_created_and_restores_what_changed(
     assert (job.created_count, job.updated_count) == (2, 1)
     kept = Contact.objects.get(last_name="Turing")
     contact_services.update_contact(actor=owner, contact=kept, job_title="Mathematician")
-    with django_capture_on_commit_callbacks(execute=True):
-        jobs.undo_import(actor=owner, job=job)
-    job.refresh_from_db()
+    job = undo(owner, job, django_capture_on_commit_callbacks)
     assert job.status == ImportStatus.UNDONE
     assert job.undo_report["deleted"] == 1
     assert job.undo_report["restored"] == 1
@@ -438,8 +444,7 @@ def test_undo_removes_what_was_created_and_restores_what_changed(
 def test_undo_then_reimport_creates_again(owner, django_capture_on_commit_callbacks):
     data = csv_bytes(ROWS[:1])
     job = import_file(owner, data)
-    with django_capture_on_commit_callbacks(execute=True):
-        jobs.undo_import(actor=owner, job=job)
+    undo(owner, job, django_capture_on_commit_callbacks)
     assert Contact.objects.count() == 0
     again = import_file(owner, data)
     assert again.created_count == 1
@@ -562,9 +567,7 @@ def test_organizations_import_undo_deletes_restores_and_keeps(
     make_contact(actor=owner, owner=owner, first_name="Hank", organization=globex)
     vandelay = Organization.objects.get(name="Vandelay")
     contact_services.update_organization(actor=owner, organization=vandelay, name="Vandelay Ind.")
-    with django_capture_on_commit_callbacks(execute=True):
-        jobs.undo_import(actor=owner, job=job)
-    job.refresh_from_db()
+    job = undo(owner, job, django_capture_on_commit_callbacks)
     assert job.status == ImportStatus.UNDONE
     assert (job.undo_report["deleted"], job.undo_report["restored"]) == (1, 1)
     assert job.undo_report["kept_changed_since"] == 2
