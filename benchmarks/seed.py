@@ -141,14 +141,17 @@ def contact_search_text(
     Emails, phones and organizations in the order the services read them: primary first.
     """
     from rapport.contacts.identity import phone_search_digits
+    from rapport.contacts.search import search_text
 
     parts = [first, last, *emails, *[phone_search_digits(p) for p in phones], *organizations]
-    return " ".join(p for p in parts if p).casefold()
+    return search_text(parts)
 
 
 def organization_search_text(name: str, domain: str) -> str:
     """The organization's search text by the rule of `contacts.services._refresh_org_search`."""
-    return " ".join(p for p in [name, domain] if p).casefold()
+    from rapport.contacts.search import search_text
+
+    return search_text([name, domain])
 
 
 def bench_staff():

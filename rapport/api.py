@@ -3,7 +3,7 @@
 from importlib import import_module
 from importlib.util import find_spec
 
-from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import InterfaceError, OperationalError
 from django.http import Http404
@@ -14,7 +14,12 @@ from ninja.errors import ValidationError as NinjaValidationError
 from rapport.accounts.api.auth import api_auth
 from rapport.core.middleware import _is_unreachable, database_unavailable_response
 from rapport.core.pagination import CursorError
-from rapport.core.problems import errors_from_django, errors_from_pydantic, problem
+from rapport.core.problems import (
+    document_problems,
+    errors_from_django,
+    errors_from_pydantic,
+    problem,
+)
 
 API_APPS = [
     "accounts",
@@ -26,9 +31,19 @@ API_APPS = [
     "data_exchange",
     "analytics",
     "frameworks",
+    "privacy",
 ]
 
-api = NinjaAPI(
+
+class RapportAPI(NinjaAPI):
+    """Ninja's API whose OpenAPI document also lists the problem answers of each operation."""
+
+    def get_openapi_schema(self, *, path_prefix=None, path_params=None):
+        schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        return document_problems(schema)
+
+
+api = RapportAPI(
     title="Rapport API",
     version="1",
     description=(
@@ -60,8 +75,19 @@ def on_service_validation_error(request, exc):
 
 @api.exception_handler(CursorError)
 def on_cursor_error(request, exc):
+    # A cursor is opaque: one that does not decode was damaged or made up, not mistyped.
     return problem(
-        422, "Validation failed", str(exc), errors=[{"field": "query.cursor", "message": str(exc)}]
+        400, "Bad Request", str(exc), errors=[{"field": "query.cursor", "message": str(exc)}]
+    )
+
+
+@api.exception_handler(RequestDataTooBig)
+def on_body_too_large(request, exc):
+    return problem(
+        413,
+        "Content Too Large",
+        "The request body is larger than this server accepts.",
+        errors=[{"field": "body", "message": "Too large."}],
     )
 
 

@@ -5,6 +5,10 @@ rapport worker [--batch]          the task worker alone (database or RQ backend)
 rapport demo [--contacts 3000]    a believable demo business (into an empty database
                                   unless --force; --if-empty skips a filled one)
 rapport openapi --check FILE      the committed OpenAPI document's drift check
+rapport backup [--output FILE]    the database at one moment plus the media files, in one tar
+rapport restore FILE --yes        put a backup back (stop the server and workers first)
+rapport export-contact ID --output FILE     everything about a person as JSON (subject access)
+rapport erase-contact ID --reason "…" --yes erase a person (GDPR), keeping an anonymous record
 rapport migrate, rapport createsuperuser --noinput, …   Django's commands, passed through
 """
 

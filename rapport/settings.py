@@ -4,7 +4,10 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 from dotenv import load_dotenv
+
+from rapport.core.http import parse_trusted_proxies
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 load_dotenv(BASE_DIR / ".env")
@@ -23,9 +26,46 @@ def env_list(name: str, default: str) -> list[str]:
 
 VAR_DIR = Path(os.environ.get("RAPPORT_VAR_DIR", BASE_DIR / "var"))
 DEBUG = env_bool("RAPPORT_DEBUG", False)
-# The development key only ever serves the embedded demo; production settings refuse it.
-SECRET_KEY = os.environ.get("RAPPORT_SECRET_KEY", "insecure-development-key-change-me")
+DEVELOPMENT_SECRET_KEY = "insecure-development-key-change-me"  # noqa: S105 - public on purpose
+SECRET_KEY = os.environ.get("RAPPORT_SECRET_KEY", DEVELOPMENT_SECRET_KEY)
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "testserver", "::1", "[::1]"})
 ALLOWED_HOSTS = env_list("RAPPORT_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
+
+
+def is_production(*, allowed_hosts: list[str], https: bool, explicit: str | None) -> bool:
+    """Production is what other people reach: served over HTTPS or answering a host name other
+    than this machine's. RAPPORT_PRODUCTION=1/0 says so outright."""
+    if explicit is not None and explicit.strip():
+        return explicit.strip().lower() in {"1", "true", "yes", "on"}
+    return https or any(host not in LOCAL_HOSTS for host in allowed_hosts)
+
+
+def check_production_settings(*, production: bool, debug: bool, secret_key: str) -> None:
+    """Refuse to start a production server that anyone could forge sessions on (the development
+    key is public) or that shows debug pages with settings and source to strangers."""
+    if not production:
+        return
+    problems = []
+    if secret_key == DEVELOPMENT_SECRET_KEY:
+        problems.append(
+            "RAPPORT_SECRET_KEY is the public development key; set a long random one "
+            '(python -c "import secrets; print(secrets.token_urlsafe(60))").'
+        )
+    if debug:
+        problems.append("RAPPORT_DEBUG is on; debug pages show settings and code to anyone.")
+    if problems:
+        raise ImproperlyConfigured(
+            "Rapport refuses to start in production mode (RAPPORT_HTTPS=1 or a non-local "
+            "RAPPORT_ALLOWED_HOSTS): " + " ".join(problems)
+        )
+
+
+PRODUCTION = is_production(
+    allowed_hosts=ALLOWED_HOSTS,
+    https=env_bool("RAPPORT_HTTPS", False),
+    explicit=os.environ.get("RAPPORT_PRODUCTION"),
+)
+check_production_settings(production=PRODUCTION, debug=DEBUG, secret_key=SECRET_KEY)
 CSRF_TRUSTED_ORIGINS = env_list("RAPPORT_CSRF_TRUSTED_ORIGINS", "")
 
 INSTALLED_APPS = [
@@ -37,6 +77,9 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "django_tasks",
     "django_tasks_db",
     "ninja",
@@ -51,6 +94,7 @@ INSTALLED_APPS = [
     "rapport.data_exchange",
     "rapport.analytics",
     "rapport.frameworks",
+    "rapport.privacy",
     "rapport.demo",
 ]
 
@@ -63,6 +107,10 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Outside the idempotency middleware, which must see only the view's own Cache-Control.
+    "rapport.core.middleware.PrivateResponseMiddleware",
+    "rapport.accounts.middleware.UserSessionMiddleware",
+    "rapport.accounts.middleware.TwoFactorSetupMiddleware",
     "rapport.core.idempotency.IdempotencyMiddleware",
     "rapport.core.middleware.UserTimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -123,10 +171,16 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 TASKS_BACKEND = os.environ.get("RAPPORT_TASKS_BACKEND", "database")
+# A job whose worker stopped being seen for this long is queued again, up to this many runs.
+RAPPORT_TASK_LEASE_SECONDS = float(os.environ.get("RAPPORT_TASK_LEASE_SECONDS", "60"))
+RAPPORT_TASK_MAX_ATTEMPTS = int(os.environ.get("RAPPORT_TASK_MAX_ATTEMPTS", "3"))
 if TASKS_BACKEND == "rq":
     INSTALLED_APPS.append("django_rq")
     RQ_QUEUES = {"default": {"URL": REDIS_URL}}
-    TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default"]}}
+    # django-tasks-rq's backend, plus an outbox in the database so a wiped Redis loses no job.
+    TASKS = {
+        "default": {"BACKEND": "rapport.core.durability.DurableRQBackend", "QUEUES": ["default"]}
+    }
 elif TASKS_BACKEND == "immediate":
     TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
 else:
@@ -184,9 +238,38 @@ if env_bool("RAPPORT_HTTPS", False):
     SECURE_HSTS_PRELOAD = True
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
+# Load balancers and reverse proxies whose X-Forwarded-For is believed (IPs or CIDRs,
+# comma-separated); see rapport.core.http.client_address. Empty: REMOTE_ADDR is the client.
+RAPPORT_TRUSTED_PROXIES = parse_trusted_proxies(os.environ.get("RAPPORT_TRUSTED_PROXIES", ""))
+
+# Two-factor sign-in: the name authenticator apps show beside the code.
+OTP_TOTP_ISSUER = os.environ.get("RAPPORT_TOTP_ISSUER", "Rapport")
+
+# OpenID Connect single sign-on (rapport.accounts.oidc): off unless a client id and either an
+# issuer (its discovery document is read) or the three explicit endpoints are set.
+RAPPORT_OIDC_ISSUER = os.environ.get("RAPPORT_OIDC_ISSUER", "").strip().rstrip("/")
+RAPPORT_OIDC_AUTHORIZATION_ENDPOINT = os.environ.get("RAPPORT_OIDC_AUTHORIZATION_ENDPOINT", "")
+RAPPORT_OIDC_TOKEN_ENDPOINT = os.environ.get("RAPPORT_OIDC_TOKEN_ENDPOINT", "")
+RAPPORT_OIDC_JWKS_URI = os.environ.get("RAPPORT_OIDC_JWKS_URI", "")
+RAPPORT_OIDC_CLIENT_ID = os.environ.get("RAPPORT_OIDC_CLIENT_ID", "")
+RAPPORT_OIDC_CLIENT_SECRET = os.environ.get("RAPPORT_OIDC_CLIENT_SECRET", "")
+RAPPORT_OIDC_LABEL = os.environ.get("RAPPORT_OIDC_LABEL", "") or "single sign-on"
+RAPPORT_OIDC_SCOPES = os.environ.get("RAPPORT_OIDC_SCOPES", "") or "openid email profile"
+RAPPORT_OIDC_CREATE_USERS = env_bool("RAPPORT_OIDC_CREATE_USERS", False)
+RAPPORT_OIDC_DEFAULT_ROLE = os.environ.get("RAPPORT_OIDC_DEFAULT_ROLE", "")
+
 # Login throttling: attempts allowed per window, per account and per client address.
 RAPPORT_LOGIN_MAX_ATTEMPTS = int(os.environ.get("RAPPORT_LOGIN_MAX_ATTEMPTS", "5"))
 RAPPORT_LOGIN_WINDOW_SECONDS = int(os.environ.get("RAPPORT_LOGIN_WINDOW_SECONDS", "900"))
+
+# The business's own currency: revenue, RFM and CLV are measured in it (ISO 4217 code).
+RAPPORT_CURRENCY = os.environ.get("RAPPORT_CURRENCY", "EUR").strip().upper() or "EUR"
+if not (len(RAPPORT_CURRENCY) == 3 and RAPPORT_CURRENCY.isalpha() and RAPPORT_CURRENCY.isascii()):
+    raise ImproperlyConfigured(
+        f"RAPPORT_CURRENCY={RAPPORT_CURRENCY!r} is not a currency code: use three letters, e.g. EUR."
+    )
+# Web-form submissions accepted per client address per minute, over all forms.
+RAPPORT_WEBFORM_IP_RATE = int(os.environ.get("RAPPORT_WEBFORM_IP_RATE", "20"))
 
 LOGGING = {
     "version": 1,

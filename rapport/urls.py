@@ -3,7 +3,6 @@
 from importlib import import_module
 from importlib.util import find_spec
 
-from django.contrib import admin
 from django.urls import include, path
 
 from rapport.api import api
@@ -20,11 +19,13 @@ APP_URLS = [
     ("data/", "rapport.data_exchange"),
     ("analytics/", "rapport.analytics"),
     ("models/", "rapport.frameworks"),
+    ("privacy/", "rapport.privacy"),
 ]
 
 urlpatterns = [
+    # No Django admin mount: administration is Rapport's own pages, and a second password form
+    # would sit outside the sign-in throttle.
     path("api/v1/", api.urls),
-    path("django-admin/", admin.site.urls),
 ]
 
 for prefix, package in APP_URLS:

@@ -182,6 +182,12 @@ class RoleForm(forms.Form):
     is_read_only = forms.BooleanField(
         required=False, label="Read-only", help_text="May look but never change anything."
     )
+    requires_two_factor = forms.BooleanField(
+        required=False,
+        label="Requires two-factor sign-in",
+        help_text="Holders sign in with a code from an authenticator app; those without one "
+        "set it up at their next sign-in.",
+    )
 
     def __init__(self, *args, instance: Role | None = None, **kwargs):
         self.instance = instance
@@ -191,6 +197,7 @@ class RoleForm(forms.Form):
                 "description": instance.description,
                 "is_admin": instance.is_admin,
                 "is_read_only": instance.is_read_only,
+                "requires_two_factor": instance.requires_two_factor,
             }
             for domain in Domain.values:
                 initial[scope_field_name(domain)] = instance.scopes.get(domain, Scope.OWN)
@@ -265,3 +272,17 @@ class ApiTokenForm(forms.Form):
         if day is None:
             return None
         return dt.datetime.combine(day + dt.timedelta(days=1), dt.time.min, tzinfo=self.zone)
+
+
+class TwoFactorCodeForm(forms.Form):
+    """A six-digit code from the authenticator app, or one of the recovery codes."""
+
+    code = forms.CharField(
+        max_length=16,
+        label="Authentication code",
+        help_text="The 6 digits your authenticator app shows, or one of your recovery codes.",
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "autofocus": True}),
+    )
+
+    def clean_code(self) -> str:
+        return "".join(self.cleaned_data["code"].split()).lower()

@@ -17,6 +17,9 @@ class Role(TimeStampedModel):
     description = models.CharField(max_length=300, blank=True)
     is_admin = models.BooleanField(default=False)
     is_read_only = models.BooleanField(default=False)
+    requires_two_factor = models.BooleanField(
+        default=False, help_text="Holders must sign in with a code from an authenticator app."
+    )
     # {"contacts": "team", "sales": "own", ...}; a domain left out falls back to "own".
     scopes = models.JSONField(default=dict, blank=True)
 
@@ -134,4 +137,56 @@ class LoginAttempt(models.Model):
     attempted_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
 
-__all__ = ["ApiToken", "Domain", "LoginAttempt", "Role", "Scope", "Team", "User"]
+class UserSession(models.Model):
+    """One signed-in browser session of a user, so My account can list and end them.
+
+    The session itself lives in Django's session store; this row only names it. A row whose
+    session is gone from the store is stale and is dropped when the list is read.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="sessions")
+    session_key = models.CharField(max_length=40, unique=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-last_seen_at"]
+
+    def __str__(self):
+        return f"{self.user} on {self.device}"
+
+    @property
+    def device(self) -> str:
+        """The browser and system in people's words ("Firefox on Windows"), from the user agent."""
+        agent = self.user_agent
+        browser = next((name for marker, name in _BROWSERS if marker in agent), "")
+        system = next((name for marker, name in _SYSTEMS if marker in agent), "")
+        if browser and system:
+            return f"{browser} on {system}"
+        return browser or system or "Unknown browser"
+
+
+# Checked in order: Edge and Opera also say "Chrome", Chrome also says "Safari", Android "Linux".
+_BROWSERS = [
+    ("Edg/", "Edge"),
+    ("OPR/", "Opera"),
+    ("Firefox/", "Firefox"),
+    ("Chrome/", "Chrome"),
+    ("Chromium/", "Chromium"),
+    ("Safari/", "Safari"),
+    ("curl/", "curl"),
+]
+_SYSTEMS = [
+    ("Android", "Android"),
+    ("iPhone", "iOS"),
+    ("iPad", "iPadOS"),
+    ("Windows", "Windows"),
+    ("Mac OS X", "macOS"),
+    ("CrOS", "ChromeOS"),
+    ("Linux", "Linux"),
+]
+
+
+__all__ = ["ApiToken", "Domain", "LoginAttempt", "Role", "Scope", "Team", "User", "UserSession"]

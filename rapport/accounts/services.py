@@ -7,6 +7,7 @@ active administrator always remains once there has been one.
 
 import datetime as dt
 import functools
+import unicodedata
 import zoneinfo
 
 from django.conf import settings
@@ -42,6 +43,9 @@ USER_AUDIT_FIELDS = [
     "is_away",
     "open_lead_capacity",
 ]
+# A successful sign-in makes its address "known" to the account for this long: the account-wide
+# throttle (meant for guessers with many addresses) never applies there.
+KNOWN_ADDRESS_DAYS = 30
 
 
 def _require_admin(actor) -> None:
@@ -114,6 +118,7 @@ def create_role(
     scopes: dict,
     is_admin: bool = False,
     is_read_only: bool = False,
+    requires_two_factor: bool = False,
     description: str = "",
 ) -> Role:
     """Add a role: a scope per domain (a domain left out means own records) and two flags."""
@@ -123,6 +128,7 @@ def create_role(
         scopes=_clean_scopes(scopes),
         is_admin=is_admin,
         is_read_only=is_read_only,
+        requires_two_factor=requires_two_factor,
         description=(description or "").strip(),
     )
     _validate_role(role)
@@ -133,12 +139,20 @@ def create_role(
 
 @transaction.atomic
 def update_role(*, actor, role: Role, **changes) -> Role:
-    """Change a role; everyone holding it gains or loses access at their next request.
+    """Change a role; everyone holding it gains or loses access at their next request (a
+    two-factor requirement at their next sign-in).
 
     Taking the administrator flag away is refused when it would leave no active administrator.
     """
     _require_admin(actor)
-    unknown = set(changes) - {"name", "description", "is_admin", "is_read_only", "scopes"}
+    unknown = set(changes) - {
+        "name",
+        "description",
+        "is_admin",
+        "is_read_only",
+        "requires_two_factor",
+        "scopes",
+    }
     if unknown:
         raise ValidationError({name: ["Cannot be changed."] for name in sorted(unknown)})
     before = snapshot(role)
@@ -146,7 +160,7 @@ def update_role(*, actor, role: Role, **changes) -> Role:
     for name in ("name", "description"):
         if name in changes:
             setattr(role, name, (changes[name] or "").strip())
-    for name in ("is_admin", "is_read_only"):
+    for name in ("is_admin", "is_read_only", "requires_two_factor"):
         if name in changes:
             setattr(role, name, bool(changes[name]))
     if "scopes" in changes:
@@ -386,38 +400,71 @@ def revoke_api_token(*, actor, token: ApiToken) -> ApiToken:
     return token
 
 
-def login_is_throttled(*, username: str, ip_address: str | None) -> bool:
-    """Too many failed sign-ins for this account, or from this address, in the window.
+def normalize_username(username: str) -> str:
+    """The name the throttle counts: what Django signs in with (NFKC, so a fullwidth
+    `ｔｏｍ.becker` is `tom.becker`), case-folded so `Tom.Becker` is the same account too."""
+    return unicodedata.normalize("NFKC", username or "").strip().casefold()[:150]
 
-    An account counts its failures since its last successful sign-in; an address counts every
-    failure in the window, so signing in to one account does not buy an address more guesses.
+
+def _failures_since_success(attempts, **match) -> int:
+    # Failures after the last success of the same match: a success clears them.
+    last_success = attempts.filter(succeeded=True, **match).order_by("-pk").values("pk").first()
+    failures = attempts.filter(succeeded=False, **match)
+    if last_success is not None:
+        failures = failures.filter(pk__gt=last_success["pk"])
+    return failures.count()
+
+
+def _is_known_address(*, username: str, ip_address: str | None) -> bool:
+    if not ip_address:
+        return False
+    since = timezone.now() - dt.timedelta(days=KNOWN_ADDRESS_DAYS)
+    return LoginAttempt.objects.filter(
+        username=username, ip_address=ip_address, succeeded=True, attempted_at__gte=since
+    ).exists()
+
+
+def login_is_throttled(*, username: str, ip_address: str | None) -> bool:
+    """Whether this sign-in is refused without looking at the password. Three rules, each over
+    the window:
+
+    - an account from one address: `limit` failures since that pair's last success. This is the
+      lock a guesser meets, and it stops only the guesser's address;
+    - an address: `limit × 4` failures over any accounts (password spraying), never reset;
+    - an account from everywhere: `limit × 4` failures since its last success (a guesser with
+      many addresses), except from an address the account signed in from in the last
+      KNOWN_ADDRESS_DAYS days, so strangers cannot lock a user out of their usual place.
     """
     since = timezone.now() - dt.timedelta(seconds=settings.RAPPORT_LOGIN_WINDOW_SECONDS)
     limit = settings.RAPPORT_LOGIN_MAX_ATTEMPTS
     recent = LoginAttempt.objects.filter(attempted_at__gte=since)
-    failed = recent.filter(succeeded=False)
-    if username:
-        name = username.lower()
-        account_failures = failed.filter(username=name)
-        last_success = (
-            recent.filter(username=name, succeeded=True).order_by("-pk").values("pk").first()
-        )
-        if last_success is not None:
-            account_failures = account_failures.filter(pk__gt=last_success["pk"])
-        if account_failures.count() >= limit:
-            return True
     # An address gets more room than an account: several people may share one office NAT.
-    return bool(ip_address and failed.filter(ip_address=ip_address).count() >= limit * 4)
+    if ip_address and recent.filter(ip_address=ip_address, succeeded=False).count() >= limit * 4:
+        return True
+    name = normalize_username(username)
+    if not name:
+        return False
+    account = recent.filter(username=name)
+    if _failures_since_success(account, ip_address=ip_address) >= limit:
+        return True
+    return _failures_since_success(account) >= limit * 4 and not _is_known_address(
+        username=name, ip_address=ip_address
+    )
 
 
 def record_login_attempt(*, username: str, ip_address: str | None, succeeded: bool) -> None:
-    """Remember one sign-in attempt. A success resets the account's count (not the address's);
-    attempts older than the window (and at least a day) are pruned then."""
+    """Remember one sign-in attempt under the normalized name. A success clears the failures of
+    its account and address pair (not the address's own count); old attempts are pruned then,
+    successes kept KNOWN_ADDRESS_DAYS to recognise a user's usual addresses."""
     LoginAttempt.objects.create(
-        username=(username or "")[:150].lower(), ip_address=ip_address, succeeded=succeeded
+        username=normalize_username(username), ip_address=ip_address, succeeded=succeeded
     )
     if succeeded:
+        now = timezone.now()
         keep = max(settings.RAPPORT_LOGIN_WINDOW_SECONDS, 86_400)
         LoginAttempt.objects.filter(
-            attempted_at__lt=timezone.now() - dt.timedelta(seconds=keep)
+            succeeded=False, attempted_at__lt=now - dt.timedelta(seconds=keep)
+        ).delete()
+        LoginAttempt.objects.filter(
+            succeeded=True, attempted_at__lt=now - dt.timedelta(days=KNOWN_ADDRESS_DAYS)
         ).delete()

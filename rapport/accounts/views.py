@@ -15,8 +15,9 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from rapport.accounts import middleware, sessions, two_factor
 from rapport.accounts.forms import ApiTokenForm, ProfileForm, add_service_errors
-from rapport.accounts.models import ApiToken, User
+from rapport.accounts.models import ApiToken, User, UserSession
 from rapport.accounts.services import (
     create_api_token,
     login_is_throttled,
@@ -24,8 +25,14 @@ from rapport.accounts.services import (
     revoke_api_token,
     update_user,
 )
+from rapport.core.http import client_address
 
 INVALID = 422  # the status of a page re-shown with validation errors (htmx swaps it too)
+SIGN_IN_BACKEND = "django.contrib.auth.backends.ModelBackend"
+# Session keys: who passed the password step and awaits the code step; a user who must set up
+# two-factor sign-in before anything else.
+TWO_FACTOR_PENDING = "rapport_two_factor_pending"
+TWO_FACTOR_SETUP_REQUIRED = middleware.TWO_FACTOR_SETUP_REQUIRED
 
 
 def user_zone(user) -> zoneinfo.ZoneInfo | dt.tzinfo:
@@ -42,12 +49,37 @@ def render_for_user(request, template: str, context: dict, *, status: int = 200)
         return render(request, template, context, status=status)
 
 
-def client_address(request) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
+def safe_target(request, target: str) -> str:
+    """Where to go after signing in: `target` when it is on this site, else the home page."""
+    if not url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+        return "core:home"
+    return target
+
+
+def complete_sign_in(request, user: User, *, address: str | None, target: str):
+    """The last step of every sign-in: count the success, start and note the session."""
+    record_login_attempt(username=user.get_username(), ip_address=address, succeeded=True)
+    auth.login(request, user, backend=SIGN_IN_BACKEND)
+    sessions.note_session(
+        user=user,
+        session=request.session,
+        user_agent=request.headers.get("User-Agent", ""),
+        ip_address=address,
+        starting=True,
+    )
+    if two_factor.is_required(user) and not two_factor.has_two_factor(user):
+        # Signed in, but every page leads to the set-up until it is done (see the middleware).
+        request.session[TWO_FACTOR_SETUP_REQUIRED] = True
+        return redirect("accounts:two_factor_setup")
+    return redirect(safe_target(request, target))
 
 
 def login(request):
-    """Sign-in, throttled per account and per address; the message never says which failed."""
+    """Sign-in, throttled per account and per address; the message never says which failed.
+
+    With two-factor sign-in on, a right password only leads to the code step (`login_code`);
+    the sign-in counts as a success when the code is right too.
+    """
     if request.user.is_authenticated:
         return redirect("core:home")
     form = AuthenticationForm(request, data=request.POST or None)
@@ -56,18 +88,20 @@ def login(request):
     if request.method == "POST":
         username = (request.POST.get("username") or "").strip()
         address = client_address(request)
+        target = request.POST.get("next") or request.GET.get("next") or ""
         if login_is_throttled(username=username, ip_address=address):
             throttled = True
             status = 429
         elif form.is_valid():
-            record_login_attempt(username=username, ip_address=address, succeeded=True)
-            auth.login(request, form.get_user())
-            target = request.POST.get("next") or request.GET.get("next") or ""
-            if not url_has_allowed_host_and_scheme(
-                target, {request.get_host()}, request.is_secure()
-            ):
-                target = "core:home"
-            return redirect(target)
+            user = form.get_user()
+            if two_factor.has_two_factor(user):
+                request.session[TWO_FACTOR_PENDING] = {
+                    "user": user.pk,
+                    "at": timezone.now().isoformat(),
+                    "next": target,
+                }
+                return redirect("accounts:login_code")
+            return complete_sign_in(request, user, address=address, target=target)
         else:
             record_login_attempt(username=username, ip_address=address, succeeded=False)
             status = 400
@@ -81,6 +115,7 @@ def login(request):
 
 @require_POST
 def logout(request):
+    sessions.forget_session(request.session.session_key)
     auth.logout(request)
     return redirect("accounts:login")
 
@@ -106,6 +141,10 @@ def _render_account(
         "password_form": password_form or PasswordChangeForm(user, prefix="password"),
         "token_form": token_form or ApiTokenForm(time_zone=user.time_zone),
         "tokens": ApiToken.objects.filter(user=user),
+        "sessions": sessions.active_sessions(user),
+        "current_session_key": request.session.session_key,
+        "two_factor_on": two_factor.has_two_factor(user),
+        "two_factor_required": two_factor.is_required(user),
         "new_token": new_token[0] if new_token else None,
         "new_token_secret": new_token[1] if new_token else "",
     }
@@ -118,7 +157,7 @@ def _render_account(
 
 @login_required
 def account(request):
-    """The signed-in user's own page: profile, password and personal API tokens."""
+    """The signed-in user's own page: profile, password, personal API tokens and sessions."""
     return _render_account(request)
 
 
@@ -181,4 +220,31 @@ def token_revoke(request, pk: int):
     token = get_object_or_404(ApiToken, pk=pk, user=request.user)
     revoke_api_token(actor=request.user, token=token)
     messages.success(request, f"The token “{token.name}” no longer works.")
+    return redirect("accounts:account")
+
+
+@login_required
+@require_POST
+def session_end(request, pk: int):
+    """Sign out one of the user's own sessions (another browser, or this one)."""
+    user_session = get_object_or_404(UserSession, pk=pk, user=request.user)
+    is_current = user_session.session_key == request.session.session_key
+    sessions.end_session(actor=request.user, user_session=user_session)
+    if is_current:
+        auth.logout(request)
+        return redirect("accounts:login")
+    messages.success(request, "That session is signed out.")
+    return redirect("accounts:account")
+
+
+@login_required
+@require_POST
+def session_end_others(request):
+    count = sessions.end_other_sessions(
+        actor=request.user, keep_session_key=request.session.session_key
+    )
+    if count:
+        messages.success(request, f"Signed out {count} other session{'s' if count != 1 else ''}.")
+    else:
+        messages.success(request, "No other session was signed in.")
     return redirect("accounts:account")

@@ -292,6 +292,7 @@ def role_create(request):
                 description=data["description"],
                 is_admin=data["is_admin"],
                 is_read_only=data["is_read_only"],
+                requires_two_factor=data["requires_two_factor"],
                 scopes=form.scopes(),
             )
         except ValidationError as exc:
@@ -319,6 +320,7 @@ def role_edit(request, pk: int):
                 description=data["description"],
                 is_admin=data["is_admin"],
                 is_read_only=data["is_read_only"],
+                requires_two_factor=data["requires_two_factor"],
                 scopes=form.scopes(),
             )
         except ValidationError as exc:

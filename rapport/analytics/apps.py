@@ -7,7 +7,14 @@ class AnalyticsConfig(AppConfig):
     verbose_name = "Analytics"
 
     def ready(self):
-        from rapport.analytics import panels, refresh, services
+        from rapport.accounts import access
+        from rapport.accounts.choices import Domain
+        from rapport.analytics import groups, panels, refresh, services
+        from rapport.analytics.models import Segment
+
+        # A saved list is its creator's: only they (or an administrator) change its definition
+        # or its members; who is *in* it stays scoped by each viewer.
+        access.register(Segment, domain=Domain.ANALYTICS, owner_field="created_by", personal=True)
         from rapport.core import schedules
         from rapport.core.registry import (
             MergeRelation,
@@ -34,6 +41,17 @@ class AnalyticsConfig(AppConfig):
                 context=panels.customer_value_panel,
                 order=30,
                 column="side",
+            ),
+        )
+        register_panel(
+            "organization",
+            Panel(
+                key="company_group",
+                title="Company group",
+                template="analytics/panels/company_group.html",
+                context=groups.company_group_panel,
+                order=35,
+                column="main",
             ),
         )
         register_panel(

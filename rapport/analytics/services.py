@@ -3,10 +3,11 @@ configuration. Views, API and later features (campaigns, automation) call these.
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from rapport.accounts.access import can_administer, can_write
+from rapport.accounts import access
+from rapport.accounts.access import Action
 from rapport.analytics import segments
 from rapport.analytics.choices import SegmentKind
 from rapport.analytics.models import AnalyticsConfiguration, Segment, SegmentMember
@@ -55,24 +56,13 @@ def _clean_segment(segment: Segment, errors: dict) -> None:
             errors.setdefault("name", []).append("Another segment already has this name.")
 
 
-def _require_write(actor) -> None:
-    if not can_write(actor):
-        raise PermissionDenied("Your role is read-only.")
-
-
-def _require_editor(actor, segment: Segment) -> None:
-    _require_write(actor)
-    if segment.created_by_id not in (None, actor.pk) and not can_administer(actor):
-        raise PermissionDenied("Only the segment's creator or an administrator may change it.")
-
-
 @transaction.atomic
 def create_segment(
     *, actor, name: str, kind: str = SegmentKind.DYNAMIC, conditions=None, description: str = ""
 ) -> Segment:
     """Save a dynamic segment (conditions) or an empty static list. Names are unique among
     active segments, ignoring case."""
-    _require_write(actor)
+    access.require(actor, Action.CREATE, Segment)
     segment = Segment(
         name=name,
         description=description or "",
@@ -104,7 +94,7 @@ def update_segment(*, actor, segment: Segment, **changes) -> Segment:
     unknown = set(changes) - {"name", "description", "conditions"}
     if unknown:
         raise ValidationError({name: ["Unknown field."] for name in sorted(unknown)})
-    _require_editor(actor, segment)
+    access.require(actor, Action.CHANGE, segment)
     segment = Segment.objects.select_for_update().get(pk=segment.pk)
     before = snapshot(segment, SEGMENT_FIELDS)
     for name, value in changes.items():
@@ -127,7 +117,7 @@ def update_segment(*, actor, segment: Segment, **changes) -> Segment:
 @transaction.atomic
 def archive_segment(*, actor, segment: Segment) -> Segment:
     """Retire a segment: it leaves the lists and frees its name; the audit keeps it."""
-    _require_editor(actor, segment)
+    access.require(actor, Action.CHANGE, segment)
     segment.is_archived = True
     segment.save(update_fields=["is_archived", "updated_at"])
     record_change(actor=actor, action=ChangeAction.ARCHIVE, instance=segment)
@@ -160,7 +150,8 @@ def _require_static(segment: Segment) -> None:
 def add_to_list(*, actor, segment: Segment, contact_ids) -> int:
     """Put contacts (that the actor may see) on a static list; already-listed ones are kept
     once. Returns how many were added."""
-    _require_write(actor)
+    # Only the list's owner (or an administrator) changes who is on it.
+    access.require(actor, Action.CHANGE, segment)
     _require_static(segment)
     ids = _visible_contacts(actor, contact_ids)
     existing = set(
@@ -188,7 +179,8 @@ def add_to_list(*, actor, segment: Segment, contact_ids) -> int:
 @transaction.atomic
 def remove_from_list(*, actor, segment: Segment, contact_ids) -> int:
     """Take contacts off a static list. Returns how many were removed."""
-    _require_write(actor)
+    # Only the list's owner (or an administrator) changes who is on it.
+    access.require(actor, Action.CHANGE, segment)
     _require_static(segment)
     ids = _visible_contacts(actor, contact_ids)
     removed, _ = SegmentMember.objects.filter(segment=segment, contact_id__in=ids).delete()
@@ -261,8 +253,7 @@ CONFIGURATION_FIELDS = [
 @transaction.atomic
 def update_configuration(*, actor, **changes) -> AnalyticsConfiguration:
     """Change the refresh settings (administrators only); they apply from the next refresh."""
-    if not can_administer(actor):
-        raise PermissionDenied("Only administrators change the analytics settings.")
+    access.require_admin(actor)
     unknown = set(changes) - set(CONFIGURATION_FIELDS)
     if unknown:
         raise ValidationError({name: ["Unknown field."] for name in sorted(unknown)})

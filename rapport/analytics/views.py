@@ -15,10 +15,16 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from rapport.accounts.access import can_administer, can_write
+from rapport.accounts import access
+from rapport.accounts.access import Action, can_administer, can_write
 from rapport.analytics import book, filters, refresh, segments, services
 from rapport.analytics.choices import SEGMENT_ORDER, SegmentKind, ValueTier
-from rapport.analytics.forms import ConfigurationForm, SegmentEditor, SegmentForm
+from rapport.analytics.forms import (
+    ConfigurationForm,
+    SegmentForm,
+    describe_conditions,
+    parse_conditions,
+)
 from rapport.analytics.models import AnalyticsConfiguration, AnalyticsSnapshot, ModelFit, Segment
 from rapport.contacts.models import Contact
 from rapport.core.htmx import is_htmx, render_page_or_fragment
@@ -64,8 +70,7 @@ def overview(request):
 @login_required
 @require_POST
 def refresh_now(request):
-    if not can_write(request.user):
-        raise PermissionDenied("Your role is read-only.")
+    access.require_write(request.user)
     run = refresh.request_refresh(actor=request.user)
     if is_htmx(request):
         return render(
@@ -513,7 +518,8 @@ def _segment_or_404(request, pk) -> Segment:
 
 
 def _can_edit_segment(user, segment: Segment) -> bool:
-    return can_write(user) and (segment.created_by_id in (None, user.pk) or can_administer(user))
+    # What to offer; the services make the same decision (`access`) when the change is sent.
+    return access.can(user, Action.CHANGE, segment)
 
 
 @login_required
@@ -531,112 +537,69 @@ def segment_list(request):
     )
 
 
-def _editor_context(request, form, editor, segment=None, count=None, count_error="") -> dict:
-    return {
-        "form": form,
-        "editor": editor,
-        "segment": segment,
-        "count": count,
-        "count_error": count_error,
-        "row_count": len(editor.rows),
-    }
+def _form_context(request, form, segment=None) -> dict:
+    """The segment form with the live count of its conditions (dynamic segments)."""
+    count, count_error = None, ""
+    if "conditions" in form.fields:
+        count, count_error = _preview(request, form["conditions"].value())
+    return {"form": form, "segment": segment, "count": count, "count_error": count_error}
 
 
-def _preview(request, editor) -> tuple[int | None, str]:
-    conditions = editor.conditions()
-    if conditions is None:
-        return None, "Fix the highlighted conditions to see who matches."
+def _preview(request, text) -> tuple[int | None, str]:
+    try:
+        conditions = parse_conditions(text)
+    except ValidationError as exc:
+        problem = " ".join(exc.messages).rstrip(".")
+        return None, f"{problem}. Fix the conditions to see who matches."
     return segments.count_matching(conditions, request.user), ""
 
 
 @login_required
 @require_POST
-def segment_editor(request):
-    """HTMX: re-draw the rule rows (after add / remove / a field change) with the live count."""
-    editor = SegmentEditor.from_post(request.POST)
-    count, count_error = _preview(request, editor)
+def segment_count(request):
+    """HTMX: how many contacts the conditions being built match (the builder announces each
+    change of its JSON, and the form posts it here)."""
+    count, count_error = _preview(request, request.POST.get("conditions"))
     return render(
-        request,
-        "analytics/_segment_editor.html",
-        _editor_context(request, None, editor, count=count, count_error=count_error),
+        request, "analytics/_segment_count.html", {"count": count, "count_error": count_error}
     )
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def segment_create(request):
-    if not can_write(request.user):
-        raise PermissionDenied("Your role is read-only.")
+    access.require_write(request.user)
     if request.method == "GET":
         initial = {}
-        editor = SegmentEditor.from_conditions(None)
         if request.GET.get("tier") in ValueTier.values:
-            editor = SegmentEditor.from_conditions(
-                {
-                    "all": [
-                        {"field": "analytics.value_tier", "op": "eq", "value": request.GET["tier"]}
-                    ]
-                }
-            )
+            initial["conditions"] = {
+                "all": [{"field": "analytics.value_tier", "op": "eq", "value": request.GET["tier"]}]
+            }
         form = SegmentForm(initial=initial)
-        count, error = _preview(request, editor)
-        return render(
-            request,
-            "analytics/segment_form.html",
-            _editor_context(request, form, editor, count=count, count_error=error),
-        )
+        return render(request, "analytics/segment_form.html", _form_context(request, form))
     form = SegmentForm(request.POST)
-    editor = SegmentEditor.from_post(request.POST)
-    if _is_row_action(request):
-        return _redraw(request, form, editor)
-    conditions = None
-    if form.is_valid() and form.cleaned_data["kind"] == SegmentKind.DYNAMIC:
-        conditions = editor.conditions()
-    if form.is_valid() and (
-        conditions is not None or form.cleaned_data["kind"] == SegmentKind.STATIC
-    ):
+    if form.is_valid():
+        dynamic = form.cleaned_data["kind"] == SegmentKind.DYNAMIC
         try:
             segment = services.create_segment(
                 actor=request.user,
                 name=form.cleaned_data["name"],
                 description=form.cleaned_data["description"],
                 kind=form.cleaned_data["kind"],
-                conditions=conditions if form.cleaned_data["kind"] == SegmentKind.DYNAMIC else None,
+                conditions=form.cleaned_data["conditions"] if dynamic else None,
             )
         except ValidationError as exc:
-            _errors_to_form(form, editor, exc)
+            _errors_to_form(form, exc)
         else:
             messages.success(request, f"Segment “{segment.name}” saved.")
             return redirect(segment)
-    count, error = _preview(request, editor) if editor.rows or editor.advanced else (None, "")
-    return render(
-        request,
-        "analytics/segment_form.html",
-        _editor_context(request, form, editor, count=count, count_error=error),
-        status=422,
-    )
+    return render(request, "analytics/segment_form.html", _form_context(request, form), status=422)
 
 
-def _is_row_action(request) -> bool:
-    """Add / remove a rule row without JavaScript: the form comes back, nothing is saved."""
-    return "add_row" in request.POST or "remove_row" in request.POST
-
-
-def _redraw(request, form, editor, segment=None):
-    # Unbound, with what was typed: a half-filled name is not an error while adding a rule.
-    form = SegmentForm(initial={key: request.POST.get(key, "") for key in form.fields})
-    count, error = _preview(request, editor)
-    return render(
-        request,
-        "analytics/segment_form.html",
-        _editor_context(request, form, editor, segment=segment, count=count, count_error=error),
-    )
-
-
-def _errors_to_form(form, editor, exc: ValidationError) -> None:
+def _errors_to_form(form, exc: ValidationError) -> None:
     for name, errors in exc.message_dict.items():
-        if name.startswith("conditions"):
-            editor.advanced_error = "; ".join(errors)
+        if name.startswith("conditions") and "conditions" in form.fields:
+            form.add_error("conditions", errors)
         elif name in form.fields:
             form.add_error(name, errors)
         else:
@@ -651,46 +614,34 @@ def segment_edit(request, pk):
         raise PermissionDenied("Only the segment's creator or an administrator may change it.")
     if request.method == "GET":
         form = SegmentForm(
-            initial={"name": segment.name, "description": segment.description, "kind": segment.kind}
+            initial={
+                "name": segment.name,
+                "description": segment.description,
+                "kind": segment.kind,
+                "conditions": segment.conditions or {"all": []},
+            },
+            segment=segment,
         )
-        editor = SegmentEditor.from_conditions(
-            segment.conditions if segment.kind == SegmentKind.DYNAMIC else None
-        )
-        count, error = (
-            _preview(request, editor) if segment.kind == SegmentKind.DYNAMIC else (None, "")
-        )
-        return render(
-            request,
-            "analytics/segment_form.html",
-            _editor_context(request, form, editor, segment=segment, count=count, count_error=error),
-        )
+        return render(request, "analytics/segment_form.html", _form_context(request, form, segment))
     data = request.POST.copy()
     data["kind"] = segment.kind
-    form = SegmentForm(data)
-    editor = SegmentEditor.from_post(request.POST)
-    if _is_row_action(request):
-        return _redraw(request, form, editor, segment)
-    conditions = editor.conditions() if segment.kind == SegmentKind.DYNAMIC else None
-    if form.is_valid() and (conditions is not None or segment.kind == SegmentKind.STATIC):
+    form = SegmentForm(data, segment=segment)
+    if form.is_valid():
         changes = {
             "name": form.cleaned_data["name"],
             "description": form.cleaned_data["description"],
         }
         if segment.kind == SegmentKind.DYNAMIC:
-            changes["conditions"] = conditions
+            changes["conditions"] = form.cleaned_data["conditions"]
         try:
             segment = services.update_segment(actor=request.user, segment=segment, **changes)
         except ValidationError as exc:
-            _errors_to_form(form, editor, exc)
+            _errors_to_form(form, exc)
         else:
             messages.success(request, f"Segment “{segment.name}” saved.")
             return redirect(segment)
-    count, error = _preview(request, editor) if segment.kind == SegmentKind.DYNAMIC else (None, "")
     return render(
-        request,
-        "analytics/segment_form.html",
-        _editor_context(request, form, editor, segment=segment, count=count, count_error=error),
-        status=422,
+        request, "analytics/segment_form.html", _form_context(request, form, segment), status=422
     )
 
 
@@ -706,10 +657,8 @@ def segment_detail(request, pk):
         )
     except CursorError as exc:
         raise Http404(str(exc)) from exc
-    editor = (
-        SegmentEditor.from_conditions(segment.conditions)
-        if segment.kind == SegmentKind.DYNAMIC
-        else None
+    conditions = (
+        describe_conditions(segment.conditions) if segment.kind == SegmentKind.DYNAMIC else None
     )
     return render_page_or_fragment(
         request,
@@ -719,7 +668,7 @@ def segment_detail(request, pk):
             "segment": segment,
             "page": page,
             "count": contacts.count(),
-            "editor": editor,
+            "conditions": conditions,
             "can_edit": _can_edit_segment(request.user, segment),
             "can_write": can_write(request.user),
         },

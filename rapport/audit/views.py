@@ -7,7 +7,6 @@ first does. Each row shows only the fields that changed, before → after.
 from __future__ import annotations
 
 import datetime as dt
-import json
 
 from django import forms
 from django.apps import apps
@@ -23,12 +22,12 @@ from rapport.accounts.views import render_for_user, user_zone
 from rapport.accounts.views_admin import administrator_required
 from rapport.audit.models import ChangeAction, ChangeRecord
 from rapport.audit.services import diff
+from rapport.audit.wording import ChangeWords
 from rapport.core.htmx import is_htmx
 from rapport.core.pagination import CursorError, keyset_page
 
 PAGE_SIZE = 50
 HISTORY_SHOWN = 20
-VALUE_SHOWN = 200  # characters of one before/after value; the rest is cut with "…"
 SYSTEM_ACTOR = "system"
 
 
@@ -106,42 +105,23 @@ def filter_changes(queryset, data: dict, zone) -> object:
     return queryset
 
 
-def show_value(value) -> str:
-    """A before/after value as short text: "—" for nothing, JSON for lists and objects."""
-    if value is None or value == "":
-        return "—"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
-    return text if len(text) <= VALUE_SHOWN else text[: VALUE_SHOWN - 1] + "…"
-
-
 def _is_empty(value) -> bool:
     return value is None or value == "" or value == [] or value == {}
 
 
-def change_rows(record: ChangeRecord) -> list[dict]:
-    """The fields this change touched, each with its value before and after.
+def change_rows(record: ChangeRecord, words: ChangeWords | None = None) -> list[dict]:
+    """The fields this change touched, each with its label and its value before and after.
 
     A record that starts from nothing (a create) lists only the fields it actually set.
     """
+    words = words or ChangeWords([record])
     recorded_before = record.before or {}
     before, after = diff(recorded_before, record.after or {})
-    rows = []
-    for key in before:
-        # The record's own id is already in the row; a create lists only what it set.
-        if key == "id" or (not recorded_before and _is_empty(after[key])):
-            continue
-        rows.append(
-            {
-                "field": key,
-                "before": show_value(before[key]),
-                "after": show_value(after[key]),
-                "had_before": key in recorded_before,
-                "has_after": key in (record.after or {}),
-            }
-        )
-    return rows
+    # The record's own id is already in the row; a create lists only what it set.
+    keys = [
+        key for key in before if key != "id" and not (not recorded_before and _is_empty(after[key]))
+    ]
+    return words.rows(record, before, after, keys)
 
 
 def log_url(**filters) -> str:
@@ -180,9 +160,12 @@ def change_list(request):
     if page.next_cursor:
         query["cursor"] = page.next_cursor
         next_url = f"?{query.urlencode()}"
+    words = ChangeWords(page.items, zone)
     context = {
         "form": form,
-        "entries": [{"record": record, "rows": change_rows(record)} for record in page.items],
+        "entries": [
+            {"record": record, "rows": change_rows(record, words)} for record in page.items
+        ],
         "next_url": next_url,
         "is_first_page": not request.GET.get("cursor") or bool(cursor_error),
         "first_url": "?" + urlencode({k: v for k, v in request.GET.items() if k != "cursor"}),
@@ -214,12 +197,13 @@ def history_panel_context(request, obj) -> dict | None:
         )[: HISTORY_SHOWN + 1]
     )
     zone = user_zone(user)
+    words = ChangeWords(records[:HISTORY_SHOWN], zone)
     entries = [
         {
             "record": record,
             # Pre-formatted: the page renders panels in its own time zone, not the reader's.
             "when": dateformat.format(timezone.localtime(record.occurred_at, zone), "Y-m-d H:i T"),
-            "rows": change_rows(record),
+            "rows": change_rows(record, words),
         }
         for record in records[:HISTORY_SHOWN]
     ]

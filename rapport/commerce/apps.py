@@ -7,7 +7,15 @@ class CommerceConfig(AppConfig):
     verbose_name = "Commerce"
 
     def ready(self):
+        from rapport.accounts import access
+        from rapport.accounts.choices import Domain
         from rapport.commerce import panels, services
+        from rapport.commerce.models import Order
+
+        # An order belongs to whoever owns its customer (the contact or the organization).
+        access.register(
+            Order, domain=Domain.CONTACTS, owners=access.owners_through("contact", "organization")
+        )
         from rapport.core.registry import (
             MergeRelation,
             NavItem,

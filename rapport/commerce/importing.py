@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from rapport.accounts import access
+from rapport.accounts.access import Action
 from rapport.audit.models import ChangeAction
 from rapport.audit.querysets import changed_since as audit_changed_since
 from rapport.audit.services import record_change
@@ -281,7 +283,13 @@ class OrderImporter(Importer):
         for raw, email in emails.items():
             if email in by_email:
                 found["email", raw] = by_email[email]
-        return found
+        # Only customers the importing user may write: any other is reported as not found, so
+        # an import neither writes on nor reveals records outside the user's access.
+        return {
+            key: customer
+            for key, customer in found.items()
+            if access.can(run.actor, Action.CHANGE, customer)
+        }
 
     def _customer(self, group: OrderGroup, customers: dict) -> tuple[object, object, list[dict]]:
         """(contact, organization, errors) of an order, from its first row."""
@@ -436,6 +444,10 @@ class OrderImporter(Importer):
     def _match_existing(self, group: OrderGroup, order: Order, run: OrderRun, *, dry_run: bool):
         """An order already recorded (an earlier import, the webhook): never a second one. Its
         status may move forward unless the policy is to skip."""
+        if not access.can(run.actor, Action.CHANGE, order):
+            for result in group.results:
+                _fail(result, "order_id", "This order exists and is outside your access.")
+            return
         for result in group.results:
             result.object_id = order.pk
             result.action = RowAction.UNCHANGED

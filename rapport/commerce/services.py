@@ -19,6 +19,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
+from rapport.accounts import access
+from rapport.accounts.access import Action
 from rapport.audit.models import ChangeAction
 from rapport.audit.services import record_change, snapshot
 from rapport.commerce import events
@@ -187,6 +189,7 @@ def create_product(
     is_active: bool = True,
 ) -> Product:
     """Add a product to the catalogue. SKUs are unique regardless of case."""
+    access.require_write(actor)
     errors: dict[str, list[str]] = {}
     product = Product(
         name=name,
@@ -217,6 +220,7 @@ def create_product(
 @transaction.atomic
 def update_product(*, actor, product: Product, **changes) -> Product:
     """Change a product's fields. Past order lines keep the price they were sold at."""
+    access.require_write(actor)
     unknown = set(changes) - set(PRODUCT_FIELDS)
     if unknown:
         raise ValidationError({name: ["Unknown field."] for name in sorted(unknown)})
@@ -483,6 +487,14 @@ def _order_state(order: Order) -> dict:
     return state
 
 
+def _require_customers(actor, *customers) -> None:
+    """An order is written on its customers' records: the actor must be able to change them."""
+    access.require(actor, Action.CREATE, Order)
+    for customer in customers:
+        if isinstance(customer, (Contact, Organization)):
+            access.require(actor, Action.CHANGE, customer)
+
+
 @transaction.atomic
 def place_order(
     *,
@@ -507,6 +519,7 @@ def place_order(
     order. With an `external_id` already used in `external_system`, raises a ValidationError
     on `external_id` (use `import_order` for the idempotent path). Sets off OrderPlaced.
     """
+    _require_customers(actor, contact, organization)
     errors: dict[str, list[str]] = {}
     if source not in OrderSource.values:
         errors["source"] = [f"Choose one of: {', '.join(OrderSource.values)}."]
@@ -570,6 +583,7 @@ def set_order_status(*, actor, order: Order, status: str) -> Order:
     Final states (cancelled, refunded) never change again. Setting the current status is a
     no-op. Sets off OrderStatusChanged.
     """
+    access.require(actor, Action.CHANGE, order)
     order = Order.objects.select_for_update().get(pk=order.pk)
     if status not in OrderStatus.values:
         raise ValidationError({"status": [f"Choose one of: {', '.join(OrderStatus.values)}."]})
@@ -609,6 +623,8 @@ def update_order(*, actor, order: Order, **changes) -> Order:
     """Correct an order's customer, date, currency, lines or note; `status` goes through
     `set_order_status` (so its rules hold). Lines given replace the old ones, and the total is
     checked against them again. Sets off OrderStatusChanged when the status changes."""
+    access.require(actor, Action.CHANGE, order)
+    _require_customers(actor, changes.get("contact"), changes.get("organization"))
     status = changes.pop("status", None)
     unknown = set(changes) - ORDER_EDITABLE
     if unknown:
@@ -684,6 +700,7 @@ def update_order(*, actor, order: Order, **changes) -> Order:
 def delete_order(*, actor, order: Order) -> None:
     """Remove an order entered by mistake; the audit record keeps what it said. Sets off
     OrderDeleted. (A real cancellation is a status, not a deletion.)"""
+    access.require(actor, Action.DELETE, order)
     before = _order_state(order)
     record_change(actor=actor, action=ChangeAction.DELETE, instance=order, before=before)
     order_id, contact_id = order.pk, order.contact_id
@@ -721,6 +738,9 @@ def record_orders_in_bulk(*, actor, orders: Iterable[CleanOrder], source: str) -
     Callers build each CleanOrder through `validate_order(...)`, so the same rules hold.
     """
     orders = list(orders)
+    if actor is not None:
+        for clean in orders:
+            _require_customers(actor, clean.contact, clean.organization)
     rows = [
         Order(
             contact=clean.contact,
@@ -901,6 +921,11 @@ def import_order(*, actor, data: dict, external_system: str = "import") -> tuple
             contact = Contact.objects.get(pk=int(str(contact_id).strip()))
         except (ValueError, Contact.DoesNotExist):
             errors["contact_id"] = ["No contact with this id."]
+        else:
+            # A contact the importer may not write is reported as missing: nothing about it leaks.
+            if not access.can(actor, Action.CHANGE, contact):
+                contact = None
+                errors["contact_id"] = ["No contact with this id."]
     elif str(data.get("email") or "").strip():
         try:
             email = normalize_email(str(data["email"]))
@@ -908,6 +933,8 @@ def import_order(*, actor, data: dict, external_system: str = "import") -> tuple
             errors["email"] = exc.messages
         else:
             contact = find_customer(email=email)
+            if contact is not None and not access.can(actor, Action.CHANGE, contact):
+                contact = None
             if contact is None:
                 errors["email"] = ["No contact has this email; import the contacts first."]
     organization = None
@@ -917,6 +944,10 @@ def import_order(*, actor, data: dict, external_system: str = "import") -> tuple
             organization = Organization.objects.get(pk=int(str(organization_id).strip()))
         except (ValueError, Organization.DoesNotExist):
             errors["organization_id"] = ["No organization with this id."]
+        else:
+            if not access.can(actor, Action.CHANGE, organization):
+                organization = None
+                errors["organization_id"] = ["No organization with this id."]
     if contact is None and organization is None and not errors:
         errors["contact_id"] = ["Give a contact_id, an email or an organization_id."]
     if errors:
@@ -950,6 +981,7 @@ def create_shop(
     *, actor, name: str, key: str, default_currency: str | None = None, default_owner=None
 ) -> Shop:
     """Register an e-commerce system; its secret is generated here and shown to the admin."""
+    access.require_admin(actor)
     errors: dict[str, list[str]] = {}
     name = _clean_text(name, errors, "name", 100, required=True)
     key = _clean_text(key, errors, "key", 50, required=True).lower()
@@ -979,6 +1011,7 @@ def create_shop(
 @transaction.atomic
 def rotate_shop_secret(*, actor, shop: Shop) -> Shop:
     """Give the shop a new secret; deliveries signed with the old one fail from now on."""
+    access.require_admin(actor)
     shop.secret = new_shop_secret()
     shop.save(update_fields=["secret", "updated_at"])
     record_change(
@@ -994,6 +1027,7 @@ def rotate_shop_secret(*, actor, shop: Shop) -> Shop:
 @transaction.atomic
 def set_shop_active(*, actor, shop: Shop, is_active: bool) -> Shop:
     """Switch a shop's webhook on or off; an inactive shop's deliveries are refused."""
+    access.require_admin(actor)
     before = {"is_active": shop.is_active}
     shop.is_active = bool(is_active)
     shop.save(update_fields=["is_active", "updated_at"])
@@ -1030,14 +1064,11 @@ def _webhook_customer(shop: Shop, customer, errors: dict) -> Contact | None:
         email=email, external_system=shop.external_system, external_id=customer_id
     )
     if contact is not None:
-        if (
-            customer_id
-            and not ExternalId.objects.filter(
-                system=shop.external_system, value=customer_id
-            ).exists()
-        ):
-            ExternalId.objects.create(
-                contact=contact, system=shop.external_system, value=customer_id
+        if customer_id:
+            from rapport.contacts.services import link_external_id
+
+            link_external_id(
+                actor=None, contact=contact, system=shop.external_system, value=customer_id
             )
         return contact
     from rapport.contacts.services import create_contact

@@ -6,12 +6,13 @@ import re
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db.models import Count, Prefetch
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from rapport.accounts.access import can_administer, can_write
+from rapport.accounts import access
+from rapport.accounts.access import can_write
 from rapport.commerce import services
 from rapport.commerce.choices import STATUS_TRANSITIONS, OrderStatus
 from rapport.commerce.forms import OrderForm, ProductForm, ShopForm, posted_lines
@@ -24,13 +25,11 @@ PAGE_SIZE = 50
 
 
 def _require_write(request) -> None:
-    if not can_write(request.user):
-        raise PermissionDenied("Your role is read-only.")
+    access.require_write(request.user)
 
 
 def _require_admin(request) -> None:
-    if not can_administer(request.user):
-        raise PermissionDenied("Only administrators manage shops.")
+    access.require_admin(request.user)
 
 
 def _int(value):

@@ -7,7 +7,14 @@ class ContactsConfig(AppConfig):
     verbose_name = "Contacts"
 
     def ready(self):
+        from rapport.accounts import access
+        from rapport.accounts.choices import Domain
         from rapport.contacts import panels
+        from rapport.contacts.models import Contact, Organization, SavedView
+
+        access.register(Contact, domain=Domain.CONTACTS, owner_field="owner")
+        access.register(Organization, domain=Domain.CONTACTS, owner_field="owner")
+        access.register(SavedView, domain=Domain.CONTACTS, owner_field="owner", personal=True)
         from rapport.core.registry import NavItem, register_nav
 
         panels.register()

@@ -13,6 +13,8 @@ from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.urls import reverse
 
+from rapport.accounts import access
+from rapport.accounts.choices import Domain
 from rapport.contacts.choices import (
     ConsentChannel,
     ConsentStatus,
@@ -50,11 +52,20 @@ def lookup_attrs() -> dict:
     }
 
 
-def owner_choices(current_owner_id=None):
-    """Active users, plus the record's current owner even if deactivated, so re-saving a record
-    does not silently take it away from them."""
+def owner_choices(current_owner_id=None, user=None):
+    """Who may be picked as owner, plus the record's current owner (even if deactivated), so
+    re-saving a record does not silently take it away from them.
+
+    Given the `user` who picks, only the people they may give a record to
+    (`access.assignable_users`: active, not read-only, within their reach); without one (the
+    list's owner filter) every active user.
+    """
     users = get_user_model().objects.all()
-    visible = Q(is_active=True)
+    if user is not None:
+        allowed = access.assignable_users(user, Domain.CONTACTS).values("pk")
+        visible = Q(pk__in=allowed)
+    else:
+        visible = Q(is_active=True)
     if current_owner_id is not None:
         visible |= Q(pk=current_owner_id)
     return users.filter(visible).order_by("first_name", "last_name")
@@ -170,7 +181,9 @@ class ContactForm(forms.Form):
         else:
             initial.setdefault("owner", user.pk)
         super().__init__(*args, initial=initial, **kwargs)
-        self.fields["owner"].queryset = owner_choices(contact.owner_id if contact else None)
+        self.fields["owner"].queryset = owner_choices(
+            contact.owner_id if contact else None, user=user
+        )
         self.fields["organization_name"].widget.attrs.update(lookup_attrs())
         for channel, label in ConsentChannel.choices:
             self.fields[f"consent_{channel}_status"] = forms.ChoiceField(
@@ -435,7 +448,7 @@ class OrganizationForm(forms.Form):
             initial.setdefault("owner", user.pk)
         super().__init__(*args, initial=initial, **kwargs)
         self.fields["owner"].queryset = owner_choices(
-            organization.owner_id if organization else None
+            organization.owner_id if organization else None, user=user
         )
         add_custom_fields(self, definitions, organization.custom_fields if organization else None)
 

@@ -293,3 +293,77 @@ class Consent(models.Model):
 
     def __str__(self):
         return f"{self.get_channel_display()}: {self.get_status_display()}"
+
+
+class ListKind(models.TextChoices):
+    CONTACTS = "contacts", "Contacts"
+    ORGANIZATIONS = "organizations", "Organizations"
+
+
+class SavedViewQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        """The user's own views and every shared one. A shared view shares filters, columns
+        and sort, never records: the list it opens is still scoped by the reader."""
+        if user is None or not user.is_authenticated or not user.is_active:
+            return self.none()
+        return self.filter(models.Q(owner=user) | models.Q(is_shared=True))
+
+
+class SavedView(TimeStampedModel):
+    """A named set of list filters, columns and sort, personal or shared with everyone.
+
+    Written only by `contacts.saved_views`; personal in `accounts.access` (only its owner or
+    an administrator may change or delete it)."""
+
+    list_kind = models.CharField(max_length=20, choices=ListKind.choices)
+    name = models.CharField(max_length=80)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    is_shared = models.BooleanField(default=False)
+    filters = models.JSONField(default=dict, blank=True)  # parameter → [values]
+    columns = models.JSONField(default=list, blank=True)  # column keys, in order
+    sort = models.CharField(max_length=40, blank=True)
+
+    objects = SavedViewQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner", "list_kind", "name"], name="uniq_saved_view_name"
+            )
+        ]
+
+    def __str__(self):
+        return self.name
+
+    def get_absolute_url(self):
+        from django.utils.http import urlencode
+
+        name = (
+            "contacts:contact_list"
+            if self.list_kind == ListKind.CONTACTS
+            else ("contacts:organization_list")
+        )
+        params = dict(self.filters)
+        if self.sort:
+            params["sort"] = self.sort
+        params["view"] = str(self.pk)
+        return f"{reverse(name)}?{urlencode(params, doseq=True)}"
+
+
+class ListPreference(models.Model):
+    """One user's choices for one list: the columns shown and the view opened by default."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    list_kind = models.CharField(max_length=20, choices=ListKind.choices)
+    columns = models.JSONField(default=list, blank=True)
+    default_view = models.ForeignKey(
+        SavedView, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "list_kind"], name="uniq_list_preference")
+        ]

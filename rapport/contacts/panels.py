@@ -10,47 +10,24 @@ from django.db.models import Count, Prefetch, prefetch_related_objects
 from django.urls import reverse
 
 from rapport.accounts.access import can_write
+from rapport.contacts import inline
 from rapport.contacts.choices import ConsentChannel, ConsentStatus, LifecycleStage
 from rapport.contacts.forms import LifecycleForm, MembershipForm, RelationshipForm
-from rapport.contacts.identity import display_phone
 from rapport.contacts.models import Contact, Membership, OrganizationRelationship
 from rapport.core.registry import Panel, register_panel
-from rapport.customfields.choices import Entity
-from rapport.customfields.services import definitions_for
 
 MEMBERS_SHOWN = 25
 
 
-def custom_field_rows(entity: str, values: dict) -> list[dict]:
-    """Every active definition with its value, then stored values whose definition is gone."""
-    rows = []
-    seen = set()
-    for definition in definitions_for(entity):
-        seen.add(definition.key)
-        rows.append(
-            {
-                "label": definition.label,
-                "value": values.get(definition.key),
-                "type": definition.field_type,
-            }
-        )
-    for key, value in sorted(values.items()):
-        if key not in seen:
-            rows.append({"label": key, "value": value, "type": "retired"})
-    return rows
-
-
 # -- contact panels -------------------------------------------------------------------------
 def contact_details(request, contact):
-    return {
-        "emails": list(contact.emails.all()),
-        "phones": [(phone, display_phone(phone.number)) for phone in contact.phones.all()],
-    }
+    # Each field with its inline Edit button for those who may change the contact.
+    return {"fields": inline.detail_fields(request, contact)}
 
 
 def contact_custom_fields(request, contact):
-    rows = custom_field_rows(Entity.CONTACT, contact.custom_fields or {})
-    return {"rows": rows} if rows else None
+    fields = inline.custom_fields(request, contact)
+    return {"fields": fields} if fields else None
 
 
 def contact_lifecycle(request, contact):
@@ -100,12 +77,12 @@ def contact_external_ids(request, contact):
 
 # -- organization panels --------------------------------------------------------------------
 def organization_details(request, organization):
-    return {"phone": display_phone(organization.phone) if organization.phone else ""}
+    return {"fields": inline.detail_fields(request, organization)}
 
 
 def organization_custom_fields(request, organization):
-    rows = custom_field_rows(Entity.ORGANIZATION, organization.custom_fields or {})
-    return {"rows": rows} if rows else None
+    fields = inline.custom_fields(request, organization)
+    return {"fields": fields} if fields else None
 
 
 def organization_members(request, organization):

@@ -10,6 +10,7 @@ from django.utils.deconstruct import deconstructible
 from rapport.accounts.access import scope_q
 from rapport.accounts.choices import Domain
 from rapport.contacts.choices import LifecycleStage
+from rapport.contacts.search import query_terms
 
 # Never touched sorts before every real touch: the sort keys must be non-null for keyset pages.
 NEVER = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -74,12 +75,6 @@ def touched():
 CONTACT_SORT_KEYS = {"stage_rank": stage_rank, "touched": touched}
 
 
-def search_terms(query: str) -> list[str]:
-    """Lowercased words of a search; a phone-like query also yields its digits."""
-    words = [w for w in query.casefold().split() if w][:6]
-    return [w[:100] for w in words]
-
-
 class ContactQuerySet(models.QuerySet):
     def visible_to(self, user):
         return self.filter(scope_q(user, Domain.CONTACTS))
@@ -98,11 +93,8 @@ class ContactQuerySet(models.QuerySet):
     def search(self, query: str):
         """Every word must appear in the name, an email, a phone or an organization name."""
         qs = self
-        for word in search_terms(query):
-            digits = "".join(ch for ch in word if ch.isdigit())
-            if len(digits) >= 4 and len(digits) >= len(word) - 3:
-                word = digits
-            qs = qs.filter(search_text__contains=word)
+        for term in query_terms(query):
+            qs = qs.filter(search_text__contains=term)
         return qs
 
 
@@ -115,6 +107,6 @@ class OrganizationQuerySet(models.QuerySet):
 
     def search(self, query: str):
         qs = self
-        for word in search_terms(query):
-            qs = qs.filter(search_text__contains=word)
+        for term in query_terms(query):
+            qs = qs.filter(search_text__contains=term)
         return qs

@@ -10,12 +10,15 @@ import re
 from collections.abc import Iterable
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from rapport.accounts import access
+from rapport.accounts.access import Action
+from rapport.accounts.choices import Domain
 from rapport.audit.models import ChangeAction
 from rapport.audit.services import record_change, snapshot
-from rapport.contacts import events
+from rapport.contacts import events, search
 from rapport.contacts.choices import (
     ConsentChannel,
     ConsentStatus,
@@ -229,9 +232,14 @@ def ensure_tags(names: list[str]) -> list[Tag]:
     return tags
 
 
-def _validate_owner(owner, errors: dict) -> None:
-    if owner is not None and not owner.is_active:
-        errors.setdefault("owner", []).append("This user is deactivated.")
+def _validate_owner(actor, owner, errors: dict, current_owner_id=0) -> None:
+    """The one rule for who may be given a record (`access.owner_problem`); keeping the current
+    owner is always allowed."""
+    if owner is not None and owner.pk == current_owner_id:
+        return
+    problem = access.owner_problem(actor, owner, Domain.CONTACTS)
+    if problem is not None:
+        errors.setdefault("owner", []).append(problem)
 
 
 def contact_search_text(contact: Contact) -> str:
@@ -239,7 +247,7 @@ def contact_search_text(contact: Contact) -> str:
     parts += [e.email for e in contact.emails.all()]
     parts += [phone_search_digits(p.number) for p in contact.phones.all()]
     parts += [m.organization.name for m in contact.memberships.select_related("organization")]
-    return " ".join(p for p in parts if p).casefold()
+    return search.search_text(parts)
 
 
 def _refresh_contact_search(contact: Contact) -> None:
@@ -331,6 +339,7 @@ def create_contact(
 
     Requires a name, an email or a phone. Sets off ContactCreated and a first LifecycleChange.
     """
+    access.require(actor, Action.CREATE, Contact)
     unknown = set(fields) - set(CONTACT_FIELDS)
     if unknown:
         raise ValidationError({name: ["Unknown field."] for name in sorted(unknown)})
@@ -345,7 +354,7 @@ def create_contact(
     cleaned_phones = _clean_phones(phones, errors, contact.country)
     tag_names = _clean_tags(tags, errors)
     cleaned_ids = _clean_external_ids(external_ids, errors)
-    _validate_owner(owner, errors)
+    _validate_owner(actor, owner, errors)
     definitions = definitions_for(Entity.CONTACT)
     try:
         contact.custom_fields = clean_values(definitions, custom_fields)
@@ -416,6 +425,7 @@ def update_contact(*, actor, contact: Contact, **changes) -> Contact:
     unknown = set(changes) - allowed
     if unknown:
         raise ValidationError({name: ["Unknown field."] for name in sorted(unknown)})
+    access.require(actor, Action.CHANGE, contact)
     contact = Contact.objects.select_for_update().get(pk=contact.pk)
     before = _contact_state(contact)
     errors: dict[str, list[str]] = {}
@@ -434,7 +444,7 @@ def update_contact(*, actor, contact: Contact, **changes) -> Contact:
         else None
     )
     if "owner" in changes:
-        _validate_owner(changes["owner"], errors)
+        _validate_owner(actor, changes["owner"], errors, contact.owner_id)
         contact.owner = changes["owner"]
     stage = changes.get("lifecycle_stage")
     if stage is not None and stage not in LifecycleStage.values:
@@ -512,6 +522,7 @@ def _move_lifecycle(*, contact: Contact, stage: str, actor, reason: str) -> None
 @transaction.atomic
 def set_lifecycle_stage(*, actor, contact: Contact, stage: str, reason: str = "") -> Contact:
     """Move a contact to `stage`, recording the dated change. Moving to the same stage is a no-op."""
+    access.require(actor, Action.CHANGE, contact)
     if stage not in LifecycleStage.values:
         raise ValidationError(
             {"lifecycle_stage": [f"Choose one of: {', '.join(LifecycleStage.values)}."]}
@@ -534,6 +545,7 @@ def set_lifecycle_stage(*, actor, contact: Contact, stage: str, reason: str = ""
 @transaction.atomic
 def archive_contact(*, actor, contact: Contact) -> Contact:
     """Hide a contact from lists without losing it or its history; `restore_contact` undoes it."""
+    access.require(actor, Action.DELETE, contact)
     if contact.is_archived:
         return contact
     contact.is_archived = True
@@ -552,6 +564,7 @@ def archive_contact(*, actor, contact: Contact) -> Contact:
 
 @transaction.atomic
 def restore_contact(*, actor, contact: Contact) -> Contact:
+    access.require(actor, Action.DELETE, contact)
     if not contact.is_archived:
         return contact
     contact.is_archived = False
@@ -572,6 +585,7 @@ def set_consent(
     *, actor, contact: Contact, channel: str, status: str, lawful_basis: str = "", source: str = ""
 ) -> Consent:
     """Record the contact's current consent on one channel, with its lawful basis and time."""
+    access.require(actor, Action.CHANGE, contact)
     errors = {}
     if channel not in ConsentChannel.values:
         errors["channel"] = [f"Choose one of: {', '.join(ConsentChannel.values)}."]
@@ -610,6 +624,7 @@ def add_membership(
 ) -> Membership:
     """Link a contact to an organization (updating the role if already linked). The first
     link, or one asked to be, is the primary one."""
+    access.require(actor, Action.CHANGE, contact)
     role = (role or "").strip()
     if len(role) > 150:
         raise ValidationError({"role": ["Use at most 150 characters."]})
@@ -637,6 +652,7 @@ def add_membership(
 
 @transaction.atomic
 def remove_membership(*, actor, contact: Contact, organization: Organization) -> None:
+    access.require(actor, Action.CHANGE, contact)
     deleted, _ = Membership.objects.filter(contact=contact, organization=organization).delete()
     if deleted:
         remaining = contact.memberships.order_by("created_at", "id")
@@ -677,7 +693,7 @@ def _clean_organization(org: Organization, names, errors: dict) -> None:
 
 
 def _refresh_org_search(org: Organization) -> None:
-    org.search_text = " ".join(p for p in [org.name, org.domain] if p).casefold()
+    org.search_text = search.search_text([org.name, org.domain])
     Organization.objects.filter(pk=org.pk).update(search_text=org.search_text)
 
 
@@ -696,10 +712,11 @@ def create_organization(
     if unknown:
         raise ValidationError({key: ["Unknown field."] for key in sorted(unknown)})
     errors: dict[str, list[str]] = {}
+    access.require(actor, Action.CREATE, Organization)
     org = Organization(name=name or "", owner=owner, **fields)
     _clean_organization(org, ORGANIZATION_FIELDS, errors)
     tag_names = _clean_tags(tags, errors)
-    _validate_owner(owner, errors)
+    _validate_owner(actor, owner, errors)
     definitions = definitions_for(Entity.ORGANIZATION)
     try:
         org.custom_fields = clean_values(definitions, custom_fields)
@@ -725,6 +742,7 @@ def update_organization(*, actor, organization: Organization, **changes) -> Orga
     unknown = set(changes) - allowed
     if unknown:
         raise ValidationError({key: ["Unknown field."] for key in sorted(unknown)})
+    access.require(actor, Action.CHANGE, organization)
     org = Organization.objects.select_for_update().get(pk=organization.pk)
     before = _org_state(org)
     errors: dict[str, list[str]] = {}
@@ -734,7 +752,7 @@ def update_organization(*, actor, organization: Organization, **changes) -> Orga
     _clean_organization(org, [n for n in ORGANIZATION_FIELDS if n in changes], errors)
     tag_names = _clean_tags(changes.get("tags"), errors) if "tags" in changes else None
     if "owner" in changes:
-        _validate_owner(changes["owner"], errors)
+        _validate_owner(actor, changes["owner"], errors, org.owner_id)
         org.owner = changes["owner"]
     if "custom_fields" in changes:
         definitions = definitions_for(Entity.ORGANIZATION)
@@ -776,6 +794,7 @@ def update_organization(*, actor, organization: Organization, **changes) -> Orga
 
 @transaction.atomic
 def archive_organization(*, actor, organization: Organization) -> Organization:
+    access.require(actor, Action.DELETE, organization)
     if organization.is_archived:
         return organization
     organization.is_archived = True
@@ -795,6 +814,7 @@ def archive_organization(*, actor, organization: Organization) -> Organization:
 
 @transaction.atomic
 def restore_organization(*, actor, organization: Organization) -> Organization:
+    access.require(actor, Action.DELETE, organization)
     if not organization.is_archived:
         return organization
     organization.is_archived = False
@@ -820,13 +840,16 @@ def add_relationship(
     note: str = "",
 ) -> OrganizationRelationship:
     """Tie two organizations (parent / partner / supplier …): the Value Chain's network."""
+    access.require(actor, Action.CHANGE, from_organization)
     errors = {}
     if kind not in RelationshipKind.values:
-        errors["kind"] = [f"Choose one of: {', '.join(RelationshipKind.values)}."]
+        errors["kind"] = [f"Choose one of: {', '.join(map(str, RelationshipKind.labels))}."]
     if from_organization.pk == to_organization.pk:
         errors["to_organization"] = ["An organization cannot be related to itself."]
     if len(note) > 300:
         errors["note"] = ["Use at most 300 characters."]
+    if kind == RelationshipKind.PARENT and not errors:
+        _check_parent(from_organization, to_organization, errors)
     if errors:
         raise ValidationError(errors)
     relationship, _ = OrganizationRelationship.objects.get_or_create(
@@ -840,14 +863,31 @@ def add_relationship(
         action=ChangeAction.UPDATE,
         instance=from_organization,
         before={},
-        after={"relationship": f"{kind} of #{to_organization.pk}"},
+        after={"relationship": f"{RelationshipKind(kind).label} {to_organization.name}"},
     )
     return relationship
+
+
+def _check_parent(parent: Organization, child: Organization, errors: dict) -> None:
+    """A company has one parent, and a group never loops back on itself."""
+    from rapport.contacts import hierarchy
+
+    current = hierarchy.parent_id(child.pk)
+    if current is not None and current != parent.pk:
+        name = Organization.objects.filter(pk=current).values_list("name", flat=True).first()
+        errors["to_organization"] = [
+            f"{child.name} already has a parent company ({name}); remove that link first."
+        ]
+    elif child.pk in hierarchy.ancestor_ids(parent.pk):
+        errors["to_organization"] = [
+            f"{child.name} is already above {parent.name} in the group; a group cannot loop."
+        ]
 
 
 @transaction.atomic
 def remove_relationship(*, actor, relationship: OrganizationRelationship) -> None:
     org = relationship.from_organization
+    access.require(actor, Action.CHANGE, org)
     label = f"{relationship.kind} of #{relationship.to_organization_id}"
     relationship.delete()
     record_change(
@@ -872,6 +912,7 @@ TAG_COLOR_PATTERN = r"^#[0-9a-fA-F]{6}$"
 @transaction.atomic
 def create_tag(*, actor, name: str, color: str = "#64748b") -> Tag:
     """Add a tag (names are unique without regard to case, so an existing one is an error)."""
+    access.require_write(actor)
     errors: dict[str, list[str]] = {}
     name = " ".join((name or "").split())
     if not name or len(name) > 50:
@@ -885,3 +926,32 @@ def create_tag(*, actor, name: str, color: str = "#64748b") -> Tag:
     tag = Tag.objects.create(name=name, color=color.lower())
     record_change(actor=actor, action=ChangeAction.CREATE, instance=tag, after=snapshot(tag))
     return tag
+
+
+def link_external_id(*, actor, contact: Contact, system: str, value: str) -> bool:
+    """Record that `contact` is `value` in `system` (a shop's customer id, another CRM's id).
+
+    Idempotent and safe against a concurrent link of the same id: the unique constraint decides,
+    inside a savepoint, so two webhooks for one new customer cannot both insert. Returns whether
+    a link was added; an id already linked (to this or another contact) is left as it is.
+    """
+    access.require(actor, Action.CHANGE, contact)
+    system, value = (system or "").strip()[:50], (value or "").strip()[:200]
+    if not system or not value:
+        return False
+    if ExternalId.objects.filter(system=system, value=value).exists():
+        return False
+    try:
+        with transaction.atomic():
+            ExternalId.objects.create(contact=contact, system=system, value=value)
+    except IntegrityError:
+        return False
+    record_change(
+        actor=actor,
+        action=ChangeAction.UPDATE,
+        instance=contact,
+        before={},
+        after={"external_ids": [f"{system}: {value}"]},
+        message=f"Linked to {system}",
+    )
+    return True

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from rapport.contacts import views
+from rapport.contacts import inline, suggest, views, views_saved
 
 app_name = "contacts"
 urlpatterns = [
@@ -11,6 +11,12 @@ urlpatterns = [
     path("contacts/<int:pk>/archive/", views.contact_archive, name="contact_archive"),
     path("contacts/<int:pk>/restore/", views.contact_restore, name="contact_restore"),
     path("contacts/<int:pk>/lifecycle/", views.contact_lifecycle, name="contact_lifecycle"),
+    path("contacts/<int:pk>/fields/<str:name>/", inline.contact_field, name="contact_field"),
+    path(
+        "contacts/<int:pk>/fields/<str:name>/edit/",
+        inline.contact_field_edit,
+        name="contact_field_edit",
+    ),
     path(
         "contacts/<int:pk>/organizations/",
         views.contact_membership_add,
@@ -22,10 +28,31 @@ urlpatterns = [
         name="contact_membership_remove",
     ),
     path("organizations/", views.organization_list, name="organization_list"),
+    path("lists/views/", views_saved.saved_view_create, name="saved_view_create"),
+    path("lists/views/default/", views_saved.saved_view_default, name="saved_view_default"),
+    path("lists/views/<int:pk>/", views_saved.saved_view_update, name="saved_view_update"),
+    path("lists/views/<int:pk>/delete/", views_saved.saved_view_delete, name="saved_view_delete"),
+    path("lists/columns/", views_saved.list_columns, name="list_columns"),
     path("organizations/new/", views.organization_create, name="organization_create"),
     path("organizations/lookup/", views.organization_lookup, name="organization_lookup"),
+    path("contacts/suggest/", suggest.contact_suggestions, name="contact_suggestions"),
+    path(
+        "organizations/suggest/",
+        suggest.organization_suggestions,
+        name="organization_suggestions",
+    ),
     path("organizations/<int:pk>/", views.organization_detail, name="organization_detail"),
     path("organizations/<int:pk>/edit/", views.organization_edit, name="organization_edit"),
+    path(
+        "organizations/<int:pk>/fields/<str:name>/",
+        inline.organization_field,
+        name="organization_field",
+    ),
+    path(
+        "organizations/<int:pk>/fields/<str:name>/edit/",
+        inline.organization_field_edit,
+        name="organization_field_edit",
+    ),
     path(
         "organizations/<int:pk>/archive/", views.organization_archive, name="organization_archive"
     ),

@@ -6,15 +6,16 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from rapport.accounts.access import can_write
-from rapport.contacts import services
+from rapport.accounts import access
+from rapport.accounts.access import Action, can_write
+from rapport.contacts import saved_views, services
 from rapport.contacts.choices import LifecycleStage, OrganizationSize
 from rapport.contacts.filters import (
     CONTACT_ORDERINGS,
@@ -36,9 +37,11 @@ from rapport.contacts.forms import (
 from rapport.contacts.merges import survivor_id
 from rapport.contacts.models import (
     Contact,
+    ListKind,
     Membership,
     Organization,
     OrganizationRelationship,
+    SavedView,
     Tag,
 )
 from rapport.contacts.panels import memberships_with_organizations
@@ -49,6 +52,7 @@ from rapport.contacts.tables import (
     contact_list_queryset,
     contact_rows,
     header_cells,
+    organization_list_queryset,
     organization_rows,
     page_both_ways,
 )
@@ -77,9 +81,9 @@ def _merged_away(request, model, entity: str, pk: int):
 
 
 def require_writer(request) -> None:
-    """Read-only roles may look but not change: any write answers 403."""
-    if not can_write(request.user):
-        raise PermissionDenied("Your role is read-only.")
+    """Read-only roles may look but not change: refuse a form before showing it (403). The
+    services make the decision on the record itself."""
+    access.require_write(request.user)
 
 
 def _filter_controls(entity: str, params) -> list[dict]:
@@ -141,28 +145,68 @@ def _list_count(context: dict, filtered) -> tuple[int, bool]:
     return capped_count(filtered)
 
 
+LIST_STATE_PARAMS = ("after", "before", "view", "columns")
+
+
+def _list_tools(request, list_kind: str, state, all_columns) -> dict:
+    """The column chooser, the saved views and the forms that save, change or delete them."""
+    query = request.GET.copy()
+    for name in LIST_STATE_PARAMS:
+        query.pop(name, None)
+    shown = [column.key for column in state.columns]
+    view = state.view
+    tools = {
+        "list_kind": list_kind,
+        "list_state": state,
+        "saved_view": view,
+        "default_view": state.default_view,
+        # The list as shown, for "Save view" and "Update view" (filters and sort).
+        "list_query": query.urlencode(),
+        "shown_columns": ",".join(shown),
+        # Carried by the filter form so a filter change keeps the columns of the view or URL.
+        "carried_columns": ",".join(shown) if state.columns_from in ("url", "view") else "",
+        "column_choices": [
+            {"column": column, "shown": column.key in shown, "first": index == 0}
+            for index, column in enumerate(
+                [*state.columns, *[c for c in all_columns if c.key not in shown]]
+            )
+        ],
+        "may_save_view": access.can(request.user, Action.CREATE, SavedView),
+        "may_change_view": view is not None and access.can(request.user, Action.CHANGE, view),
+    }
+    # The views beside the list; a fragment swap updates them out of band, so the applied
+    # view stops being marked once a filter changes.
+    tools["saved_views"] = saved_views.views_for(request.user, list_kind)
+    tools["is_fragment"] = is_htmx(request)
+    return tools
+
+
 # -- contacts -------------------------------------------------------------------------------
 @login_required
 @require_GET
 def contact_list(request):
     """Contacts with live search, filters, sorting and keyset pages; HTMX gets only the results."""
     params = request.GET
+    state = saved_views.list_state(request.user, ListKind.CONTACTS, params)
+    if not params and state.default_view is not None and not is_htmx(request):
+        return redirect(state.default_view.get_absolute_url())
     filter_errors = {}
     try:
         filtered = filter_contacts(Contact.objects.all(), params, request.user)
     except ValidationError as exc:
         filter_errors = exc.message_dict
         filtered = Contact.objects.none()
+    shown = {column.key for column in state.columns}
 
     def queryset(sort):
-        return contact_list_queryset(filtered.with_sort_keys(CONTACT_ORDERINGS[sort].fields))
+        return contact_list_queryset(filtered.with_sort_keys(CONTACT_ORDERINGS[sort].fields), shown)
 
     context = _list_context(
         request,
         queryset=queryset,
         orderings=CONTACT_ORDERINGS,
         default_ordering=DEFAULT_CONTACT_ORDERING,
-        columns=CONTACT_COLUMNS,
+        columns=state.columns,
     )
     count, count_capped = _list_count(context, filtered)
     organization = None
@@ -174,7 +218,8 @@ def contact_list(request):
         )
     archived = params.get("archived", "") == "true"
     context.update(
-        rows=contact_rows(context["page"].items),
+        _list_tools(request, ListKind.CONTACTS, state, CONTACT_COLUMNS),
+        rows=contact_rows(context["page"].items, state.columns),
         count=count,
         count_capped=count_capped,
         filter_errors=filter_errors,
@@ -192,7 +237,6 @@ def contact_list(request):
         custom_filters=_filter_controls(Entity.CONTACT, params),
         show_more_filters=_active_custom_filters(params),
         can_write=can_write(request.user),
-        columns=CONTACT_COLUMNS,
     )
     return render_page_or_fragment(
         request, "contacts/contact_list.html", "contacts/_contact_results.html", context
@@ -372,7 +416,8 @@ def contact_detail(request, pk):
             "primary_membership": primary,
             "main_panels": [e for e in entries if e["panel"].column == "main"],
             "side_panels": [e for e in entries if e["panel"].column != "main"],
-            "can_edit": can_write(request.user) and not contact.is_archived,
+            "can_edit": access.can(request.user, Action.CHANGE, contact)
+            and not contact.is_archived,
             "can_write": can_write(request.user),
         },
     )
@@ -405,7 +450,9 @@ def _panel_or_redirect(request, entity, key, obj, status=200):
             entity,
             key,
             obj,
-            extra={"can_edit": can_write(request.user) and not obj.is_archived},
+            extra={
+                "can_edit": access.can(request.user, Action.CHANGE, obj) and not obj.is_archived
+            },
             status=status,
         )
     return redirect(obj)
@@ -497,34 +544,41 @@ def contact_membership_remove(request, pk, organization_pk):
 @require_GET
 def organization_list(request):
     params = request.GET
+    state = saved_views.list_state(request.user, ListKind.ORGANIZATIONS, params)
+    if not params and state.default_view is not None and not is_htmx(request):
+        return redirect(state.default_view.get_absolute_url())
     filter_errors = {}
     try:
         filtered = filter_organizations(Organization.objects.all(), params, request.user)
     except ValidationError as exc:
         filter_errors = exc.message_dict
         filtered = Organization.objects.none()
+    shown = {column.key for column in state.columns}
 
     def queryset(sort):
-        return filtered.select_related("owner").prefetch_related("tags")
+        return organization_list_queryset(filtered, shown)
 
     context = _list_context(
         request,
         queryset=queryset,
         orderings=ORGANIZATION_ORDERINGS,
         default_ordering=DEFAULT_ORGANIZATION_ORDERING,
-        columns=ORGANIZATION_COLUMNS,
+        columns=state.columns,
     )
     items = context["page"].items
-    member_counts = dict(
-        Membership.objects.filter(organization__in=[org.pk for org in items])
-        .order_by()
-        .values_list("organization")
-        .annotate(n=Count("id"))
-        .values_list("organization", "n")
-    )
+    member_counts = {}
+    if "members" in shown:
+        member_counts = dict(
+            Membership.objects.filter(organization__in=[org.pk for org in items])
+            .order_by()
+            .values_list("organization")
+            .annotate(n=Count("id"))
+            .values_list("organization", "n")
+        )
     count, count_capped = _list_count(context, filtered)
     context.update(
-        rows=organization_rows(items, member_counts),
+        _list_tools(request, ListKind.ORGANIZATIONS, state, ORGANIZATION_COLUMNS),
+        rows=organization_rows(items, member_counts, state.columns),
         count=count,
         count_capped=count_capped,
         filter_errors=filter_errors,
@@ -633,7 +687,8 @@ def organization_detail(request, pk):
             "organization": organization,
             "main_panels": [e for e in entries if e["panel"].column == "main"],
             "side_panels": [e for e in entries if e["panel"].column != "main"],
-            "can_edit": can_write(request.user) and not organization.is_archived,
+            "can_edit": access.can(request.user, Action.CHANGE, organization)
+            and not organization.is_archived,
             "can_write": can_write(request.user),
         },
     )

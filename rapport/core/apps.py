@@ -7,4 +7,12 @@ class CoreConfig(AppConfig):
     verbose_name = "Core"
 
     def ready(self):
-        from rapport.core import lookups  # noqa: F401 - registers field__any_of
+        from rapport.core import (
+            lookups,  # noqa: F401 - registers field__any_of
+            schedules,
+            tasks,
+        )
+
+        schedules.register_chain(
+            "idempotency pruning", tasks.prune_idempotency_records, tasks.schedule_next_prune
+        )

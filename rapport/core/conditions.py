@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -50,6 +51,16 @@ class ConditionError(ValueError):
         super().__init__(f"{path}: {message}")
         self.path = path
         self.message = message
+
+    @property
+    def in_words(self) -> str:
+        """The problem as the builder's user reads it: "Condition 2, value: must be a number"."""
+        numbers = [str(int(index) + 1) for index in re.findall(r"\[(\d+)\]", self.path)]
+        where = f"Condition {'.'.join(numbers)}" if numbers else "The condition"
+        part = {"field": "field", "op": "operator", "value": "value"}.get(
+            self.path.rsplit(".", 1)[-1]
+        )
+        return f"{where}{', ' + part if part else ''}: {self.message}"
 
 
 @dataclass(frozen=True)

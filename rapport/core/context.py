@@ -14,6 +14,9 @@ class WorkContext:
     request_id: str = ""
     task_id: str = ""
     source: str = ""  # "web", "api", "task", "cli", "import"
+    # Bulk work (the demo builder) that runs each record's costly after-write checks once for
+    # everything when it ends: subscribers may skip their per-record pass while this is set.
+    checks_deferred: bool = False
 
 
 _current = contextvars.ContextVar("rapport_work_context", default=WorkContext())
@@ -31,6 +34,7 @@ def work_context(**fields):
         request_id=fields.get("request_id", base.request_id),
         task_id=fields.get("task_id", base.task_id),
         source=fields.get("source", base.source),
+        checks_deferred=fields.get("checks_deferred", base.checks_deferred),
     )
     token = _current.set(merged)
     try:

@@ -11,10 +11,17 @@ write and undo rows.
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 import re
+import unicodedata
 from dataclasses import dataclass, field
 
+from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
 
 # The external-id system of an import that does not name one.
 DEFAULT_SYSTEM = "import"
@@ -69,6 +76,17 @@ class RowResult:
     pending: object = None
 
 
+@dataclass(frozen=True)
+class OptionField:
+    """An option of an importer a person picks on the mapping page (the pipeline deals go
+    into): its choices come from the importer, so the page needs no import of its app."""
+
+    name: str
+    label: str
+    choices: tuple[tuple[str, str], ...]
+    help: str = ""
+
+
 class RowErrors(Exception):
     """Problems with a row: [{"field": target, "message": ...}]."""
 
@@ -90,6 +108,10 @@ class Importer:
 
     def dynamic_targets(self) -> list[Target]:
         """Targets that depend on configuration, e.g. custom fields."""
+        return []
+
+    def option_fields(self) -> list[OptionField]:
+        """Options offered on the mapping page as a choice (beside the common ones)."""
         return []
 
     def all_targets(self) -> list[Target]:
@@ -139,15 +161,102 @@ def header_key(header: str) -> str:
 
 
 def auto_map(importer: Importer, headers: list[str]) -> dict[str, str]:
-    """Header → target for the headers recognised by name or synonym; each target once."""
+    """Header → target for the headers recognised by name or synonym; each target once.
+
+    Words run together also match ("MailingPostalCode", Salesforce's API names, is "Mailing
+    postal code"), after every spelling with spaces has had its chance."""
     lookup: dict[str, str] = {}
+    joined: dict[str, str] = {}
     for target in importer.all_targets():
         for name in (target.key, target.label, *target.synonyms):
             lookup.setdefault(header_key(name), target.key)
+            joined.setdefault(header_key(name).replace(" ", ""), target.key)
     mapping, used = {}, set()
     for header in headers:
-        target = lookup.get(header_key(header))
+        key = header_key(header)
+        target = lookup.get(key) or joined.get(key.replace(" ", ""))
         if target and target not in used:
             mapping[header] = target
             used.add(target)
     return mapping
+
+
+def fold(text: str) -> str:
+    """How names compare across systems: case, accents, punctuation and spacing set aside
+    ("Closed – Won" is "closed won", "Négociation" is "negociation")."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return " ".join(re.sub(r"[^0-9a-z]+", " ", plain).split())
+
+
+# Dates as the CRMs' exports write them besides ISO 8601.
+_EXPORT_DATE_FORMATS = ("%b %d, %Y", "%d %b %Y", "%B %d, %Y", "%d %B %Y", "%b %d, %Y %I:%M %p")
+
+
+def parse_export_moment(raw: str, *, example: str = "2024-03-31 or 2024-03-31 14:05"):
+    """A moment from an exported date: ISO 8601 as the CRMs write it ("2023-04-05",
+    "2023-04-05 10:20:30", Salesforce's "2023-04-05T10:20:30.000+0000") or a month spelled out
+    ("Apr 5, 2023"). A time without a zone is taken in the current time zone; a date alone is
+    the start of that day. Raises ValidationError in the user's words."""
+    text = " ".join(raw.split())
+    problem = f"Give a date such as {example}."
+    if len(text) > 40:
+        raise ValidationError(problem)
+    if len(text) > 19 and text[-5] in "+-" and text[-4:].isdigit():
+        text = f"{text[:-2]}:{text[-2:]}"  # "+0000" → "+00:00"
+    try:
+        moment = parse_datetime(text.replace(" ", "T", 1))
+        day = None if moment else parse_date(text)
+    except ValueError:
+        moment = day = None
+    if moment is None and day is None:
+        for pattern in _EXPORT_DATE_FORMATS:
+            try:
+                moment = dt.datetime.strptime(text, pattern)
+                break
+            except ValueError:
+                continue
+    if moment is None and day is not None:
+        moment = dt.datetime.combine(day, dt.time())
+    if moment is None:
+        raise ValidationError(problem)
+    if moment.year < 1900 or moment.year > 2200:
+        raise ValidationError("Give a date between 1900 and 2200.")
+    if timezone.is_naive(moment):
+        moment = timezone.make_aware(moment)
+    return moment
+
+
+def source_fingerprint(entity: str, source_id: str) -> str:
+    """The fingerprint of a row known by the source system's own id (a Salesforce Id, a
+    HubSpot Record ID): the same record exported again, with other values, is the same row."""
+    payload = f"{entity}\x1eid\x1e{source_id.strip()}"
+    return hashlib.blake2b(payload.encode(), digest_size=16).hexdigest()
+
+
+def imported_before(job, entity: str, fingerprints) -> dict[str, int]:
+    """Fingerprint → the record of `entity` an import (this one's earlier batches or an earlier
+    import; not undone, not a dry run) created or updated from the same row. Read through the
+    job's own relations, so an importer outside data_exchange needs no import of it."""
+    fingerprints = [f for f in fingerprints if f]
+    if not fingerprints:
+        return {}
+    rows = sorted(
+        job.rows.model.objects.filter(
+            fingerprint__in=fingerprints,
+            entity=entity,
+            action__in=(RowAction.CREATED, RowAction.UPDATED),
+            object_id__isnull=False,
+        )
+        .order_by()
+        .values_list("job_id", "fingerprint", "object_id")
+    )
+    if not rows:
+        return {}
+    left_out = set(
+        type(job)
+        .objects.filter(pk__in={job_id for job_id, _f, _o in rows})
+        .filter(Q(status="undone") | Q(is_dry_run=True))
+        .values_list("pk", flat=True)
+    )
+    return {f: object_id for job_id, f, object_id in rows if job_id not in left_out}

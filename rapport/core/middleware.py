@@ -51,14 +51,20 @@ class RequestIdMiddleware:
 
 
 _PLAIN_API_ERRORS = {
+    400: ("Bad Request", "The request could not be read."),
+    403: ("Forbidden", "This request was refused (a missing CSRF token, say)."),
     404: ("Not Found", "There is no such endpoint; see /api/v1/docs."),
     405: ("Method Not Allowed", "This endpoint does not accept this method."),
+    413: ("Content Too Large", "The request body is larger than this server accepts."),
+    # Django has logged the exception; the client learns nothing of its internals.
+    500: ("Internal Server Error", "Something went wrong on our side; it has been logged."),
 }
 
 
 def _api_problem_for_plain_error(response):
-    """Unknown API paths and wrong methods are answered before the API's own error handlers
-    run (by Django's resolver and Ninja's dispatcher); give them the API's problem shape too."""
+    """Unknown API paths, wrong methods, and errors raised outside the API's own handlers
+    (Django's resolver, Ninja's dispatcher, the CSRF check, an unexpected exception) come back
+    as Django's HTML pages; give them the API's problem shape too."""
     if response.status_code not in _PLAIN_API_ERRORS:
         return response
     if response.get("Content-Type", "").startswith(("application/json", "application/problem")):
@@ -155,3 +161,23 @@ class UserTimeZoneMiddleware:
             return self.get_response(request)
         finally:
             timezone.deactivate()
+
+
+class PrivateResponseMiddleware:
+    """`Cache-Control: no-store` on every response to a signed-in user (page or API, session or
+    token): a shared or back-button cache must not keep one person's records for the next.
+    Static files never get here (WhiteNoise answers them first) and keep their long caching."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        # Read after the view: API token authentication sets request.user inside it.
+        user = getattr(request, "user", None)
+        # A view that declared its answer `public` (the web-form embed script) says it is the
+        # same for everyone; anything else a signed-in user sees is theirs.
+        public = "public" in response.get("Cache-Control", "")
+        if user is not None and user.is_authenticated and not public:
+            response["Cache-Control"] = "no-store"
+        return response

@@ -14,6 +14,7 @@ import datetime as dt
 import decimal
 import hashlib
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -26,6 +27,9 @@ from django.db.models.fields.tuple_lookups import (
 )
 
 MAX_CURSOR_LENGTH = 2000
+# A cursor travels through the client's hands: a number in it that no 64-bit column can hold
+# must be refused here, or the database raises an overflow (a 500) instead of finding no row.
+MAX_INTEGER = 2**63 - 1
 
 
 class CursorError(ValueError):
@@ -60,8 +64,15 @@ def _decode_value(item):
     if kind == "d":
         return dt.date.fromisoformat(value)
     if kind == "dec":
-        return decimal.Decimal(value)
-    if kind == "raw" and isinstance(value, bool | int | float | str):
+        number = decimal.Decimal(value)
+        if not number.is_finite() or abs(number.adjusted()) > 40:
+            raise ValueError("decimal out of range")
+        return number
+    if kind == "raw" and isinstance(value, bool | str):
+        return value
+    if kind == "raw" and isinstance(value, int) and -MAX_INTEGER <= value <= MAX_INTEGER:
+        return value
+    if kind == "raw" and isinstance(value, float) and math.isfinite(value):
         return value
     raise ValueError("unknown value kind")
 
@@ -98,7 +109,7 @@ def decode_cursor(
         if payload["o"] != _fingerprint(fields, descending):
             raise CursorError("cursor belongs to another ordering; start again from the first page")
         pk = payload["pk"]
-        if not isinstance(pk, int) or isinstance(pk, bool):
+        if not isinstance(pk, int) or isinstance(pk, bool) or not 1 <= pk <= MAX_INTEGER:
             raise TypeError("pk")
         items = payload["v"]
         if not isinstance(items, list) or (fields and len(items) != len(fields)):
@@ -107,7 +118,7 @@ def decode_cursor(
         return values, pk
     except CursorError:
         raise
-    except (ValueError, KeyError, TypeError, json.JSONDecodeError) as exc:
+    except (ValueError, KeyError, TypeError, decimal.InvalidOperation) as exc:
         raise CursorError("cursor is not valid; start again from the first page") from exc
 
 

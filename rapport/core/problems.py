@@ -117,3 +117,93 @@ def check_query_params(params, allowed, prefixes: tuple[str, ...] = ()) -> None:
         raise DjangoValidationError(
             {f"query.{name[:50]}": ["Unknown query parameter."] for name in unknown[:20]}
         )
+
+
+# -- the problems in the OpenAPI document ---------------------------------------------------------
+
+PROBLEM_COMPONENT = "Problem"
+PROBLEM_SCHEMA = {
+    "title": PROBLEM_COMPONENT,
+    "description": "An error, as RFC 9457 problem details.",
+    "type": "object",
+    "properties": {
+        "type": {"type": "string", "title": "Type"},
+        "title": {"type": "string", "title": "Title"},
+        "status": {"type": "integer", "title": "Status"},
+        "detail": {"type": "string", "title": "Detail"},
+        "errors": {
+            "type": "array",
+            "title": "Errors",
+            "description": "One entry per refused field, e.g. `body.emails[0].email`.",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "field": {"type": "string", "title": "Field"},
+                    "message": {"type": "string", "title": "Message"},
+                },
+                "required": ["field", "message"],
+            },
+        },
+    },
+    "required": ["type", "title", "status", "detail"],
+}
+
+PROBLEM_DESCRIPTIONS = {
+    400: "The request could not be read: malformed JSON, a damaged cursor, an unknown host.",
+    401: "No valid API token or session.",
+    403: "The caller's role does not allow this, or a session write lacks its CSRF token.",
+    404: "No such record, or it is outside the caller's access.",
+    409: "A request with the same Idempotency-Key is still running, or held a secret.",
+    413: "The request body is larger than the server accepts.",
+    422: "Invalid fields, listed in `errors` with their place in the request.",
+    503: "The database cannot be reached; retry after `Retry-After` seconds.",
+}
+
+
+def problem_statuses(method: str, operation: dict) -> list[int]:
+    """The error answers an operation can give, from what it takes and how it is guarded.
+
+    Every operation can meet a request it cannot read (400), a lost database (503) and an
+    invalid value (422: fields, and unknown query parameters). Authentication adds 401 and 403,
+    a path parameter (a record) adds 404, a body adds 413, and an API create (POST, which
+    takes an Idempotency-Key) adds 409.
+    """
+    statuses = {400, 422, 503}
+    if operation.get("security"):
+        statuses |= {401, 403}
+    if any(parameter.get("in") == "path" for parameter in operation.get("parameters", [])):
+        statuses.add(404)
+    if "requestBody" in operation:
+        statuses.add(413)
+    if method == "post":
+        statuses.add(409)
+    statuses |= {int(code) for code in operation.get("x-problems", ())}
+    return sorted(statuses)
+
+
+def also_answers(*statuses: int) -> dict:
+    """`openapi_extra` for an operation whose guards answer more than `problem_statuses` infers,
+    e.g. a 404 while there is nothing to show yet: `@router.get(..., openapi_extra=also_answers(404))`."""
+    return {"x-problems": list(statuses)}
+
+
+def document_problems(schema: dict) -> dict:
+    """Add the problem answers of every operation of an OpenAPI `schema` (in place), each
+    pointing at one `Problem` component, so the document lists the errors a client can meet.
+    An operation adds statuses its guards raise beyond the rule with `also_answers`."""
+    schema.setdefault("components", {}).setdefault("schemas", {})[PROBLEM_COMPONENT] = (
+        PROBLEM_SCHEMA
+    )
+    reference = {"$ref": f"#/components/schemas/{PROBLEM_COMPONENT}"}
+    for path_item in schema.get("paths", {}).values():
+        for method, operation in path_item.items():
+            responses = operation.setdefault("responses", {})
+            declared = {int(code) for code in responses}
+            for status in problem_statuses(method, operation):
+                if status not in declared:
+                    responses[status] = {
+                        "description": PROBLEM_DESCRIPTIONS[status],
+                        "content": {CONTENT_TYPE: {"schema": reference}},
+                    }
+            operation.pop("x-problems", None)
+    return schema

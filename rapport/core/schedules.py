@@ -44,14 +44,22 @@ def queue_later(task, run_after: dt.datetime | None = None, **kwargs) -> bool:
 
 
 def is_waiting(task) -> bool:
-    """True when a run of `task` waits in the database queue. Other backends cannot be asked
-    cheaply, so they answer False and rely on the chain's own claim to end a second chain."""
+    """True when a run of `task` waits in the database queue, or (RQ) in the task outbox, not
+    done yet. Other backends cannot be asked cheaply, so they answer False and rely on the
+    chain's own claim to end a second chain."""
     from django_tasks import task_backends
     from django_tasks.base import TaskResultStatus
     from django_tasks_db import DatabaseBackend
     from django_tasks_db.models import DBTaskResult
 
-    if not isinstance(task_backends[task.backend], DatabaseBackend):
+    from rapport.core.durability import DurableRQBackend
+    from rapport.core.models import TaskOutbox
+
+    backend = task_backends[task.backend]
+    if isinstance(backend, DurableRQBackend):
+        # The worker replays outbox rows Redis lost before it starts the chains.
+        return TaskOutbox.objects.filter(task_path=task.module_path, done_at=None).exists()
+    if not isinstance(backend, DatabaseBackend):
         return False
 
     return DBTaskResult.objects.filter(

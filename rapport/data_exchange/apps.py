@@ -7,7 +7,16 @@ class DataExchangeConfig(AppConfig):
     verbose_name = "Data exchange"
 
     def ready(self):
+        from rapport.accounts import access
         from rapport.accounts.access import can_write
+        from rapport.accounts.choices import Domain
+        from rapport.data_exchange.models import ImportJob, MappingPreset
+
+        # A saved mapping preset and an import job are their creator's (or an administrator's).
+        access.register(
+            MappingPreset, domain=Domain.CONTACTS, owner_field="created_by", personal=True
+        )
+        access.register(ImportJob, domain=Domain.CONTACTS, owner_field="created_by", personal=True)
         from rapport.contacts.events import ContactCreated, OrganizationCreated
         from rapport.contacts.merges import register_survivor_lookup
         from rapport.core import schedules
@@ -22,6 +31,7 @@ class DataExchangeConfig(AppConfig):
             register_panel,
         )
         from rapport.data_exchange import panels, services, subscribers, tasks
+        from rapport.data_exchange.events import ImportFinished
         from rapport.data_exchange.importing.contacts import ContactImporter
         from rapport.data_exchange.importing.organizations import OrganizationImporter
         from rapport.data_exchange.matching import duplicate_warnings
@@ -33,6 +43,12 @@ class DataExchangeConfig(AppConfig):
         register_importer(OrganizationImporter())
         subscribe(ContactCreated, subscribers.check_new_contact)
         subscribe(OrganizationCreated, subscribers.check_new_organization)
+        subscribe(ImportFinished, subscribers.detect_after_import)
+        schedules.register_chain(
+            "nightly duplicate detection",
+            tasks.nightly_duplicate_detection,
+            tasks.start_detection_chain,
+        )
         schedules.register_chain(
             "daily data-quality snapshot",
             tasks.daily_quality_snapshot,

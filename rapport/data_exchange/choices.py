@@ -32,6 +32,15 @@ class DuplicateStatus(models.TextChoices):
     DISMISSED = "dismissed", "Not a duplicate"
 
 
+class DetectionTrigger(models.TextChoices):
+    """What started a duplicate-detection run (shown on the Duplicates page)."""
+
+    MANUAL = "manual", "started by hand"
+    IMPORT = "import", "after an import"
+    DEMO = "demo", "after the demo was built"
+    NIGHTLY = "nightly", "nightly run"
+
+
 class AliasKind(models.TextChoices):
     EMAIL = "email", "Email"
     PHONE = "phone", "Phone"

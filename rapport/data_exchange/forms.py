@@ -57,6 +57,12 @@ class ImportSettingsForm(forms.Form):
     tag_separator = forms.CharField(
         label="Tags are separated by", max_length=5, required=False, strip=False
     )
+    assign_leads_by_rules = forms.BooleanField(
+        label="Let the assignment rules pick the owner of new leads",
+        required=False,
+        initial=True,
+        help_text="For rows without an owner column. Unchecked, the leads you import are yours.",
+    )
     save_as = forms.CharField(
         label="Save this mapping as", max_length=80, required=False, help_text="Optional."
     )
@@ -74,9 +80,29 @@ class ImportSettingsForm(forms.Form):
                 label=header, choices=choices, required=False, initial=job.mapping.get(header, "")
             )
             self.column_fields.append((header, name))
-        for name in ("external_id_system", "phone_region", "tag_separator"):
+        for name in (
+            "external_id_system",
+            "phone_region",
+            "tag_separator",
+            "assign_leads_by_rules",
+        ):
             if name not in importer.option_names:
                 del self.fields[name]
+        # Options an importer offers as a choice (the pipeline of a deals import).
+        self.choice_options = []
+        for option in importer.option_fields():
+            self.fields[option.name] = forms.ChoiceField(
+                label=option.label,
+                choices=option.choices,
+                required=False,
+                help_text=option.help,
+                initial=(job.options or {}).get(option.name, ""),
+            )
+            self.choice_options.append(option.name)
+        if "assign_leads_by_rules" in self.fields and not self.is_bound:
+            self.initial["assign_leads_by_rules"] = (job.options or {}).get(
+                "assign_leads_by_rules", True
+            )
 
     def mapping(self) -> dict[str, str]:
         return {
@@ -91,6 +117,11 @@ class ImportSettingsForm(forms.Form):
             value = self.cleaned_data.get(name)
             if value:
                 options[name] = value.upper() if name == "phone_region" else value
+        for name in getattr(self, "choice_options", ()):
+            if self.cleaned_data.get(name):
+                options[name] = self.cleaned_data[name]
+        if "assign_leads_by_rules" in self.fields:
+            options["assign_leads_by_rules"] = bool(self.cleaned_data.get("assign_leads_by_rules"))
         return options
 
     def clean_phone_region(self):

@@ -8,6 +8,7 @@ from rapport.contacts.models import Contact, Organization
 from rapport.core.models import TimeStampedModel
 from rapport.data_exchange.choices import (
     AliasKind,
+    DetectionTrigger,
     DuplicateStatus,
     Entity,
     ImportPolicy,
@@ -344,9 +345,44 @@ class QualitySchedule(models.Model):
         return f"Next quality snapshot at {self.next_run_at}"
 
 
+class DuplicateScan(models.Model):
+    """One run of duplicate detection over every active record of one kind (`detection.run`).
+
+    A finished run without `failure` is what lets the suspected-duplicate figures be computed:
+    before the first one, "no pair" means "never looked", not "no duplicates".
+    """
+
+    entity = models.CharField(max_length=20, choices=Entity.choices)
+    trigger = models.CharField(max_length=10, choices=DetectionTrigger.choices)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    records = models.PositiveIntegerField(default=0)
+    suspected = models.PositiveIntegerField(default=0)
+    failure = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["entity", "-finished_at"])]
+
+    def __str__(self):
+        return f"Duplicate detection of {self.entity} at {self.started_at}"
+
+
+class DetectionSchedule(models.Model):
+    """When the nightly duplicate detection runs next (one row), claimed like QualitySchedule."""
+
+    next_run_at = models.DateTimeField()
+    last_run_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"Next duplicate detection at {self.next_run_at}"
+
+
 __all__ = [
     "AliasKind",
     "ContactDuplicate",
+    "DetectionSchedule",
+    "DuplicateScan",
     "DuplicateStatus",
     "IdentityAlias",
     "ImportJob",

@@ -249,13 +249,25 @@ def email_consent_rate(contacts: QuerySet) -> Measurement:
     return _share(contacts, email_consent_granted_q(), empty_reason=NO_CONTACTS)
 
 
+def _not_detected(entity: str) -> Measurement | None:
+    """No value, and why, while duplicate detection of `entity` has never run: no pair then
+    means nobody looked, not 0 %."""
+    from rapport.data_exchange import detection
+
+    if detection.has_run(entity):
+        return None
+    return Measurement(value=None, numerator=0, denominator=0, reason=detection.NOT_RUN)
+
+
 def duplicate_rate(contacts: QuerySet) -> Measurement:
     """Share of contacts in a suspected duplicate pair not yet reviewed."""
-    return _share(contacts, suspected_duplicate_q(), empty_reason=NO_CONTACTS)
+    return _not_detected("contact") or _share(
+        contacts, suspected_duplicate_q(), empty_reason=NO_CONTACTS
+    )
 
 
 def organization_duplicate_rate(organizations: QuerySet) -> Measurement:
-    return _share(
+    return _not_detected("organization") or _share(
         organizations, organization_suspected_duplicate_q(), empty_reason=NO_ORGANIZATIONS
     )
 

@@ -783,7 +783,7 @@ def merge_contacts(*, actor, survivor: Contact, loser: Contact, choices=None) ->
         instance=survivor,
         before=survivor_before,
         after=_contact_full_state(survivor),
-        message=f"merged contact #{loser_id} into #{survivor.pk}",
+        message=f"Merged {loser} into this contact",
     )
     record_change(
         actor=actor,
@@ -793,7 +793,7 @@ def merge_contacts(*, actor, survivor: Contact, loser: Contact, choices=None) ->
         object_repr=str(loser)[:200],
         before=loser_state,
         after={"merged_into": survivor.pk},
-        message=f"merged into contact #{survivor.pk}",
+        message=f"Merged into {survivor}",
     )
     if leftovers:
         contact_services.archive_contact(actor=actor, contact=loser)
@@ -990,7 +990,7 @@ def merge_organizations(
         instance=survivor,
         before=survivor_before,
         after=snapshot(survivor),
-        message=f"merged organization #{loser_id} into #{survivor.pk}",
+        message=f"Merged {loser} into this organization",
     )
     record_change(
         actor=actor,
@@ -1000,7 +1000,7 @@ def merge_organizations(
         object_repr=str(loser)[:200],
         before=loser_state,
         after={"merged_into": survivor.pk},
-        message=f"merged into organization #{survivor.pk}",
+        message=f"Merged into {survivor}",
     )
     if leftovers:
         contact_services.archive_organization(actor=actor, organization=loser)
@@ -1112,7 +1112,9 @@ def save_mapping_preset(
     *, actor, entity: str, name: str, mapping: dict, options: dict | None = None
 ) -> MappingPreset:
     """Create or replace the preset `name` for `entity`. Targets must be fields the entity's
-    importer knows (or blank to ignore the column)."""
+    importer knows (or blank to ignore the column). A preset is personal: only its creator or
+    an administrator may replace it (PermissionDenied otherwise)."""
+    from rapport.accounts import access
     from rapport.core.importing import get_importer
 
     _require_writer(actor)
@@ -1139,6 +1141,8 @@ def save_mapping_preset(
     if errors:
         raise ValidationError(errors)
     preset = MappingPreset.objects.filter(entity=entity, name=name).first()
+    if preset is not None:
+        access.require(actor, access.Action.CHANGE, preset)
     before = snapshot(preset) if preset else {}
     if preset is None:
         preset = MappingPreset(
@@ -1159,7 +1163,11 @@ def save_mapping_preset(
 
 @transaction.atomic
 def delete_mapping_preset(*, actor, preset: MappingPreset) -> None:
+    """Delete a preset: its creator or an administrator only (PermissionDenied otherwise)."""
+    from rapport.accounts import access
+
     _require_writer(actor)
+    access.require(actor, access.Action.DELETE, preset)
     state = snapshot(preset)
     pk = preset.pk
     preset.delete()

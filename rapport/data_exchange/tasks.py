@@ -1,4 +1,5 @@
-"""Background work: imports and their undo, duplicate scans, the daily quality snapshot.
+"""Background work: imports and their undo, duplicate scans (by hand, after an import and
+nightly), the daily quality snapshot.
 
 Thin and idempotent: each loads by id and calls a service; running one twice does no harm.
 """
@@ -10,8 +11,8 @@ from django_tasks import task
 
 from rapport.core import schedules
 from rapport.core.context import work_context
-from rapport.data_exchange import matching, quality
-from rapport.data_exchange.choices import Entity
+from rapport.data_exchange import detection, matching, quality
+from rapport.data_exchange.choices import DetectionTrigger, Entity
 from rapport.data_exchange.importing import jobs
 
 
@@ -27,16 +28,80 @@ def undo_import_task(context, job_id: int) -> dict:
     return {"status": job.status, **job.undo_report}
 
 
-@task()
-def scan_duplicates(entity: str = Entity.CONTACT) -> dict:
-    """Bring the review queue of `entity` up to date with a full scan."""
-    result = matching.scan(entity)
+@task(takes_context=True)
+def scan_duplicates(context, entity: str = Entity.CONTACT, trigger: str = "manual") -> dict:
+    """Bring the review queue of `entity` up to date with a full scan, recorded as a run."""
+    with work_context(task_id=str(context.task_result.id)[:64], source="task"):
+        scan = detection.run(entity, trigger=trigger)
     return {
-        "entity": result.entity,
-        "records": result.records,
-        "suspected": result.suspected,
-        "seconds": round(result.seconds, 2),
+        "entity": scan.entity,
+        "records": scan.records,
+        "suspected": scan.suspected,
+        "seconds": round((scan.finished_at - scan.started_at).total_seconds(), 2),
     }
+
+
+@task(takes_context=True)
+def detect_duplicates(context, trigger: str) -> dict:
+    """Scan contacts and organizations (after an import or the demo): an import of contacts
+    brings organizations along, and a scan is cheap beside the import it follows."""
+    with work_context(task_id=str(context.task_result.id)[:64], source="task"):
+        scans = detection.run_all(trigger=trigger)
+    return {scan.entity: scan.suspected for scan in scans}
+
+
+def queue_detection(*, trigger: str) -> bool:
+    """Queue a scan of everything unless one already waits or runs (a waiting one reads the
+    whole tables when it starts, so it sees the records of whoever asks now; what a running one
+    misses, the importer's own check of its new records and the nightly run cover). True when
+    one was queued."""
+    if schedules.is_waiting(detect_duplicates):
+        return False
+    detect_duplicates.enqueue(trigger)
+    return True
+
+
+# Local hour of the nightly duplicate detection: before the quality snapshot (01:00) and the
+# KPI snapshot (03:00), whose suspected-duplicate figures are read from its pairs.
+DETECTION_HOUR = 0
+
+
+def _claim_detection_night(now: dt.datetime) -> bool:
+    from rapport.data_exchange.models import DetectionSchedule
+
+    return schedules.claim_daily(DetectionSchedule, now, DETECTION_HOUR)
+
+
+@task(takes_context=True)
+def nightly_duplicate_detection(context) -> dict:
+    """The scheduled nightly scan of contacts and organizations.
+
+    Runs when it wins the night's claim, then queues the next night's run, even when this one
+    failed (one bad night must not end the chain); a chain that loses the claim ends.
+    """
+    now = timezone.now()
+    with work_context(task_id=str(context.task_result.id)[:64], source="task"):
+        if not _claim_detection_night(now):
+            return {"skipped": True}
+        try:
+            scans = detection.run_all(trigger=DetectionTrigger.NIGHTLY)
+        finally:
+            schedule_next_detection(now)
+    return {scan.entity: scan.suspected for scan in scans}
+
+
+def schedule_next_detection(now: dt.datetime | None = None) -> bool:
+    """Queue the next nightly detection; False when the task backend cannot run tasks later."""
+    at = schedules.next_daily_time(now or timezone.now(), DETECTION_HOUR)
+    return schedules.queue_later(nightly_duplicate_detection, at)
+
+
+def start_detection_chain() -> bool:
+    """Start the nightly chain: its first run at once where detection has never run (so the
+    figures built on it do not wait for the first night), else at the next night's hour."""
+    if detection.has_run(Entity.CONTACT):
+        return schedule_next_detection()
+    return schedules.queue_later(nightly_duplicate_detection, None)
 
 
 @task()

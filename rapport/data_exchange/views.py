@@ -17,13 +17,14 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from rapport.accounts import access
 from rapport.accounts.access import can_administer, can_write
 from rapport.contacts.filters import filter_contacts, filter_organizations
 from rapport.contacts.models import Contact, Organization
 from rapport.core.htmx import is_htmx, render_page_or_fragment
 from rapport.core.importing import get_importer
 from rapport.core.pagination import CursorError, keyset_page
-from rapport.data_exchange import exporting, quality, services, vcard
+from rapport.data_exchange import detection, exporting, quality, services, vcard
 from rapport.data_exchange.choices import DuplicateStatus, Entity, ImportStatus
 from rapport.data_exchange.forms import (
     ExportForm,
@@ -46,13 +47,11 @@ PAGE_SIZE = 50
 
 
 def require_writer(request) -> None:
-    if not can_write(request.user):
-        raise PermissionDenied("Your role is read-only.")
+    access.require_write(request.user)
 
 
 def require_administrator(request) -> None:
-    if not can_administer(request.user):
-        raise PermissionDenied("Only an administrator can do this.")
+    access.require_admin(request.user)
 
 
 def _messages(exc: ValidationError) -> list[str]:
@@ -118,10 +117,20 @@ def duplicate_list(request):
         "can_write": can_write(request.user),
         "can_administer": can_administer(request.user),
         "next_query": _query_without(request, "cursor"),
+        "detection": _detection_state(entity),
     }
     return render_page_or_fragment(
         request, "data_exchange/duplicates.html", "data_exchange/_duplicate_rows.html", context
     )
+
+
+def _detection_state(entity: str):
+    """When detection of `entity` last ran, and whether a run is going or waiting to start."""
+    from rapport.core.schedules import is_waiting
+    from rapport.data_exchange.tasks import detect_duplicates, scan_duplicates
+
+    queued = is_waiting(scan_duplicates) or is_waiting(detect_duplicates)
+    return detection.state(entity, queued=queued)
 
 
 def _choices_from(params, survivor, loser) -> dict[str, str]:
@@ -422,6 +431,10 @@ def import_settings(request, pk):
                     save_as=form.cleaned_data.get("save_as", ""),
                 )
                 jobs.start_import(actor=request.user, job=job)
+            except PermissionDenied as exc:
+                # Saving over someone else's preset: the form says so beside the name.
+                form.add_error("save_as" if "save_as" in form.fields else None, str(exc))
+                status = INVALID
             except ValidationError as exc:
                 names = {header: name for header, name in form.column_fields}
                 for key, errors in exc.message_dict.items():
@@ -438,16 +451,13 @@ def import_settings(request, pk):
             status = INVALID
     else:
         form = ImportSettingsForm(job=job, importer=importer, initial=initial)
-    from rapport.data_exchange.importing.reading import FileShape, open_source
+    from rapport.data_exchange.importing.reading import FileShape, first_rows, open_source
 
-    sample = []
+    # The whole file is read by the worker; the request reads its first rows only, bounded.
     with open_source(
         job.file.path, FileShape(job.file_format, job.encoding, job.delimiter)
     ) as source:
-        for _number, cells in source.rows():
-            sample.append(cells)
-            if len(sample) >= 3:
-                break
+        sample = first_rows(source, 3)
     columns = [
         {"header": header, "field": form[name], "examples": [row[i] for row in sample]}
         for i, (header, name) in enumerate(form.column_fields)
@@ -473,6 +483,7 @@ def import_detail(request, pk):
         "errors": errors,
         "can_write": can_write(request.user),
         "running": job.status in (ImportStatus.QUEUED, ImportStatus.RUNNING, ImportStatus.UNDOING),
+        "undo_summary": jobs.undo_summary(job.undo_report) if job.undo_report else "",
     }
     return render_page_or_fragment(
         request, "data_exchange/import_detail.html", "data_exchange/_import_progress.html", context

@@ -19,9 +19,9 @@ SEGMENTS = [
         },
     ),
     (
-        "Book buyers, last 90 days",
-        "Anyone who bought in Books recently: for the autumn reading list.",
-        {"all": [{"field": "orders.category_90_days", "op": "eq", "value": "Books"}]},
+        "Trained in the last 90 days",
+        "Customers who bought training recently: invite them to the advanced webinar.",
+        {"all": [{"field": "orders.category_90_days", "op": "eq", "value": "Training"}]},
     ),
     (
         "Slipping champions",

@@ -1,18 +1,23 @@
-"""The demo's purchase history: a product catalogue, a web shop and orders drawn from known models.
+"""The demo's purchase history: the price list, a self-service shop and orders from known models.
 
-Every customer-stage contact (customer, loyal, advocate, churned) buys according to the BG/NBD
-and Gamma-Gamma processes with the parameters in ORDER_PROCESS (see
-`rapport.analytics.simulation`), starting on the day the contact became a customer. The
-parameters are printed and left in `ctx.extras["order_process"]`, and the analytics part stores
-them as the reference the model page compares its fit with, so anyone can check that the
-models find what was put in. On top of that process come orders that do not count as revenue
-(cancelled, refunded, just placed) and a few organization-only purchases, as a real shop has.
+The catalogue is `vocabulary.CATALOGUE` (licences, implementation packages, support plans,
+training days, with list prices in EUR). Every customer-stage contact (customer, loyal, advocate,
+churned) buys according to the BG/NBD and Gamma-Gamma processes with the parameters in
+ORDER_PROCESS (see `rapport.analytics.simulation`), starting on the day the contact became a
+customer: for the one who signed a won deal, that first order is the deal's quote on the day it
+was won; later purchases are renewals and more licences of what they bought, support plans,
+training or another implementation, at the list price or a discount. The parameters are printed
+and left in `ctx.extras["order_process"]`, and the analytics part stores them as the reference
+the model page compares its fit with (the repeat purchases are the process's own). On top of
+that come orders that do not count as revenue (cancelled, refunded, just placed), add-ons won in
+the renewals pipeline and a few organization-only purchases, as a real vendor has.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import decimal
+import math
 
 import numpy as np
 from django.utils import timezone
@@ -21,132 +26,103 @@ from rapport.analytics.simulation import PurchaseProcess, simulate_history
 from rapport.commerce import services
 from rapport.commerce.choices import OrderSource, OrderStatus
 from rapport.contacts.models import Contact, Membership
+from rapport.demo import vocabulary as words
 from rapport.demo.context import DemoContext
 
-# Time in weeks, money in EUR: a mean of about 3.9 purchases a year while active, a one-in-five
-# chance of leaving after each repeat purchase, about 47 EUR a purchase.
+# Time in weeks, money in EUR: a mean of about 3.9 purchases a year while active (renewals,
+# more seats, support, training), a one-in-five chance of leaving after each repeat purchase,
+# about 2,500 EUR a purchase, more of them before the year end (budgets are spent in Q4).
 ORDER_PROCESS = PurchaseProcess(
-    r=0.45, alpha=6.0, a=0.7, b=2.8, p=4.0, q=4.0, gamma=35.0, seasonal_amplitude=0.3
+    r=0.45, alpha=6.0, a=0.7, b=2.8, p=4.0, q=4.0, gamma=1875.0, seasonal_amplitude=0.3
 )
 HISTORY_DAYS = 900
 CUSTOMER_STAGES = ("customer", "loyal", "advocate", "churned")
 CENT = decimal.Decimal("0.01")
 
-CATALOGUE = {
-    "Books": [
-        ("Field guide to birds", 24.90),
-        ("The patient gardener", 19.50),
-        ("Atlas of small islands", 39.00),
-        ("Cooking with one pan", 27.00),
-        ("A history of maps", 32.00),
-    ],
-    "Kitchen": [
-        ("Cast-iron skillet", 49.00),
-        ("Stoneware mug set", 34.00),
-        ("Chef's knife", 89.00),
-        ("Pour-over kettle", 59.00),
-    ],
-    "Coffee & tea": [
-        ("Single-origin beans 1 kg", 32.00),
-        ("Breakfast tea 250 g", 9.50),
-        ("Espresso blend 500 g", 16.90),
-        ("Matcha tin", 24.00),
-    ],
-    "Garden": [
-        ("Pruning shears", 29.00),
-        ("Raised bed kit", 129.00),
-        ("Heirloom seed box", 18.00),
-        ("Watering can", 22.00),
-    ],
-    "Outdoor": [
-        ("Day pack 20 l", 79.00),
-        ("Enamel camping set", 45.00),
-        ("Merino socks (3 pairs)", 36.00),
-        ("Headlamp", 29.90),
-    ],
-    "Home": [
-        ("Linen throw", 69.00),
-        ("Beeswax candles (6)", 21.00),
-        ("Wool rug 120×180", 189.00),
-        ("Ceramic vase", 38.00),
-    ],
-    "Office": [
-        ("Dot-grid notebook", 14.00),
-        ("Fountain pen", 64.00),
-        ("Desk organiser", 42.00),
-    ],
-    "Toys & games": [
-        ("Wooden puzzle", 26.00),
-        ("Strategy board game", 49.90),
-        ("Kite", 31.00),
-    ],
-}
-
-
-SKU_PREFIX = {
-    "Books": "BK",
-    "Kitchen": "KT",
-    "Coffee & tea": "CF",
-    "Garden": "GD",
-    "Outdoor": "OD",
-    "Home": "HM",
-    "Office": "OF",
-    "Toys & games": "TY",
-}
-
-
-def _sku(category: str, index: int) -> str:
-    return f"{SKU_PREFIX[category]}-{index + 1:03d}"
-
 
 def build_catalogue(ctx: DemoContext) -> list:
+    """The price list of `vocabulary.CATALOGUE`: licences, implementation, support, training."""
     from rapport.commerce.models import Product
 
     products = []
     existing = {p.sku.lower(): p for p in Product.objects.all()}
-    for category, items in CATALOGUE.items():
-        for index, (name, price) in enumerate(items):
-            sku = _sku(category, index)
-            product = existing.get(sku.lower())
-            if product is None:
-                product = services.create_product(
-                    actor=ctx.admin,
-                    name=name,
-                    sku=sku,
-                    category=category,
-                    price=f"{price:.2f}",
-                    currency="EUR",
-                )
-            products.append(product)
+    for sku, name, category, price, unit in words.CATALOGUE:
+        product = existing.get(sku.lower())
+        if product is None:
+            product = services.create_product(
+                actor=ctx.admin,
+                name=name,
+                sku=sku,
+                category=category,
+                description=f"List price {price:,} EUR per {unit}.",
+                price=f"{price:.2f}",
+                currency="EUR",
+            )
+        products.append(product)
     return products
 
 
-def _order_lines(ctx: DemoContext, products: list, amount: decimal.Decimal) -> list[dict]:
-    """One to three lines whose unit prices add up to the drawn purchase value exactly.
+# What a repeat purchase is, and how often: renewals and more licences, support plans, training.
+REPEAT_CATEGORIES = [
+    (words.LICENCES, 60),
+    (words.SUPPORT, 15),
+    (words.TRAINING, 20),
+    (words.IMPLEMENTATION, 5),
+]
 
-    Prices are "as sold" (the drawn value spread over the products bought), so the order total
-    is the simulated spend to the cent.
-    """
-    count = 1 if amount < 30 else ctx.rng.choice((1, 1, 2, 2, 3))
-    chosen = ctx.rng.sample(products, count)
-    if count == 1:
-        return [{"product": chosen[0], "quantity": 1, "unit_price": amount}]
-    weights = [decimal.Decimal(str(ctx.rng.uniform(0.5, 1.5))) for _ in chosen]
-    total_weight = sum(weights)
-    lines, remaining = [], amount
-    for product, weight in zip(chosen[:-1], weights[:-1], strict=True):
-        price = max(CENT, (amount * weight / total_weight).quantize(CENT))
-        price = min(price, remaining - CENT * (len(chosen) - len(lines) - 1))
-        lines.append({"product": product, "quantity": 1, "unit_price": price})
-        remaining -= price
-    lines.append({"product": chosen[-1], "quantity": 1, "unit_price": remaining})
+
+def _lines_at_list_price(product, amount: decimal.Decimal) -> list[dict]:
+    """Enough units of `product` to cover `amount` at its list price, at the unit price that
+    makes the order total `amount` (a volume or negotiated discount, never a mark-up)."""
+    quantity = max(1, math.ceil(amount / product.price))
+    unit_price = (amount / quantity).quantize(CENT, rounding=decimal.ROUND_DOWN)
+    lines = [{"product": product, "quantity": quantity, "unit_price": unit_price}]
+    rest = amount - unit_price * quantity
+    if rest and quantity > 1:
+        lines[0]["quantity"] = quantity - 1
+        lines.append({"product": product, "quantity": 1, "unit_price": unit_price + rest})
+    elif rest:
+        lines[0]["unit_price"] = amount
     return lines
 
 
+def _repeat_lines(
+    ctx: DemoContext, by_category: dict, amount: decimal.Decimal, licence=None
+) -> list[dict]:
+    """A repeat purchase worth `amount`: more (or renewed) licences of what the customer has,
+    a support plan, training days or an implementation package, whichever that amount buys
+    without more than half off the list price."""
+    category = ctx.rng.choices(
+        [c for c, _w in REPEAT_CATEGORIES], weights=[w for _c, w in REPEAT_CATEGORIES], k=1
+    )[0]
+    if category == words.LICENCES and licence is not None and licence.price <= amount:
+        return _lines_at_list_price(licence, amount)
+    everything = sorted((p for group in by_category.values() for p in group), key=lambda p: p.price)
+    if amount < everything[0].price:
+        # Less than anything costs: the smallest purchase there is, at its list price.
+        return _lines_at_list_price(everything[0], everything[0].price)
+    group = by_category[category]
+    choices = (
+        [p for p in group if p.price * 3 <= amount]
+        or [p for p in group if p.price <= amount]
+        or [p for p in everything if p.price * 3 <= amount]
+        or [p for p in everything if p.price <= amount]
+    )
+    return _lines_at_list_price(ctx.rng.choice(choices), amount)
+
+
+def _deal_lines(by_sku: dict, lines: list) -> list[dict]:
+    return [
+        {"product": by_sku[sku], "quantity": quantity, "unit_price": price}
+        for sku, quantity, price in lines
+    ]
+
+
 def _moment(ctx: DemoContext, day: int, now: dt.datetime) -> dt.datetime:
-    """A shopping time on that day (shops sell evenings and weekends too), never in the future."""
+    """A time on that day when businesses order (self-service orders come in the evening too),
+    never in the future."""
     date = dt.date(1970, 1, 1) + dt.timedelta(days=int(day))
-    hour = ctx.rng.choice((8, 10, 12, 13, 17, 19, 20, 21, 22))
+    hour = ctx.rng.choice((8, 9, 10, 11, 13, 14, 15, 16, 17, 19))
     moment = timezone.make_aware(dt.datetime.combine(date, dt.time(hour, ctx.rng.randrange(60))))
     return min(moment, now - dt.timedelta(minutes=5))
 
@@ -168,14 +144,19 @@ def _acquisition_days(
 
 
 def build(ctx: DemoContext) -> None:
-    """Products, the web shop, and two and a half years of orders for the customers."""
+    """The price list, the self-service shop, and two and a half years of orders: each won
+    deal's quote as its customer's first order, then renewals and add-ons."""
     products = build_catalogue(ctx)
     ctx.extras["products"] = products
+    by_sku = {p.sku: p for p in products}
+    by_category: dict[str, list] = {}
+    for product in products:
+        by_category.setdefault(product.category, []).append(product)
     from rapport.commerce.models import Shop
 
     if not Shop.objects.filter(key="web-shop").exists():
         services.create_shop(
-            actor=ctx.admin, name="Web shop", key="web-shop", default_currency="EUR"
+            actor=ctx.admin, name="Self-service shop", key="web-shop", default_currency="EUR"
         )
 
     customer_ids = [pk for stage in CUSTOMER_STAGES for pk in ctx.contacts_by_stage.get(stage, [])]
@@ -183,6 +164,15 @@ def build(ctx: DemoContext) -> None:
     if not customers:
         ctx.say("  no customer-stage contacts: no orders")
         return
+    # The won deals of the sales part: (deal id, contact id, closed at, [(sku, qty, price)]).
+    won = ctx.extras.get("won_deals", [])
+    first_deal = {}
+    add_ons = []
+    for _deal_id, contact_id, closed_at, lines in sorted(won, key=lambda w: w[2]):
+        if contact_id in first_deal:
+            add_ons.append((contact_id, closed_at, lines))
+        else:
+            first_deal[contact_id] = (closed_at, lines)
     now = ctx.now
     end = (timezone.localdate(now) - dt.date(1970, 1, 1)).days
     start = end - HISTORY_DAYS
@@ -205,43 +195,78 @@ def build(ctx: DemoContext) -> None:
     organizations = {
         o.pk: o for o in Organization.objects.filter(pk__in=set(organization_of.values()))
     }
+    licence_of = {
+        contact_id: by_sku[lines[0][0]]
+        for contact_id, (_at, lines) in first_deal.items()
+        if lines and lines[0][0] in by_sku
+    }
 
     drafts = []
+    previous = -1
     with ctx.progress("Orders", int(history.customer.size)) as advance:
         for index, day, amount in zip(
             history.customer.tolist(), history.day.tolist(), history.amount.tolist(), strict=True
         ):
             contact = customers[index]
-            value = decimal.Decimal(str(amount)).quantize(CENT)
+            is_first = index != previous
+            previous = index
             moment = _moment(ctx, day, now)
-            # Purchases of the process are all revenue: shipped, or just paid if very recent.
+            deal = first_deal.get(contact.pk) if is_first else None
+            if deal is not None:
+                # The first purchase is the signed deal: its quote, on the day it was won.
+                moment, lines = deal[0], _deal_lines(by_sku, deal[1])
+            else:
+                value = decimal.Decimal(str(amount)).quantize(CENT)
+                lines = _repeat_lines(ctx, by_category, value, licence_of.get(contact.pk))
+            # Purchases of the process are all revenue: paid, or just invoiced if very recent.
             status = OrderStatus.PAID if (now - moment).days < 3 else OrderStatus.SHIPPED
+            organization = organizations.get(organization_of.get(contact.pk))
             drafts.append(
                 services.validate_order(
                     contact=contact,
-                    organization=organizations.get(organization_of.get(contact.pk)),
+                    organization=organization,
                     ordered_at=moment,
                     status=status,
                     currency="EUR",
-                    lines=_order_lines(ctx, products, value),
+                    lines=lines,
                     infer_organization=False,
                 )
             )
             # Orders outside the process: they must never count as revenue.
             roll = ctx.rng.random()
-            if roll < 0.04:
+            if roll < 0.04 and deal is None:
                 extra = OrderStatus.CANCELLED if roll < 0.025 else OrderStatus.REFUNDED
                 drafts.append(
                     services.validate_order(
                         contact=contact,
-                        ordered_at=moment - dt.timedelta(hours=ctx.rng.randint(1, 72)),
+                        organization=organization,
+                        ordered_at=max(
+                            contact.created_at,
+                            moment - dt.timedelta(hours=ctx.rng.randint(1, 72)),
+                        ),
                         status=extra,
                         currency="EUR",
-                        lines=_order_lines(ctx, products, value),
+                        lines=lines,
                         infer_organization=False,
                     )
                 )
             advance(1)
+    # Add-ons won in the renewals pipeline: ordered the day they were won.
+    for contact_id, closed_at, lines in add_ons:
+        contact = next((c for c in customers if c.pk == contact_id), None)
+        if contact is None:
+            continue
+        drafts.append(
+            services.validate_order(
+                contact=contact,
+                organization=organizations.get(organization_of.get(contact_id)),
+                ordered_at=closed_at,
+                status=OrderStatus.SHIPPED,
+                currency="EUR",
+                lines=_deal_lines(by_sku, lines),
+                infer_organization=False,
+            )
+        )
     for contact in ctx.rng.sample(customers, min(len(customers), max(1, len(customers) // 40))):
         drafts.append(
             services.validate_order(
@@ -249,20 +274,20 @@ def build(ctx: DemoContext) -> None:
                 ordered_at=now - dt.timedelta(hours=ctx.rng.randint(1, 60)),
                 status=OrderStatus.PLACED,
                 currency="EUR",
-                lines=_order_lines(ctx, products, decimal.Decimal("42.00")),
+                lines=_lines_at_list_price(by_sku["TRN-REMOTE"], decimal.Decimal("950.00")),
                 infer_organization=False,
             )
         )
-    # A few purchases by organizations as such (a company card, no person named).
+    # A few purchases by organizations as such (procurement orders, no person named).
     for organization in ctx.rng.sample(ctx.organizations, min(len(ctx.organizations), 12)):
-        value = decimal.Decimal(str(round(ctx.rng.uniform(150, 1500), 2)))
+        value = decimal.Decimal(ctx.rng.choice((2400, 6000, 2850, 4200)))
         drafts.append(
             services.validate_order(
                 organization=organization,
-                ordered_at=ctx.moment(days_ago_max=HISTORY_DAYS),
+                ordered_at=ctx.moment(days_ago_max=300, days_ago_min=5),
                 status=OrderStatus.SHIPPED,
                 currency="EUR",
-                lines=_order_lines(ctx, products, value),
+                lines=_repeat_lines(ctx, by_category, value),
             )
         )
     written = 0

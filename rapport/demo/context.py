@@ -102,12 +102,20 @@ class DemoContext:
         return list(self.team_members.get(team_key, ()))
 
     def sales_reps(self) -> list[User]:
-        return [user for key in SALES_TEAMS for user in self.members_of(key)]
+        """The sales teams' members who may work deals and leads (no read-only seat)."""
+        return [
+            user for key in SALES_TEAMS for user in self.members_of(key) if not user.is_read_only
+        ]
 
     def pick_user(self, team_key: str | None = None) -> User:
-        """A random demo user, from one team when `team_key` is given."""
+        """A random demo user who may own records, from one team when `team_key` is given.
+
+        Read-only users (the manager, the read-only seat) never own anything: they may not be
+        given a record, so they are never picked."""
         pool = self.members_of(team_key) if team_key else self.users
-        return self.rng.choice(pool or self.users or [self.admin])
+        writers = [user for user in pool if not user.is_read_only]
+        fallback = [user for user in self.users if not user.is_read_only]
+        return self.rng.choice(writers or fallback or [self.admin])
 
     # -- time ------------------------------------------------------------------------------
 

@@ -10,6 +10,8 @@ import datetime as dt
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from rapport.data_exchange import detection
+from rapport.data_exchange.choices import DetectionTrigger
 from rapport.demo.context import DemoContext
 from rapport.frameworks import facts, recommendation, services, snapshots, tasks
 from rapport.frameworks.catalog import MODELS
@@ -17,6 +19,8 @@ from rapport.frameworks.catalog import MODELS
 ANALYTICS_MONTHS = 6
 BACKFILL_DAYS = 365
 BACKFILL_EVERY = 7
+# How long the demo's assessments stayed open for answers before they were completed.
+ASSESSMENT_OPEN_DAYS = 14
 
 # Per model, objectives to try in order (stage, KPI, target kind, amount): the first the data
 # supports is set — the seeds' step 3 ("increase retention by X %", "decrease churn by X %",
@@ -173,9 +177,17 @@ def _respondents(ctx: DemoContext) -> list:
 def _assess(
     ctx: DemoContext, model_key: str, levels: dict, *, completed_at: dt.datetime, title: str
 ):
+    """Open an assessment, have the staff answer it over the following days and complete it at
+    `completed_at`: opened, answered and completed in that order."""
     model = MODELS[model_key]
-    assessment = services.create_assessment(actor=ctx.admin, model_key=model_key, title=title)
+    opened_at = completed_at - dt.timedelta(days=ASSESSMENT_OPEN_DAYS)
+    assessment = services.create_assessment(
+        actor=ctx.admin, model_key=model_key, title=title, at=opened_at
+    )
     for person in _respondents(ctx):
+        answered_at = opened_at + dt.timedelta(
+            hours=ctx.rng.randint(1, ASSESSMENT_OPEN_DAYS * 24 - 1)
+        )
         answers = {}
         for stage, question in model.questions:
             base = levels.get(stage.key, 3)
@@ -183,7 +195,7 @@ def _assess(
                 1, min(5, base + ctx.rng.choice((-1, 0, 0, 1)))
             )
         services.answer_assessment(
-            actor=person, assessment=assessment, answers=answers, at=completed_at
+            actor=person, assessment=assessment, answers=answers, at=answered_at
         )
     services.complete_assessment(actor=ctx.admin, assessment=assessment, at=completed_at)
     return assessment
@@ -215,6 +227,9 @@ def _assessments(ctx: DemoContext) -> None:
 
 
 def build(ctx: DemoContext) -> None:
+    # The suspected-duplicate KPIs read the pairs detection finds: detect before measuring.
+    scans = detection.run_all(trigger=DetectionTrigger.DEMO)
+    ctx.say(f"  duplicate detection: {sum(scan.suspected for scan in scans)} suspected pairs")
     _analytics_history(ctx)
     run = snapshots.backfill(days=BACKFILL_DAYS, every=BACKFILL_EVERY)
     ctx.say(

@@ -319,11 +319,41 @@ def _domain_for(name: str, tld: str, taken: set[str]) -> str:
     return domain
 
 
+def company_name(ctx: DemoContext, country: str, industry: str, taken: set[str]) -> str:
+    """A name that reads like a company of that country and industry, unique in this demo:
+    "Hoffmann Logistik GmbH", "Northwind Retail Ltd", "Laurent & Martin SAS"."""
+    faker = ctx.faker[words.COUNTRIES[country][0]]
+    language = words.ORG_LANGUAGE.get(country, "en")
+    sectors = words.SECTOR_WORDS.get(industry, {})
+    sector_words = sectors.get(language) or sectors.get("en") or ["Group"]
+    name = ""
+    for attempt in range(30):
+        form = weighted(ctx, words.ORG_FORMS[country])
+        roll = ctx.rng.random()
+        surname = faker.last_name().split()[-1] if attempt < 20 else faker.last_name()
+        sector = ctx.rng.choice(sector_words)
+        if roll < 0.5:
+            name = f"{surname} {sector} {form}"
+        elif roll < 0.8:
+            name = f"{ctx.rng.choice(words.BRANDS[country])} {sector} {form}"
+        else:
+            other = faker.last_name().split()[-1]
+            name = f"{surname} & {other} {form}" if other != surname else f"{surname} {form}"
+        if language == "es" and roll < 0.5:
+            name = f"{sector} {surname} {form}"  # "Logística Ortega S.L."
+        if name.lower() not in taken:
+            break
+    taken.add(name.lower())
+    return name[:200]
+
+
 def build_organizations(ctx: DemoContext) -> None:
     """Organizations across countries, industries and sizes, owned by the territory's reps."""
     count = max(12, ctx.scale // 8)
     countries = [(code, spec[1]) for code, spec in words.COUNTRIES.items()]
     taken = set(Organization.objects.values_list("domain", flat=True))
+    # Unique within this run (not against the database, so a seed builds the same names again).
+    names: set[str] = set()
     created_at: dict[int, dt.datetime] = {}
     with ctx.progress("Organizations", count) as advance:
         for start in range(0, count, ctx.batch_size):
@@ -331,7 +361,8 @@ def build_organizations(ctx: DemoContext) -> None:
                 for _ in range(start, min(count, start + ctx.batch_size)):
                     country = weighted(ctx, countries)
                     faker = ctx.faker[words.COUNTRIES[country][0]]
-                    name = faker.company()[:200]
+                    industry = weighted(ctx, words.INDUSTRIES)
+                    name = company_name(ctx, country, industry, names)
                     domain = _domain_for(name, words.COUNTRIES[country][4], taken)
                     size = weighted(ctx, [(s, spec[0]) for s, spec in words.SIZES.items()])
                     _w, low, high = words.SIZES[size]
@@ -349,7 +380,7 @@ def build_organizations(ctx: DemoContext) -> None:
                         owner=owner,
                         domain=domain,
                         website=f"https://www.{domain}/",
-                        industry=weighted(ctx, words.INDUSTRIES),
+                        industry=industry,
                         size=size,
                         phone=_phone(ctx, country, mobile=False),
                         street=_street(faker),
@@ -379,9 +410,16 @@ def _build_relationships(ctx: DemoContext) -> None:
     big = [o for o in orgs if o.size in ("201-1000", "1001+")]
     small = [o for o in orgs if o.size not in ("201-1000", "1001+")]
     pairs = []
+    # A company has one parent: each subsidiary is taken once.
+    taken: set[int] = set()
     for parent in ctx.rng.sample(big, k=min(len(big), max(1, len(orgs) // 25))):
-        same_country = [o for o in small if o.country == parent.country and o is not parent]
+        same_country = [
+            o
+            for o in small
+            if o.country == parent.country and o is not parent and o.pk not in taken
+        ]
         for child in ctx.rng.sample(same_country, k=min(len(same_country), ctx.rng.randint(1, 3))):
+            taken.add(child.pk)
             pairs.append((parent, child, "parent", ""))
     for kind, notes, share in (
         ("partner", words.PARTNER_NOTES, 40),
@@ -448,12 +486,24 @@ def _path(ctx: DemoContext, final: str) -> list[str]:
     return path
 
 
-def _story(ctx: DemoContext) -> Story:
+def sales_cycle(size: str | None) -> tuple[int, int]:
+    """Days from opportunity to signature for a buyer of that organization size (None: a person
+    buying for themselves)."""
+    shape = words.DEAL_SHAPE.get(size or "", words.INDIVIDUAL_SHAPE)
+    return shape[3], shape[4]
+
+
+def _story(ctx: DemoContext, size: str | None = None) -> Story:
     final = weighted(ctx, words.FINAL_STAGES)
     path = _path(ctx, final)
-    # Time the whole path needs, with each stage's dwell time drawn around its typical value.
+    cycle_low, cycle_high = sales_cycle(size)
+    # Time the whole path needs, with each stage's dwell time drawn around its typical value;
+    # an opportunity takes the sales cycle of the buyer's size.
     gaps = [
-        words.STAGE_DWELL_DAYS.get(stage, 60) * ctx.rng.uniform(0.3, 1.8) for stage in path[:-1]
+        ctx.rng.uniform(cycle_low, cycle_high)
+        if stage == "opportunity"
+        else words.STAGE_DWELL_DAYS.get(stage, 60) * ctx.rng.uniform(0.3, 1.8)
+        for stage in path[:-1]
     ]
     needed = sum(gaps)
     # More contacts arrive recently (the business grows), but a long path needs an early start.
@@ -461,6 +511,10 @@ def _story(ctx: DemoContext) -> Story:
     days_ago = earliest + (HISTORY_DAYS - earliest) * (ctx.rng.random() ** 1.6)
     if ctx.rng.random() < 0.5:
         days_ago = max(earliest, min(HISTORY_DAYS, days_ago * ctx.rng.uniform(0.4, 1.0)))
+    if final == "opportunity":
+        # Still in play: the opportunity is younger than a slow cycle of its size (an older one
+        # would have been decided by now).
+        days_ago = min(HISTORY_DAYS, needed + ctx.rng.uniform(2, cycle_high * 1.1))
     created = ctx.moment(days_ago, max(0.0, days_ago - 1))
     available = (ctx.now - created).total_seconds() / 86400
     if needed > available * 0.95 and needed > 0:
@@ -531,13 +585,16 @@ def build_contacts(ctx: DemoContext) -> None:
 
 
 def _one_contact(ctx: DemoContext, employers, weights, countries) -> Contact:
-    story = _story(ctx)
-    b2b = (
-        bool(employers)
-        and (story.final_stage != "subscriber" or ctx.rng.random() < 0.4)
-        and ctx.rng.random() < 0.85
+    # The employer is drawn first: the size of the company sets the length of its sales cycle.
+    b2b_roll, subscriber_roll = ctx.rng.random(), ctx.rng.random()
+    organization = (
+        ctx.rng.choices(employers, weights=weights, k=1)[0]
+        if employers and b2b_roll < 0.85
+        else None
     )
-    organization = ctx.rng.choices(employers, weights=weights, k=1)[0] if b2b else None
+    story = _story(ctx, organization.size if organization else None)
+    if story.final_stage == "subscriber" and subscriber_roll >= 0.4:
+        organization = None  # most newsletter subscribers sign up privately
     country = organization.country if organization else weighted(ctx, countries)
     faker = ctx.faker[words.COUNTRIES[country][0]]
     first, last = faker.first_name()[:100], faker.last_name()[:100]

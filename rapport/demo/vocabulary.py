@@ -1,7 +1,8 @@
 """The words of the demo business: who sells what to whom, and what they say to each other.
 
-The demo company is Brightwave Solutions, a B2B vendor of workplace software and hardware
-selling to small and mid-size firms across Europe and North America. Its staff sign in with
+The demo company is Brightwave Solutions, a B2B vendor of workplace software selling yearly
+licences, implementation, support plans and training to small and mid-size firms across Europe
+and North America, invoiced in EUR. Its staff sign in with
 addresses at `brightwave.example` (a reserved domain: nothing is ever delivered there).
 """
 
@@ -77,6 +78,9 @@ LEGAL_SUFFIXES = {
     "group",
     "son",
     "sons",
+    "corp",
+    "llp",
+    "oy",
 }
 
 JOB_TITLES = [
@@ -230,6 +234,190 @@ PRODUCTS = [
     "Brightwave Secure Wi-Fi",
     "Brightwave Helpdesk",
 ]
+
+# The price list: (SKU, name, category, list price in EUR, unit). Deals and orders are built
+# only from these lines; licences and support plans are per year, so they come back as renewals.
+LICENCES = "Licences"
+IMPLEMENTATION = "Implementation"
+SUPPORT = "Support plans"
+TRAINING = "Training"
+CATALOGUE = [
+    ("BW-DESK-1Y", "Brightwave Desk licence (per seat, 1 year)", LICENCES, 180, "seat"),
+    ("BW-HELP-1Y", "Brightwave Helpdesk licence (per agent, 1 year)", LICENCES, 420, "agent"),
+    ("BW-ROOM-1Y", "Brightwave Rooms licence (per room, 1 year)", LICENCES, 360, "room"),
+    ("BW-BKP-1Y", "Brightwave Cloud Backup (per TB, 1 year)", LICENCES, 960, "TB"),
+    ("BW-WIFI-1Y", "Brightwave Secure Wi-Fi licence (per site, 1 year)", LICENCES, 1200, "site"),
+    ("IMP-START", "Implementation package Starter", IMPLEMENTATION, 2500, "package"),
+    ("IMP-PRO", "Implementation package Professional", IMPLEMENTATION, 7500, "package"),
+    ("IMP-ENT", "Implementation package Enterprise", IMPLEMENTATION, 18000, "package"),
+    ("SUP-BIZ-1Y", "Business support plan (1 year)", SUPPORT, 2400, "plan"),
+    ("SUP-PREM-1Y", "Premium support plan (1 year)", SUPPORT, 6000, "plan"),
+    ("TRN-REMOTE", "Remote training day", TRAINING, 950, "day"),
+    ("TRN-ONSITE", "On-site training day", TRAINING, 1400, "day"),
+]
+# The licence product each product family sells (deal and lead "products of interest").
+FAMILY_LICENCE = {
+    "Brightwave Desk": "BW-DESK-1Y",
+    "Brightwave Helpdesk": "BW-HELP-1Y",
+    "Brightwave Rooms": "BW-ROOM-1Y",
+    "Brightwave Cloud Backup": "BW-BKP-1Y",
+    "Brightwave Secure Wi-Fi": "BW-WIFI-1Y",
+}
+# Organization size -> (licence units low, high, implementation SKU, sales cycle days low, high).
+# Small firms buy in a few weeks; a large one takes months (legal, procurement, IT security).
+DEAL_SHAPE = {
+    "1-10": (3, 10, "IMP-START", 14, 40),
+    "11-50": (10, 45, "IMP-START", 21, 60),
+    "51-200": (30, 150, "IMP-PRO", 35, 90),
+    "201-1000": (120, 600, "IMP-PRO", 50, 130),
+    "1001+": (400, 2000, "IMP-ENT", 70, 180),
+}
+# No organization: a freelancer or consultant buying for themselves.
+INDIVIDUAL_SHAPE = (1, 3, "", 7, 25)
+
+# Company names: (legal forms with weights, sector words by industry, brand stems). Names are
+# "<Surname> <Sector> <form>", "<Brand> <Sector> <form>" or "<Surname> & <Surname> <form>".
+ORG_FORMS = {
+    "DE": [("GmbH", 8), ("AG", 2), ("GmbH & Co. KG", 3), ("KG", 1)],
+    "AT": [("GmbH", 8), ("AG", 2), ("KG", 1)],
+    "CH": [("AG", 6), ("GmbH", 4)],
+    "GB": [("Ltd", 9), ("plc", 1), ("LLP", 1)],
+    "US": [("Inc.", 6), ("LLC", 4), ("Corp.", 2)],
+    "NL": [("B.V.", 9), ("N.V.", 1)],
+    "SE": [("AB", 1)],
+    "FR": [("SAS", 6), ("SARL", 3), ("SA", 2)],
+    "ES": [("S.L.", 7), ("S.A.", 3)],
+    "IT": [("S.r.l.", 7), ("S.p.A.", 3)],
+}
+# The language sector words are taken from, by country.
+ORG_LANGUAGE = {
+    "DE": "de",
+    "AT": "de",
+    "CH": "de",
+    "FR": "fr",
+    "ES": "es",
+    "IT": "it",
+}
+SECTOR_WORDS = {
+    # industry: {language: words}; "en" is the default.
+    "Software": {
+        "en": ["Software", "Digital", "Systems"],
+        "de": ["Software", "Digital"],
+        "fr": ["Logiciels", "Numérique"],
+        "es": ["Software", "Digital"],
+        "it": ["Software", "Digitale"],
+    },
+    "Manufacturing": {
+        "en": ["Engineering", "Manufacturing", "Industries"],
+        "de": ["Maschinenbau", "Werkzeugbau", "Industrietechnik"],
+        "fr": ["Industrie", "Mécanique"],
+        "es": ["Industrial", "Ingeniería"],
+        "it": ["Meccanica", "Industrie"],
+    },
+    "Retail": {
+        "en": ["Retail", "Stores", "Trading"],
+        "de": ["Handel", "Handelshaus"],
+        "fr": ["Distribution", "Commerce"],
+        "es": ["Comercial", "Distribución"],
+        "it": ["Commerciale", "Distribuzione"],
+    },
+    "Healthcare": {
+        "en": ["Health", "Medical", "Care"],
+        "de": ["Medizintechnik", "Gesundheit"],
+        "fr": ["Santé", "Médical"],
+        "es": ["Salud", "Médica"],
+        "it": ["Medicale", "Salute"],
+    },
+    "Financial services": {
+        "en": ["Capital", "Finance", "Partners"],
+        "de": ["Finanz", "Vermögensberatung"],
+        "fr": ["Finance", "Capital"],
+        "es": ["Finanzas", "Capital"],
+        "it": ["Finanza", "Capitali"],
+    },
+    "Logistics": {
+        "en": ["Logistics", "Freight", "Transport"],
+        "de": ["Logistik", "Spedition"],
+        "fr": ["Logistique", "Transports"],
+        "es": ["Logística", "Transportes"],
+        "it": ["Logistica", "Trasporti"],
+    },
+    "Education": {
+        "en": ["Learning", "Academy", "Education"],
+        "de": ["Akademie", "Bildung"],
+        "fr": ["Formation", "Académie"],
+        "es": ["Formación", "Academia"],
+        "it": ["Formazione", "Accademia"],
+    },
+    "Hospitality": {
+        "en": ["Hotels", "Hospitality"],
+        "de": ["Hotels", "Gastronomie"],
+        "fr": ["Hôtels", "Hôtellerie"],
+        "es": ["Hoteles", "Hostelería"],
+        "it": ["Hotel", "Ospitalità"],
+    },
+    "Construction": {
+        "en": ["Construction", "Builders", "Building"],
+        "de": ["Bau", "Bauunternehmung"],
+        "fr": ["Construction", "Bâtiment"],
+        "es": ["Construcciones", "Obras"],
+        "it": ["Costruzioni", "Edilizia"],
+    },
+    "Energy": {
+        "en": ["Energy", "Power", "Utilities"],
+        "de": ["Energie", "Stadtwerke"],
+        "fr": ["Énergie"],
+        "es": ["Energía"],
+        "it": ["Energia"],
+    },
+    "Media": {
+        "en": ["Media", "Publishing", "Studios"],
+        "de": ["Medien", "Verlag"],
+        "fr": ["Médias", "Éditions"],
+        "es": ["Medios", "Ediciones"],
+        "it": ["Media", "Edizioni"],
+    },
+    "Professional services": {
+        "en": ["Consulting", "Advisory", "Associates"],
+        "de": ["Beratung", "Consulting"],
+        "fr": ["Conseil", "Associés"],
+        "es": ["Consultores", "Asesores"],
+        "it": ["Consulenza", "Associati"],
+    },
+    "Food & beverage": {
+        "en": ["Foods", "Beverages", "Brewing"],
+        "de": ["Lebensmittel", "Brauerei", "Feinkost"],
+        "fr": ["Alimentaire", "Boissons"],
+        "es": ["Alimentación", "Bebidas"],
+        "it": ["Alimentari", "Bevande"],
+    },
+    "Automotive": {
+        "en": ["Motors", "Automotive"],
+        "de": ["Automobil", "Fahrzeugtechnik"],
+        "fr": ["Automobiles"],
+        "es": ["Automoción"],
+        "it": ["Automotive", "Motori"],
+    },
+    "Telecommunications": {
+        "en": ["Telecom", "Networks"],
+        "de": ["Telekom", "Netze"],
+        "fr": ["Télécom", "Réseaux"],
+        "es": ["Telecomunicaciones", "Redes"],
+        "it": ["Telecomunicazioni", "Reti"],
+    },
+}
+BRANDS = {
+    "DE": ["Nordstern", "Rheintal", "Hanse", "Elbe", "Spree", "Isar", "Weser", "Taunus"],
+    "AT": ["Donau", "Alpen", "Tirol", "Wienerwald", "Salzach"],
+    "CH": ["Jura", "Leman", "Säntis", "Aare", "Rigi"],
+    "GB": ["Northwind", "Thames", "Pennine", "Redbridge", "Kestrel", "Severn", "Cotswold"],
+    "US": ["Summit", "Lakeshore", "Redwood", "Cascade", "Liberty", "Bluegrass", "Harbor"],
+    "NL": ["Delta", "Noordzee", "Polder", "Zuiderzee", "Oranje"],
+    "SE": ["Nordic", "Fjällen", "Vasa", "Mälar", "Göta"],
+    "FR": ["Atlantique", "Provence", "Horizon", "Lumière", "Garonne", "Loire"],
+    "ES": ["Mediterráneo", "Sierra", "Costa", "Meseta", "Cantábrico"],
+    "IT": ["Adriatica", "Alpina", "Tirreno", "Aurora", "Dolomiti", "Arno"],
+}
 
 # Subjects and bodies. Placeholders: {first}, {company}, {product}, {seats}, {weekday}, {me}.
 CALL_SUBJECTS = {

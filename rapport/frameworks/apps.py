@@ -7,7 +7,12 @@ class FrameworksConfig(AppConfig):
     verbose_name = "CRM models"
 
     def ready(self):
+        from rapport.accounts import access
+        from rapport.accounts.choices import Domain
         from rapport.core import schedules
+        from rapport.frameworks.models import Objective
+
+        access.register(Objective, domain=Domain.ANALYTICS, owner_field="owner")
         from rapport.core.registry import NavItem, Panel, register_nav, register_panel
         from rapport.frameworks import panels, tasks
 

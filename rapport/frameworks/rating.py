@@ -2,7 +2,8 @@
 
 A higher-is-better KPI is on track at or above its target, at risk within `tolerance` (a fraction
 of the target) below it, off track further below; mirrored for lower-is-better. A KPI without a
-target (or without a direction) is informational; one without a value is not rated.
+target (or without a direction) is informational; one without a value is not rated. A stage's
+one status (`stage_status`) is the worse of its measured health and its assessed maturity.
 """
 
 from __future__ import annotations
@@ -88,3 +89,13 @@ def maturity_status(score: float | None) -> str:
     if score >= 4.0:
         return ON_TRACK
     return AT_RISK if score >= 3.0 else OFF_TRACK
+
+
+def stage_status(health: StageHealth, maturity: float | None) -> str:
+    """A stage's one status from everything rated about it: the worse of its measured health
+    and its assessed maturity (whichever exist). A stage is on track only when neither its KPIs
+    nor its own assessment say otherwise, so no part of a scorecard contradicts the stage."""
+    rated = [status for status in (health.status, maturity_status(maturity)) if status in RATED]
+    if not rated:
+        return NO_VALUE
+    return max(rated, key=RATED.index)

@@ -112,13 +112,26 @@ class StageCard:
 
     @property
     def status(self) -> str:
-        """The measured health where KPIs are rated, else the assessed maturity."""
-        if self.health.rated:
-            return self.health.status
-        return self.maturity_status
+        """The worse of the measured health and the assessed maturity (`rating.stage_status`)."""
+        return rating.stage_status(self.health, self.maturity.mean if self.maturity else None)
+
+    @property
+    def status_basis(self) -> str:
+        """What the stage's status was taken from, in the user's words."""
+        measured = self.health.rated > 0
+        assessed = self.maturity_status in rating.RATED
+        if measured and assessed:
+            return "Status: the worse of its measured health and its assessed maturity."
+        if assessed:
+            return "Status: from its assessed maturity."
+        if measured:
+            return "Status: from its measured health."
+        return ""
 
     @property
     def status_label(self) -> str:
+        if self.status == rating.NO_VALUE and self.stage.questions:
+            return "Not rated yet" if self.stage.kpis else "Not assessed yet"
         return rating.STATUS_LABELS[self.status]
 
     @property

@@ -15,6 +15,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from rapport.accounts import access
 from rapport.audit.models import ChangeAction
 from rapport.audit.services import record_change, snapshot
 from rapport.core import events
@@ -56,8 +57,7 @@ def _require_manager(actor) -> None:
 
 
 def _require_writer(actor) -> None:
-    if not permissions.can_respond(actor):
-        raise PermissionDenied("Your role is read-only.")
+    access.require_write(actor)
 
 
 def _actor_or_none(actor):
@@ -524,10 +524,16 @@ def _alert(objective: Objective, kind: str, title: str, body: str, *, today: dt.
 # --------------------------------------------------------------------------- assessments
 
 
-def create_assessment(*, actor, model_key: str, title: str = "") -> Assessment:
-    """Open a maturity questionnaire on a model for everyone who may write to answer."""
+def create_assessment(*, actor, model_key: str, title: str = "", at=None) -> Assessment:
+    """Open a maturity questionnaire on a model for everyone who may write to answer.
+
+    `at` back-dates the opening (the demo's history); answers and completion are refused
+    before it, so an assessment is never completed before it was opened.
+    """
     _require_manager(actor)
     errors: dict[str, list[str]] = {}
+    if at is not None and at > timezone.now():
+        errors["at"] = ["An assessment cannot be opened in the future."]
     model, _stage = _model_and_stage(model_key, None, errors)
     if model is not None and not model.questions:
         errors.setdefault("model", []).append(f"{model.name} has no maturity questions.")
@@ -539,13 +545,22 @@ def create_assessment(*, actor, model_key: str, title: str = "") -> Assessment:
     with transaction.atomic():
         assessment = Assessment.objects.create(
             model_key=model_key,
-            title=title or f"{model.name} maturity, {timezone.localdate():%B %Y}",
+            title=title or f"{model.name} maturity, {timezone.localtime(at):%B %Y}",
             created_by=_actor_or_none(actor),
         )
+        if at is not None:
+            # created_at is stamped on insert; the opening moment is what it records.
+            Assessment.objects.filter(pk=assessment.pk).update(created_at=at)
+            assessment.created_at = at
         record_change(
             actor=actor, action=ChangeAction.CREATE, instance=assessment, after=snapshot(assessment)
         )
     return assessment
+
+
+def _refuse_before_opening(assessment: Assessment, moment, what: str) -> None:
+    if moment < assessment.created_at:
+        raise ValidationError({"at": [f"An assessment cannot be {what} before it was opened."]})
 
 
 def answer_assessment(
@@ -594,6 +609,7 @@ def answer_assessment(
     if errors:
         raise ValidationError(errors)
     moment = at or timezone.now()
+    _refuse_before_opening(assessment, moment, "answered")
     with transaction.atomic():
         for key, value in cleaned.items():
             stage_key, question_key = key.split(".", 1)
@@ -629,10 +645,12 @@ def complete_assessment(*, actor, assessment: Assessment, at=None) -> Assessment
     respondents = assessment.responses.values("respondent").distinct().count()
     if not respondents:
         raise ValidationError({"assessment": ["Nobody has answered yet."]})
+    moment = at or timezone.now()
+    _refuse_before_opening(assessment, moment, "completed")
     before = snapshot(assessment)
     with transaction.atomic():
         assessment.status = AssessmentStatus.COMPLETED
-        assessment.completed_at = at or timezone.now()
+        assessment.completed_at = moment
         assessment.completed_by = _actor_or_none(actor)
         assessment.save()
         record_change(

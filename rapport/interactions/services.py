@@ -2,10 +2,12 @@
 
 import datetime as dt
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from rapport.accounts import access
+from rapport.accounts.access import Action
 from rapport.audit.models import ChangeAction
 from rapport.audit.services import record_change, snapshot
 from rapport.contacts.services import touch_contact
@@ -48,6 +50,11 @@ def log_interaction(
     Text is stored as given and escaped when shown. A repeated `external_id` returns the entry
     already logged instead of a second one. Sets off InteractionLogged.
     """
+    # Logging on a timeline changes the record it is about: the actor must be able to write it.
+    access.require(actor, Action.CREATE, Interaction)
+    for subject_record in (contact, organization):
+        if subject_record is not None:
+            access.require(actor, Action.CHANGE, subject_record)
     errors: dict[str, list[str]] = {}
     if kind not in InteractionKind.values:
         errors["kind"] = _choice_error(InteractionKind.values)
@@ -66,6 +73,9 @@ def log_interaction(
         errors["subject"] = [f"Use at most 200 characters (it has {len(subject)})."]
     if len(body or "") > BODY_LIMIT:
         errors["body"] = [f"Use at most {BODY_LIMIT} characters."]
+    elif kind == InteractionKind.NOTE and not subject and not (body or "").strip():
+        # A call or meeting is worth logging with only its outcome; a note is only its text.
+        errors["body"] = ["Write the note: it is empty."]
     if "\x00" in subject or "\x00" in (body or ""):
         errors.setdefault("body", []).append("Contains a null character.")
     if outcome:
@@ -142,9 +152,24 @@ def log_interaction(
     return interaction
 
 
+def may_delete(actor, interaction: Interaction) -> bool:
+    """Whoever logged it, the owner of the record it is about, or an administrator (and only
+    within the actor's access) may remove an entry; the system always may."""
+    if not access.can(actor, Action.DELETE, interaction):
+        return False
+    if actor is None or actor.is_administrator or interaction.actor_id == actor.pk:
+        return True
+    return actor.pk in access.rule_for(interaction).owners(interaction)
+
+
 @transaction.atomic
 def delete_interaction(*, actor, interaction: Interaction) -> None:
     """Remove a timeline entry logged by mistake; the audit record keeps what it said."""
+    access.require(actor, Action.DELETE, interaction)
+    if not may_delete(actor, interaction):
+        raise PermissionDenied(
+            "Only whoever logged it, the record's owner or an administrator may remove it."
+        )
     before = snapshot(interaction, ["kind", "channel", "subject", "body", "outcome", "contact"])
     record_change(actor=actor, action=ChangeAction.DELETE, instance=interaction, before=before)
     interaction.delete()

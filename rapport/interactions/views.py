@@ -136,13 +136,8 @@ def _aware(moment):
 
 
 def can_delete(user, interaction) -> bool:
-    """Whoever logged it, the record's owner, or an administrator may remove an entry."""
-    if not can_write(user):
-        return False
-    if user.is_administrator or interaction.actor_id == user.pk:
-        return True
-    subject = interaction.contact or interaction.organization
-    return subject is not None and subject.owner_id == user.pk
+    """Whether to offer "remove": the service's own rule (`services.may_delete`)."""
+    return services.may_delete(user, interaction)
 
 
 def timeline(request, *, contact=None, organization=None, page: int = 1) -> dict:

@@ -7,7 +7,24 @@ class SalesConfig(AppConfig):
     verbose_name = "Sales"
 
     def ready(self):
+        from rapport.accounts import access
         from rapport.accounts.access import can_administer
+        from rapport.accounts.choices import Domain
+        from rapport.sales.models import Deal, Task
+
+        access.register(Deal, domain=Domain.SALES, owner_field="owner")
+        # Deals files come in through the shared import machinery (history, dry run, undo).
+        from rapport.core.importing import register_importer
+        from rapport.sales.importing import DealImporter, TaskImporter
+
+        register_importer(DealImporter())
+        register_importer(TaskImporter())
+        # A task is its assignee's and its creator's: either may work it (and their scopes).
+        access.register(
+            Task,
+            domain=Domain.SALES,
+            owners=lambda task: (task.assignee_id, task.created_by_id),
+        )
         from rapport.contacts import events as contact_events
         from rapport.core import events, schedules
         from rapport.core.registry import (

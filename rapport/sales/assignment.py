@@ -15,6 +15,9 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
+from rapport.accounts import access
+from rapport.accounts.access import Action
+from rapport.accounts.choices import Domain
 from rapport.accounts.models import Team, User
 from rapport.audit.models import ChangeAction
 from rapport.audit.services import record_change, snapshot
@@ -53,7 +56,7 @@ def _clean_rule(values: dict, errors: dict) -> dict:
         try:
             validate_condition(values["condition"], lead_field_set())
         except ConditionError as exc:
-            errors.setdefault("condition", []).append(f"{exc.path}: {exc.message}")
+            errors.setdefault("condition", []).append(exc.in_words)
         cleaned["condition"] = values["condition"]
     if "position" in values:
         position = values["position"]
@@ -71,8 +74,10 @@ def _clean_rule(values: dict, errors: dict) -> dict:
 def _check_target(rule: AssignmentRule, errors: dict) -> None:
     if (rule.target_user_id is None) == (rule.target_team_id is None):
         errors.setdefault("target", []).append("Choose either a person or a team.")
-    elif rule.target_user_id and not rule.target_user.is_active:
-        errors.setdefault("target_user", []).append("This user is deactivated.")
+    elif rule.target_user_id:
+        problem = access.owner_problem(None, rule.target_user, Domain.CONTACTS)
+        if problem is not None:
+            errors.setdefault("target_user", []).append(problem)
 
 
 @transaction.atomic
@@ -87,6 +92,7 @@ def create_assignment_rule(
     is_active: bool = True,
 ) -> AssignmentRule:
     """Add a rule; it applies to leads assigned from now on (or re-run by hand)."""
+    access.require_admin(actor)
     errors: dict[str, list[str]] = {}
     values = _clean_rule(
         {
@@ -110,6 +116,7 @@ def create_assignment_rule(
 
 @transaction.atomic
 def update_assignment_rule(*, actor, rule: AssignmentRule, **changes) -> AssignmentRule:
+    access.require_admin(actor)
     unknown = set(changes) - RULE_FIELDS
     if unknown:
         raise ValidationError({name: ["Unknown field."] for name in sorted(unknown)})
@@ -130,6 +137,7 @@ def update_assignment_rule(*, actor, rule: AssignmentRule, **changes) -> Assignm
 
 @transaction.atomic
 def delete_assignment_rule(*, actor, rule: AssignmentRule) -> None:
+    access.require_admin(actor)
     record_change(actor=actor, action=ChangeAction.DELETE, instance=rule, before=snapshot(rule))
     rule.delete()
 
@@ -161,6 +169,8 @@ class Decision:
 def _person_blocker(user: User, open_leads: int) -> str | None:
     if not user.is_active:
         return "is deactivated"
+    if not access.may_own(user):
+        return "has a read-only role"
     if user.is_away:
         return "is away"
     if user.open_lead_capacity is not None and open_leads >= user.open_lead_capacity:
@@ -184,6 +194,7 @@ def _round_robin(team: Team, *, exclude_lead_owner: int | None = None):
             is_away=m.is_away,
             open_leads=counts.get(m.pk, 0),
             capacity=m.open_lead_capacity,
+            may_own=access.may_own(m),
         )
         for m in members
     ]
@@ -202,8 +213,14 @@ def decide(
     fields: FieldSet,
     current_owner: User | None = None,
     keep_team_owner: bool = False,
+    creator: User | None = None,
 ) -> tuple[Decision, RoundRobinState | None]:
-    """Walk the rules for one lead. Returns the decision and the round-robin turn to advance."""
+    """Walk the rules for one lead. Returns the decision and the round-robin turn to advance.
+
+    When neither a rule nor the fallback owner places a new lead, it stays with `creator`, the
+    person who brought it in (an import, a form in the UI), if they may work it: a lead left
+    unassigned would be out of their sight with a team or own scope.
+    """
     notes: list[str] = []
     for rule in rules:
         if not matches(rule.condition, facts, fields):
@@ -272,7 +289,36 @@ def decide(
         )
     fallback = get_sales_settings().fallback_owner
     lead_in = " ".join(notes) + (" " if notes else "")
-    if fallback is not None and fallback.is_active:
+    if (
+        creator is not None
+        and access.may_own(creator)
+        and (fallback is None or not access.may_own(fallback))
+    ):
+        return (
+            Decision(
+                owner=creator,
+                method=AssignmentMethod.FALLBACK,
+                reason=(
+                    f"{lead_in}No rule or fallback owner placed the lead: it stays with "
+                    f"{creator}, who brought it in."
+                ).strip(),
+            ),
+            None,
+        )
+    if fallback is not None and not access.may_own(fallback):
+        blocker = _person_blocker(fallback, 0)
+        return (
+            Decision(
+                owner=None,
+                method=AssignmentMethod.UNASSIGNED,
+                reason=(
+                    f"{lead_in}No rule placed the lead and the fallback owner {fallback} "
+                    f"{blocker}: the lead stays unassigned."
+                ).strip(),
+            ),
+            None,
+        )
+    if fallback is not None:
         return (
             Decision(
                 owner=fallback,
@@ -299,7 +345,12 @@ def active_rules() -> list[AssignmentRule]:
 
 @transaction.atomic
 def assign_lead(
-    *, contact: Contact, actor=None, only_if_unowned: bool = True, keep_team_owner: bool = False
+    *,
+    contact: Contact,
+    actor=None,
+    only_if_unowned: bool = True,
+    keep_team_owner: bool = False,
+    creator: User | None = None,
 ) -> LeadAssignment | None:
     """Run the assignment rules for one lead and give it to whoever they pick.
 
@@ -307,6 +358,7 @@ def assign_lead(
     run that decides leaves a LeadAssignment with the rule and the reason — also when nobody
     could take the lead. Sets off LeadAssigned; the new owner gets a notification.
     """
+    access.require(actor, Action.CHANGE, contact)
     contact = Contact.objects.select_for_update().get(pk=contact.pk)
     if only_if_unowned and contact.owner_id is not None:
         return None
@@ -319,6 +371,7 @@ def assign_lead(
         fields=lead_field_set(),
         current_owner=contact.owner,
         keep_team_owner=keep_team_owner,
+        creator=creator,
     )
     return _apply(contact=contact, decision=decision, state=state, actor=actor)
 
@@ -326,7 +379,10 @@ def assign_lead(
 def _apply(*, contact: Contact, decision: Decision, state, actor) -> LeadAssignment:
     previous_owner = contact.owner
     if decision.owner is not None and decision.owner.pk != contact.owner_id:
-        update_contact(actor=actor, contact=contact, owner=decision.owner)
+        # A rule's pick is the rules' (an administrator's) choice, not the actor's: the giver's
+        # reach applies only to a lead given by hand. Either way the owner may own (see decide).
+        giver = actor if decision.method == AssignmentMethod.MANUAL else None
+        update_contact(actor=giver, contact=contact, owner=decision.owner)
     if state is not None and decision.owner is not None:
         state.last_user = decision.owner
         state.save(update_fields=["last_user", "updated_at"])
@@ -369,10 +425,12 @@ def _apply(*, contact: Contact, decision: Decision, state, actor) -> LeadAssignm
 @transaction.atomic
 def assign_lead_by_hand(*, actor, contact: Contact, owner: User, note: str = "") -> LeadAssignment:
     """Give a lead to a chosen person; recorded like a rule's assignment, with the note."""
+    access.require(actor, Action.CHANGE, contact)
     errors: dict[str, list[str]] = {}
     note = clean_text(note, field="note", errors=errors, limit=300)
-    if not owner.is_active:
-        errors.setdefault("owner", []).append("This user is deactivated.")
+    problem = access.owner_problem(actor, owner, Domain.CONTACTS)
+    if problem is not None:
+        errors.setdefault("owner", []).append(problem)
     if errors:
         raise ValidationError(errors)
     contact = Contact.objects.select_for_update().get(pk=contact.pk)
@@ -391,6 +449,8 @@ def reassign_leads(*, actor=None, scope: str = "unassigned", limit: int = 10_000
     For every open lead, an owner already in the target team keeps the lead (no reshuffle).
     Each lead is its own transaction so one bad record does not undo the others.
     """
+    if actor is not None:
+        access.require_admin(actor)
     if scope not in {"unassigned", "all"}:
         raise ValidationError({"scope": ["Choose unassigned or all."]})
     leads = Contact.objects.filter(lifecycle_stage__in=LEAD_STAGES, is_archived=False)

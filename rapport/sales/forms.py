@@ -7,16 +7,21 @@ appears beside the field it names.
 from __future__ import annotations
 
 import datetime as dt
-import json
 
 from django import forms
+from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.urls import reverse_lazy
 from django.utils import timezone
 
+from rapport.accounts import access
 from rapport.accounts.models import Team, User
 from rapport.contacts.choices import LEAD_STAGES, ContactSource, LifecycleStage
 from rapport.contacts.models import Contact, Organization
-from rapport.customfields.choices import FieldType
+from rapport.contacts.suggest import label_of
+from rapport.core.condition_builder import ConditionJSONField, builder_fields
+from rapport.core.widgets import RecordPicker
+from rapport.customfields.forms import add_custom_fields
 from rapport.sales.choices import DecayAnchor, TaskPriority
 from rapport.sales.models import LostReason, Pipeline, Stage
 
@@ -43,18 +48,40 @@ def active_users():
     return User.objects.filter(is_active=True).order_by("first_name", "last_name", "username")
 
 
+def owner_candidates(actor=None, domain: str = "sales"):
+    """People who may be given a record: `access.assignable_users` (active, not read-only, and
+    within `actor`'s reach; anyone who may own when there is no actor)."""
+    return access.assignable_users(actor, domain).order_by("first_name", "last_name", "username")
+
+
 def names_from_text(text: str) -> list[str]:
     return [part.strip() for part in (text or "").split(",") if part.strip()]
 
 
 class RecordField(forms.CharField):
-    """A contact or organization given by id, email (contacts) or exact name (organizations)."""
+    """A contact or organization picked by name with type-ahead (`core.widgets.RecordPicker`).
+
+    The picker posts the chosen record's id; without JavaScript, the typed text is matched on
+    the contact's email or the organization's exact name. Either way only visible records count.
+    """
 
     def __init__(self, *args, model=None, **kwargs):
         self.model = model
         kwargs.setdefault("required", False)
         kwargs.setdefault("max_length", 254)
+        name = "contact_suggestions" if model is Contact else "organization_suggestions"
+        kwargs.setdefault(
+            "widget",
+            RecordPicker(
+                suggest_url=reverse_lazy(f"contacts:{name}"),
+                attrs={"placeholder": "Type a name" + (" or email" if model is Contact else "")},
+            ),
+        )
         super().__init__(*args, **kwargs)
+
+    def bind_user(self, user) -> None:
+        """Show an already chosen record's name, looked up within what `user` may see."""
+        self.widget.label_for = label_of(self.model, user)
 
     def resolve(self, value: str, user):
         value = (value or "").strip()
@@ -72,41 +99,29 @@ class RecordField(forms.CharField):
         return found
 
 
-def custom_form_fields(definitions, initial: dict | None = None) -> dict[str, forms.Field]:
-    """Form fields for custom-field definitions, named cf_<key>; values are checked by services."""
-    fields = {}
-    initial = initial or {}
-    for definition in definitions:
-        options = {
-            "label": definition.label,
-            "required": False,
-            "help_text": definition.help_text,
-            "initial": initial.get(definition.key),
-        }
-        if definition.field_type == FieldType.LONG_TEXT:
-            field = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), **options)
-        elif definition.field_type == FieldType.BOOLEAN:
-            field = forms.NullBooleanField(**options)
-        elif definition.field_type == FieldType.DATE:
-            field = forms.CharField(widget=forms.DateInput(attrs={"type": "date"}), **options)
-        elif definition.field_type == FieldType.CHOICE:
-            field = forms.ChoiceField(
-                choices=[("", "—")] + [(c, c) for c in definition.choices], **options
-            )
-        elif definition.field_type == FieldType.MULTI_CHOICE:
-            field = forms.MultipleChoiceField(
-                choices=[(c, c) for c in definition.choices],
-                widget=forms.CheckboxSelectMultiple,
-                **options,
-            )
-        else:
-            field = forms.CharField(**options)
-        fields[f"cf_{definition.key}"] = field
-    return fields
+# Offered in every currency picker, beside the business's own and those already in use.
+COMMON_CURRENCIES = (
+    "EUR",
+    "USD",
+    "GBP",
+    "CHF",
+    "SEK",
+    "NOK",
+    "DKK",
+    "PLN",
+    "CZK",
+    "CAD",
+    "AUD",
+    "JPY",
+)
 
 
-def custom_values(form: forms.Form, definitions) -> dict:
-    return {d.key: form.cleaned_data.get(f"cf_{d.key}") for d in definitions}
+def currency_choices(*in_use: str) -> list[tuple[str, str]]:
+    pipelines = Pipeline.objects.values_list("currency", flat=True).distinct()
+    codes = dict.fromkeys(
+        c for c in (settings.RAPPORT_CURRENCY, *in_use, *pipelines, *COMMON_CURRENCIES) if c
+    )
+    return [(code, code) for code in codes]
 
 
 class DealForm(forms.Form):
@@ -114,11 +129,11 @@ class DealForm(forms.Form):
     pipeline = forms.ModelChoiceField(queryset=Pipeline.objects.active(), empty_label=None)
     stage = forms.ModelChoiceField(queryset=Stage.objects.all(), required=False)
     amount = forms.CharField(max_length=30, required=False, initial="0")
-    currency = forms.CharField(max_length=3, required=False)
+    currency = forms.ChoiceField(choices=(), required=False)
     expected_close_date = forms.DateField(widget=DATE_INPUT)
     owner = forms.ModelChoiceField(queryset=User.objects.none(), required=False)
-    contact = RecordField(model=Contact, label="Contact (id or email)")
-    organization = RecordField(model=Organization, label="Organization (id or exact name)")
+    contact = RecordField(model=Contact, label="Contact")
+    organization = RecordField(model=Organization, label="Organization")
     products = forms.CharField(required=False, max_length=2000, help_text="Comma-separated")
     source = forms.ChoiceField(choices=ContactSource.choices, initial=ContactSource.MANUAL)
     source_detail = forms.CharField(required=False, max_length=200)
@@ -129,10 +144,13 @@ class DealForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.user = user
         self.definitions = list(definitions)
-        self.fields["owner"].queryset = active_users()
-        self.fields.update(
-            custom_form_fields(self.definitions, kwargs.get("initial", {}).get("custom"))
-        )
+        self.fields["owner"].queryset = owner_candidates(user, "sales")
+        initial = kwargs.get("initial") or {}
+        self.fields["currency"].choices = currency_choices(initial.get("currency") or "")
+        for name in ("contact", "organization"):
+            self.fields[name].bind_user(user)
+        # The one custom-field form generator; values are judged by the deal service.
+        add_custom_fields(self, self.definitions, initial.get("custom"))
         if editing:
             del self.fields["pipeline"]
             del self.fields["stage"]
@@ -156,7 +174,7 @@ class ConvertForm(forms.Form):
     pipeline = forms.ModelChoiceField(queryset=Pipeline.objects.active(), empty_label=None)
     name = forms.CharField(max_length=200, required=False, help_text="Defaults to the company name")
     amount = forms.CharField(max_length=30, required=False, initial="0")
-    currency = forms.CharField(max_length=3, required=False)
+    currency = forms.ChoiceField(choices=currency_choices, required=False)
     expected_close_date = forms.DateField(widget=DATE_INPUT)
 
 
@@ -200,8 +218,9 @@ class TaskForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        # Anyone active may be given a task, across teams: show the team to pick the right one.
-        self.fields["assignee"].queryset = active_users().prefetch_related("teams")
+        # Anyone who may work it may be given a task, across teams (a hand-off): show the team
+        # to pick the right one.
+        self.fields["assignee"].queryset = owner_candidates().prefetch_related("teams")
         self.fields["assignee"].label_from_instance = lambda user: (
             f"{user} ({', '.join(t.name for t in user.teams.all()) or 'no team'})"
         )
@@ -217,32 +236,44 @@ class TaskForm(forms.Form):
         return remind
 
 
+class QuickTaskForm(forms.Form):
+    """A task for myself in two fields, from the Tasks panel of a 360° or deal page."""
+
+    WHEN = [("today", "Today"), ("tomorrow", "Tomorrow"), ("next_week", "In a week")]
+    END_OF_DAY = dt.time(17, 0)
+
+    title = forms.CharField(max_length=200, label="New task")
+    when = forms.ChoiceField(choices=WHEN, initial="tomorrow", label="Due")
+    contact = forms.IntegerField(required=False, widget=forms.HiddenInput, max_value=2**62)
+    organization = forms.IntegerField(required=False, widget=forms.HiddenInput, max_value=2**62)
+    deal = forms.IntegerField(required=False, widget=forms.HiddenInput, max_value=2**62)
+
+    def due_at(self) -> dt.datetime:
+        """The end of the working day chosen, in the user's time zone (never in the past)."""
+        now = timezone.localtime()
+        days = {"today": 0, "tomorrow": 1, "next_week": 7}[self.cleaned_data["when"]]
+        day = now.date() + dt.timedelta(days=days)
+        due = timezone.make_aware(dt.datetime.combine(day, self.END_OF_DAY))
+        return max(due, default_due())
+
+
 def default_due() -> dt.datetime:
     now = timezone.localtime()
     return (now + dt.timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
 
 
-class ConditionField(forms.CharField):
-    """The rule language as JSON text: parsed here, checked against the fields by the service."""
+def _lead_condition_fields() -> list[dict]:
+    from rapport.sales.scoring.facts import field_choice_labels, lead_field_set
 
-    widget = forms.Textarea(attrs={"rows": 6, "spellcheck": "false", "class": "code"})
+    return builder_fields(lead_field_set(), field_choice_labels())
 
-    def to_python(self, value):
-        text = super().to_python(value)
-        if not text:
-            return {"all": []}
-        if len(text) > 20_000:
-            raise ValidationError("Use at most 20,000 characters.")
-        try:
-            parsed = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValidationError(f"Not valid JSON: {exc.msg} (line {exc.lineno}).") from exc
-        return parsed
 
-    def prepare_value(self, value):
-        if isinstance(value, dict):
-            return json.dumps(value, indent=2, ensure_ascii=False)
-        return value
+class ConditionField(ConditionJSONField):
+    """A rule's condition, built with the visual builder (`core.condition_builder`); the posted
+    JSON is parsed there and checked against the fields by the service."""
+
+    def __init__(self, **kwargs):
+        super().__init__(fields=_lead_condition_fields, **kwargs)
 
 
 class ScoringRuleForm(forms.Form):
@@ -265,7 +296,7 @@ class AssignmentRuleForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["target_user"].queryset = active_users()
+        self.fields["target_user"].queryset = owner_candidates(domain="contacts")
 
 
 class SalesSettingsForm(forms.Form):
@@ -278,12 +309,12 @@ class SalesSettingsForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["fallback_owner"].queryset = active_users()
+        self.fields["fallback_owner"].queryset = owner_candidates(domain="contacts")
 
 
 class PipelineForm(forms.Form):
     name = forms.CharField(max_length=100)
-    currency = forms.CharField(max_length=3, initial="EUR")
+    currency = forms.ChoiceField(choices=currency_choices)
     description = forms.CharField(max_length=300, required=False)
     is_default = forms.BooleanField(required=False)
 

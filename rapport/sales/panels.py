@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from rapport.contacts.choices import LEAD_STAGES
 from rapport.core.registry import TimelineEntry
+from rapport.sales.forms import QuickTaskForm
 from rapport.sales.models import (
     Deal,
     DealStageChange,
@@ -69,6 +70,11 @@ def tasks_panel(request, obj):
         "new_task_url": reverse("sales:task_create")
         + ("?contact=" if _is_contact(obj) else "?organization=")
         + str(obj.pk),
+        "quick_form": QuickTaskForm(
+            initial={"contact" if _is_contact(obj) else "organization": obj.pk},
+            auto_id=f"id_quick_task_{obj.pk}_%s",
+        ),
+        "back_url": obj.get_absolute_url(),
     }
 
 

@@ -7,7 +7,7 @@ import datetime as dt
 from django.db import models
 from django.db.models import Q
 
-from rapport.accounts.access import scope_q
+from rapport.accounts.access import scope_or, scope_q
 from rapport.accounts.choices import Domain
 
 
@@ -46,10 +46,11 @@ class TaskQuerySet(models.QuerySet):
         """Tasks the user is assigned, created, or may see through their sales scope."""
         if user is None or not user.is_authenticated or not user.is_active:
             return self.none()
+        # Through `scope_or`: the "all" scope is an empty Q(), which a bare `|` would drop.
         return self.filter(
-            Q(assignee_id=user.id)
-            | Q(created_by_id=user.id)
-            | scope_q(user, Domain.SALES, "assignee")
+            scope_or(
+                user, Domain.SALES, "assignee", Q(assignee_id=user.id), Q(created_by_id=user.id)
+            )
         )
 
     def open(self):

@@ -1,8 +1,9 @@
 """Whose turn is it: round robin within a team, skipping people away or at capacity. Pure.
 
 The rotation is the team's members in a fixed order (by user id). The next person is the
-first member after the one who got the previous lead who is neither away nor holding as many
-open leads as their capacity allows. Nobody eligible → None (the caller falls back).
+first member after the one who got the previous lead who may own records (not a read-only
+seat), is not away and does not hold as many open leads as their capacity allows. Nobody
+eligible → None (the caller falls back).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ class Candidate:
     is_away: bool = False
     open_leads: int = 0
     capacity: int | None = None  # None: no limit
+    may_own: bool = True  # False for a read-only seat: it could not work the lead
 
     @property
     def at_capacity(self) -> bool:
@@ -24,7 +26,7 @@ class Candidate:
 
     @property
     def is_eligible(self) -> bool:
-        return not self.is_away and not self.at_capacity
+        return self.may_own and not self.is_away and not self.at_capacity
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,9 @@ def pick_next(candidates: Sequence[Candidate], last_user_id: int | None) -> Pick
     """
     skipped: list[tuple[Candidate, str]] = []
     for candidate in rotation(candidates, last_user_id):
+        if not candidate.may_own:
+            skipped.append((candidate, "has a read-only role"))
+            continue
         if candidate.is_away:
             skipped.append((candidate, "away"))
             continue

@@ -45,10 +45,14 @@ def on_contacts_created(events) -> None:
         .values_list("pk", "lifecycle_stage")
         if stage in LEAD_STAGES
     )
+    creators = {event.contact_id: event.actor_id for event in events if event.actor_id}
     if len(leads) == 1:
-        tasks.process_new_lead.enqueue(contact_id=leads[0])
+        tasks.process_new_lead.enqueue(contact_id=leads[0], creator_id=creators.get(leads[0]))
     elif leads:
-        tasks.process_new_leads.enqueue(contact_ids=leads)
+        tasks.process_new_leads.enqueue(
+            contact_ids=leads,
+            creator_ids={str(pk): creators[pk] for pk in leads if pk in creators},
+        )
 
 
 def on_contact_updated(event) -> None:

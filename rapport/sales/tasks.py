@@ -26,21 +26,21 @@ def _as_actor(user_id: int | None):
 
 
 @task(takes_context=True)
-def process_new_lead(context, contact_id: int) -> None:
+def process_new_lead(context, contact_id: int, creator_id: int | None = None) -> None:
     """Score a new lead and run the assignment rules for it."""
     from rapport.sales.services.leads import process_new_lead as process
 
     with work_context(task_id=context.task_result.id, source="task"):
-        process(contact_id=contact_id)
+        process(contact_id=contact_id, creator_id=creator_id)
 
 
 @task(takes_context=True)
-def process_new_leads(context, contact_ids: list[int]) -> dict:
+def process_new_leads(context, contact_ids: list[int], creator_ids: dict | None = None) -> dict:
     """Score many new leads in one pass (an import batch) and run the assignment rules."""
     from rapport.sales.services.leads import process_new_leads as process
 
     with work_context(task_id=context.task_result.id, source="task"):
-        return process(contact_ids=contact_ids)
+        return process(contact_ids=contact_ids, creator_ids=creator_ids)
 
 
 @task(takes_context=True)

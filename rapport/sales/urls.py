@@ -48,6 +48,7 @@ urlpatterns = [
     path("forms/<uuid:public_id>/submit", public.webform_submit, name="webform_submit"),
     path("my-day/", work.my_day, name="my_day"),
     path("tasks/new/", work.task_create, name="task_create"),
+    path("tasks/quick/", work.task_quick_add, name="task_quick_add"),
     path("tasks/<int:task_id>/", work.task_edit, name="task_edit"),
     path("tasks/<int:task_id>/complete/", work.task_complete, name="task_complete"),
     path("tasks/<int:task_id>/reopen/", work.task_reopen, name="task_reopen"),

@@ -8,6 +8,8 @@ from typing import Annotated
 from ninja import Field, Schema
 from pydantic import ConfigDict, StringConstraints
 
+from rapport.core.api_types import Moment
+
 
 class TeamRef(Schema):
     id: int
@@ -90,7 +92,7 @@ class ApiTokenIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
     name: Annotated[str, StringConstraints(min_length=1, max_length=80)]
-    expires_at: dt.datetime | None = None
+    expires_at: Moment | None = None
 
 
 class ApiTokenOut(Schema):

@@ -276,27 +276,75 @@ def fail(username, address="10.0.0.1", times=1):
         services.record_login_attempt(username=username, ip_address=address, succeeded=False)
 
 
-def test_an_account_is_throttled_after_the_limit(settings):
+def test_an_account_is_throttled_from_the_guessing_address(settings):
     settings.RAPPORT_LOGIN_MAX_ATTEMPTS = 3
     fail("Owner", times=2)
-    assert not services.login_is_throttled(username="owner", ip_address="10.9.9.9")
+    assert not services.login_is_throttled(username="owner", ip_address="10.0.0.1")
 
     fail("owner")
 
-    assert services.login_is_throttled(username="OWNER", ip_address="10.9.9.9")
-    assert not services.login_is_throttled(username="someone-else", ip_address="10.9.9.9")
+    assert services.login_is_throttled(username="OWNER", ip_address="10.0.0.1")
+    assert not services.login_is_throttled(username="someone-else", ip_address="10.0.0.1")
 
 
-def test_a_success_resets_the_account_but_not_the_address(settings):
+def test_a_guessers_lock_does_not_stop_the_account_from_another_address(settings):
     settings.RAPPORT_LOGIN_MAX_ATTEMPTS = 3
-    fail("owner", address="10.0.0.1", times=3)
-    fail("other", address="10.0.0.1", times=9)
+    fail("owner", address="203.0.113.66", times=3)
+
+    assert services.login_is_throttled(username="owner", ip_address="203.0.113.66")
+    assert not services.login_is_throttled(username="owner", ip_address="10.0.0.2")
+
+
+def test_fullwidth_and_case_variants_are_the_same_account(settings):
+    settings.RAPPORT_LOGIN_MAX_ATTEMPTS = 3
+    fail("ｔｏｍ.becker")  # fullwidth: Django signs this in as tom.becker
+    fail("Tom.Becker")
+    fail("TOM.BECKER")
+
+    assert services.login_is_throttled(username="tom.becker", ip_address="10.0.0.1")
+    assert list(LoginAttempt.objects.values_list("username", flat=True).distinct()) == [
+        "tom.becker"
+    ]
+
+
+def test_normalize_username_is_what_django_signs_in_with():
+    assert services.normalize_username("  ｔｏｍ.Becker ") == "tom.becker"
+    assert services.normalize_username("Straße") == "strasse"
+    assert services.normalize_username("") == ""
+
+
+def test_many_addresses_reach_the_account_cap_except_where_the_user_signed_in_before(settings):
+    settings.RAPPORT_LOGIN_MAX_ATTEMPTS = 2
+    services.record_login_attempt(username="owner", ip_address="10.0.0.2", succeeded=True)
+    # A guesser with four addresses reaches each pair's limit of 2 …
+    for n in range(4):
+        fail("owner", address=f"198.51.100.{n}", times=2)
+
+    # … but 8 failures (limit × 4) shut the account to unknown addresses,
+    assert services.login_is_throttled(username="owner", ip_address="192.0.2.50")
+    # not to the address the user signed in from before.
+    assert not services.login_is_throttled(username="owner", ip_address="10.0.0.2")
+
+
+def test_a_success_resets_its_pair_but_not_the_address(settings):
+    settings.RAPPORT_LOGIN_MAX_ATTEMPTS = 3
+    fail("owner", address="10.0.0.1", times=2)
+    fail("other", address="10.0.0.1", times=10)
+
+    services.record_login_attempt(username="owner", ip_address="10.0.0.1", succeeded=True)
+    assert LoginAttempt.objects.filter(ip_address="10.0.0.1", succeeded=False).count() == 12
+    # The address has 12 failures (limit × 4): signing in did not clear them.
+    assert services.login_is_throttled(username="owner", ip_address="10.0.0.1")
+    assert not services.login_is_throttled(username="owner", ip_address="10.0.0.2")
+
+
+def test_a_success_elsewhere_does_not_give_the_guesser_new_tries(settings):
+    settings.RAPPORT_LOGIN_MAX_ATTEMPTS = 3
+    fail("owner", address="203.0.113.66", times=3)
 
     services.record_login_attempt(username="owner", ip_address="10.0.0.2", succeeded=True)
 
-    assert not services.login_is_throttled(username="owner", ip_address="10.0.0.2")
-    # The address has 12 failures (limit × 4): signing in elsewhere did not clear them.
-    assert services.login_is_throttled(username="owner", ip_address="10.0.0.1")
+    assert services.login_is_throttled(username="owner", ip_address="203.0.113.66")
 
 
 def test_failures_outside_the_window_do_not_count(settings):
@@ -310,8 +358,17 @@ def test_failures_outside_the_window_do_not_count(settings):
 
 def test_old_attempts_are_pruned_on_success(settings):
     fail("owner", times=2)
+    services.record_login_attempt(username="owner", ip_address="10.0.0.1", succeeded=True)
     LoginAttempt.objects.update(attempted_at=timezone.now() - dt.timedelta(days=3))
+    services.record_login_attempt(username="gone", ip_address="10.0.0.1", succeeded=True)
+    LoginAttempt.objects.filter(username="gone").update(
+        attempted_at=timezone.now() - dt.timedelta(days=services.KNOWN_ADDRESS_DAYS + 1)
+    )
 
     services.record_login_attempt(username="someone", ip_address=None, succeeded=True)
 
-    assert list(LoginAttempt.objects.values_list("username", flat=True)) == ["someone"]
+    # Old failures go after a day; successes stay KNOWN_ADDRESS_DAYS to recognise addresses.
+    assert sorted(LoginAttempt.objects.values_list("username", "succeeded")) == [
+        ("owner", True),
+        ("someone", True),
+    ]

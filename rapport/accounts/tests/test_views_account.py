@@ -277,16 +277,49 @@ def sign_in(password, username="owner", address="10.1.1.1"):
     )
 
 
-def test_after_n_failures_even_the_right_password_gets_429(owner, settings):
+def test_after_n_failures_even_the_right_password_gets_429_from_that_address(owner, settings):
     settings.RAPPORT_LOGIN_MAX_ATTEMPTS = 3
     for _ in range(3):
         assert sign_in("wrong").status_code == 400
 
-    response = sign_in("secret-pass-123", address="10.2.2.2")
+    response = sign_in("secret-pass-123")
 
     assert response.status_code == 429
     assert "_auth_user_id" not in response.wsgi_request.session
     assert "Too many failed attempts" in response.content.decode()
+
+
+def test_a_locked_attacker_address_does_not_stop_the_user_from_another(owner, settings):
+    settings.RAPPORT_LOGIN_MAX_ATTEMPTS = 3
+    for _ in range(5):
+        sign_in("guess", address="203.0.113.66")
+    assert sign_in("secret-pass-123", address="203.0.113.66").status_code == 429
+
+    response = sign_in("secret-pass-123", address="10.2.2.2")
+
+    assert response.status_code == 302
+    assert response.wsgi_request.session["_auth_user_id"] == str(owner.pk)
+
+
+def test_the_fullwidth_username_counts_as_the_same_account(owner, settings):
+    settings.RAPPORT_LOGIN_MAX_ATTEMPTS = 3
+    for _ in range(3):
+        assert sign_in("wrong", username="owner").status_code == 400
+
+    # Django signs `ｏｗｎｅｒ` in as `owner` (NFKC): it must meet the same lock.
+    response = sign_in("secret-pass-123", username="ｏｗｎｅｒ")
+
+    assert response.status_code == 429
+    assert "Too many failed attempts" in response.content.decode()
+    assert "_auth_user_id" not in response.wsgi_request.session
+
+
+def test_the_fullwidth_username_failures_lock_the_plain_one(owner, settings):
+    settings.RAPPORT_LOGIN_MAX_ATTEMPTS = 3
+    for _ in range(3):
+        sign_in("wrong", username="ｏｗｎｅｒ")
+
+    assert sign_in("secret-pass-123", username="owner").status_code == 429
 
 
 def test_the_throttle_is_per_account(owner, teammate, settings):
@@ -329,3 +362,20 @@ def test_throttled_attempts_are_not_counted_as_new_failures(owner, settings):
 
     assert sign_in("wrong").status_code == 429
     assert LoginAttempt.objects.filter(succeeded=False).count() == failures
+
+
+def test_the_throttle_sees_each_client_behind_a_trusted_proxy(owner, settings):
+    settings.RAPPORT_LOGIN_MAX_ATTEMPTS = 3
+    settings.RAPPORT_TRUSTED_PROXIES = ("10.0.0.0/8",)
+
+    def via_balancer(password, client_ip):
+        client = Client(REMOTE_ADDR="10.0.0.5", HTTP_X_FORWARDED_FOR=client_ip)
+        return client.post(reverse("accounts:login"), {"username": "owner", "password": password})
+
+    for _ in range(3):
+        via_balancer("guess", "203.0.113.66")
+    assert via_balancer("secret-pass-123", "203.0.113.66").status_code == 429
+
+    # The balancer's own address is not the client: the real user is not locked out with them.
+    assert via_balancer("secret-pass-123", "198.51.100.7").status_code == 302
+    assert LoginAttempt.objects.filter(ip_address="203.0.113.66").count() == 3

@@ -61,3 +61,25 @@ def test_a_user_creates_a_token_and_sees_it_once(signed_in_page, owner):
     page.get_by_role("button", name="Revoke token Spreadsheet sync").click()
     page.wait_for_url(re.compile(r"/accounts/me/$"))
     assert ApiToken.objects.get(user=owner).revoked_at is not None
+
+
+def test_a_user_turns_on_two_factor_sign_in(signed_in_page, owner, settings):
+    from django_otp.oath import TOTP
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    page = signed_in_page(owner)
+    page.goto("/accounts/me/")
+    page.get_by_role("link", name="Set up two-factor sign-in").click()
+
+    # The QR code is a data: image: the CSP allows it and it renders.
+    qr = page.get_by_role("img", name="QR code to scan with your authenticator app")
+    assert qr.evaluate("img => img.complete && img.naturalWidth > 0")
+    device = TOTPDevice.objects.get(user=owner, confirmed=False)
+    code = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift).token()
+    page.fill("#id_code", f"{code:06d}")
+    page.get_by_role("button", name="Turn on two-factor sign-in").click()
+
+    assert page.get_by_role("heading", name="Your recovery codes").is_visible()
+    assert page.locator(".recovery-codes li").count() == 10
+    page.get_by_role("link", name="Done").click()
+    assert page.get_by_role("button", name="New recovery codes").is_visible()

@@ -6,14 +6,14 @@ contact), exactly as the pages show them.
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from ninja import Query, Router, Schema
 from ninja.responses import Status
 from pydantic import Field
 
-from rapport.accounts.access import can_write
+from rapport.accounts import access
 from rapport.analytics import book, filters, refresh, segments, services
 from rapport.analytics.api.schemas import (
     ChangedOut,
@@ -23,12 +23,12 @@ from rapport.analytics.api.schemas import (
     CustomerPage,
     CustomerValueOut,
     FigureOut,
-    MemberPage,
     MembersIn,
     ModelFitOut,
     RunOut,
     SegmentFieldOut,
     SegmentIn,
+    SegmentMemberPage,
     SegmentOut,
     SegmentPatch,
     SegmentPreviewIn,
@@ -42,11 +42,17 @@ from rapport.analytics.models import (
     Segment,
 )
 from rapport.contacts.models import Contact
+from rapport.core.api_types import PathId
 from rapport.core.conditions import ConditionError
 from rapport.core.pagination import keyset_page
+from rapport.core.problems import also_answers
 
 router = Router(tags=["analytics"])
 MAX_LIMIT = 200
+
+
+# Until the first refresh has run there are no figures: those reads answer 404.
+NOT_YET_COMPUTED = also_answers(404)
 
 
 def _run_or_404() -> RefreshRun:
@@ -60,7 +66,7 @@ def _run_or_404() -> RefreshRun:
 
 
 @router.get("/contacts/{contact_id}/analytics", response=CustomerValueOut)
-def contact_analytics(request, contact_id: int):
+def contact_analytics(request, contact_id: PathId):
     """The contact's current customer value: tier, CLV, P(alive), RFM, churn risk."""
     contact = get_object_or_404(Contact.objects.visible_to(request.auth), pk=contact_id)
     value = CustomerAnalytics.objects.filter(contact=contact).select_related("run").first()
@@ -171,7 +177,7 @@ def list_customers(request, query: Query[CustomerFilters]):
 # --------------------------------------------------------------------------- book figures
 
 
-@router.get("/analytics/summary", response=SummaryOut)
+@router.get("/analytics/summary", response=SummaryOut, openapi_extra=NOT_YET_COMPUTED)
 def summary(request):
     run = _run_or_404()
     figures = book.summary(request.auth, run)
@@ -197,35 +203,35 @@ def _figure(request, run, data) -> dict:
     }
 
 
-@router.get("/analytics/rfm", response=FigureOut)
+@router.get("/analytics/rfm", response=FigureOut, openapi_extra=NOT_YET_COMPUTED)
 def rfm_figures(request):
     """The R × FM grid (customers and revenue per cell) and the segment table."""
     run = _run_or_404()
     return _figure(request, run, book.rfm(request.auth, run))
 
 
-@router.get("/analytics/pareto", response=FigureOut)
+@router.get("/analytics/pareto", response=FigureOut, openapi_extra=NOT_YET_COMPUTED)
 def pareto_figures(request):
     """The Pareto curve (101 points), top-20 % share and Gini."""
     run = _run_or_404()
     return _figure(request, run, book.pareto(request.auth, run))
 
 
-@router.get("/analytics/clv", response=FigureOut)
+@router.get("/analytics/clv", response=FigureOut, openapi_extra=NOT_YET_COMPUTED)
 def clv_figures(request):
     """The predicted-CLV histogram and the value tiers."""
     run = _run_or_404()
     return _figure(request, run, book.clv(request.auth, run))
 
 
-@router.get("/analytics/cohorts", response=FigureOut)
+@router.get("/analytics/cohorts", response=FigureOut, openapi_extra=NOT_YET_COMPUTED)
 def cohort_figures(request):
     """Retention and revenue per acquisition month × months since."""
     run = _run_or_404()
     return _figure(request, run, book.cohorts(request.auth, run))
 
 
-@router.get("/analytics/model-fit", response=ModelFitOut)
+@router.get("/analytics/model-fit", response=ModelFitOut, openapi_extra=NOT_YET_COMPUTED)
 def model_fit(request):
     """Parameters, log-likelihood, convergence and the holdout check of the last refresh."""
     run = _run_or_404()
@@ -243,8 +249,7 @@ def model_fit(request):
 @router.post("/analytics/refresh", response={202: RunOut})
 def request_refresh(request):
     """Queue a refresh (or return the one already queued or running); poll the run for progress."""
-    if not can_write(request.auth):
-        raise PermissionDenied("Your role is read-only.")
+    access.require_write(request.auth)
     run = refresh.request_refresh(actor=request.auth)
     run.refresh_from_db()
     return Status(202, run)
@@ -256,7 +261,7 @@ def list_runs(request):
 
 
 @router.get("/analytics/runs/{run_id}", response=RunOut)
-def get_run(request, run_id: int):
+def get_run(request, run_id: PathId):
     return get_object_or_404(RefreshRun, pk=run_id)
 
 
@@ -358,13 +363,13 @@ def create_segment(request, payload: SegmentIn):
 
 
 @router.get("/segments/{segment_id}", response=SegmentOut, tags=["segments"])
-def get_segment(request, segment_id: int):
+def get_segment(request, segment_id: PathId):
     segment = _segment(request, segment_id)
     return _segment_out(segment, segments.members(segment, request.auth).count())
 
 
 @router.patch("/segments/{segment_id}", response=SegmentOut, tags=["segments"])
-def update_segment(request, segment_id: int, payload: SegmentPatch):
+def update_segment(request, segment_id: PathId, payload: SegmentPatch):
     segment = _segment(request, segment_id)
     changes = payload.model_dump(exclude_unset=True)
     segment = services.update_segment(actor=request.auth, segment=segment, **changes)
@@ -372,7 +377,7 @@ def update_segment(request, segment_id: int, payload: SegmentPatch):
 
 
 @router.delete("/segments/{segment_id}", response={204: None}, tags=["segments"])
-def archive_segment(request, segment_id: int):
+def archive_segment(request, segment_id: PathId):
     services.archive_segment(actor=request.auth, segment=_segment(request, segment_id))
     return Status(204, None)
 
@@ -382,8 +387,8 @@ class MemberQuery(Schema):
     limit: int = Field(50, ge=1, le=MAX_LIMIT)
 
 
-@router.get("/segments/{segment_id}/members", response=MemberPage, tags=["segments"])
-def segment_members(request, segment_id: int, query: Query[MemberQuery]):
+@router.get("/segments/{segment_id}/members", response=SegmentMemberPage, tags=["segments"])
+def segment_members(request, segment_id: PathId, query: Query[MemberQuery]):
     """The segment's members in the caller's scope, by contact id."""
     segment = _segment(request, segment_id)
     contacts = segments.members(segment, request.auth)
@@ -392,7 +397,7 @@ def segment_members(request, segment_id: int, query: Query[MemberQuery]):
 
 
 @router.post("/segments/{segment_id}/members", response=ChangedOut, tags=["segments"])
-def add_members(request, segment_id: int, payload: MembersIn):
+def add_members(request, segment_id: PathId, payload: MembersIn):
     """Put contacts on a static list (contacts already on it are kept once)."""
     segment = _segment(request, segment_id)
     added = services.add_to_list(
@@ -404,7 +409,7 @@ def add_members(request, segment_id: int, payload: MembersIn):
 @router.delete(
     "/segments/{segment_id}/members/{contact_id}", response=ChangedOut, tags=["segments"]
 )
-def remove_member(request, segment_id: int, contact_id: int):
+def remove_member(request, segment_id: PathId, contact_id: PathId):
     segment = _segment(request, segment_id)
     removed = services.remove_from_list(
         actor=request.auth, segment=segment, contact_ids=[contact_id]

@@ -8,6 +8,8 @@ from typing import Any
 from ninja import Schema
 from pydantic import ConfigDict, Field
 
+from rapport.core.api_types import RecordId
+
 
 class Strict(Schema):
     model_config = ConfigDict(extra="forbid")
@@ -190,7 +192,7 @@ class CountOut(Schema):
     count: int
 
 
-class MemberOut(Schema):
+class SegmentMemberOut(Schema):
     id: int
     name: str
     email: str
@@ -206,14 +208,14 @@ class MemberOut(Schema):
         return contact.primary_email
 
 
-class MemberPage(Schema):
-    items: list[MemberOut]
+class SegmentMemberPage(Schema):
+    items: list[SegmentMemberOut]
     next_cursor: str | None
     count: int
 
 
 class MembersIn(Strict):
-    contact_ids: list[int] = Field(max_length=10_000)
+    contact_ids: list[RecordId] = Field(max_length=10_000)
 
 
 class ChangedOut(Schema):

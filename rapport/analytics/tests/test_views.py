@@ -1,5 +1,6 @@
 import csv
 import io
+import json
 
 import pytest
 from django.core.cache import cache
@@ -189,29 +190,72 @@ def test_settings_page_validates(web_client_for, admin_user):
     assert client.post("/analytics/settings/", data).status_code == 302
 
 
-def test_segment_editor_live_count_and_rows(web_client_for, owner, refreshed):
+def silver(value="silver", op="eq") -> str:
+    """What the condition builder posts: the condition's JSON."""
+    return json.dumps({"all": [{"field": "analytics.value_tier", "op": op, "value": value}]})
+
+
+def test_segment_editor_live_count(web_client_for, owner, refreshed):
     client = web_client_for(owner)
-    data = {
-        "row_count": "1",
-        "match": "all",
-        "field-0": "analytics.value_tier",
-        "op-0": "eq",
-        "value-0": "silver",
-    }
-    body = client.post("/analytics/segments/editor/", data, HTTP_HX_REQUEST="true").content.decode()
-    assert "<strong>2</strong> contacts in your access match right now" in body
     body = client.post(
-        "/analytics/segments/editor/", {**data, "add_row": "1"}, HTTP_HX_REQUEST="true"
+        "/analytics/segments/count/", {"conditions": silver()}, HTTP_HX_REQUEST="true"
     ).content.decode()
-    assert 'name="field-1"' in body
-    bad = {**data, "field-0": "analytics.predicted_clv", "op-0": "gt", "value-0": "lots"}
-    body = client.post("/analytics/segments/editor/", bad).content.decode()
-    assert "Give a number." in body and "Fix the highlighted conditions" in body
-    # Without JavaScript the same buttons post to the page, which redraws without saving.
+    assert "<strong>2</strong> contacts in your access match right now" in body
+    one = json.dumps({"all": [{"field": "analytics.segment", "op": "eq", "value": "Champions"}]})
+    body = client.post("/analytics/segments/count/", {"conditions": one}).content.decode()
+    assert "<strong>1</strong> contact in your access matches right now" in body
+    # "is one of" posts the chosen choices' keys; no condition at all matches everyone.
+    body = client.post(
+        "/analytics/segments/count/", {"conditions": silver(["silver", "gold"], "in")}
+    ).content.decode()
+    assert "contacts in your access match right now" in body
+    body = client.post("/analytics/segments/count/", {"conditions": ""}).content.decode()
+    assert "<strong>10</strong> contacts in your access match right now" in body
+    bad = json.dumps({"all": [silver_leaf(), {"field": "analytics.predicted_clv", "op": "gt"}]})
+    body = client.post("/analytics/segments/count/", {"conditions": bad}).content.decode()
+    assert "Condition 2, value: is required for this operator." in body
+    assert "Fix the conditions to see who matches." in body
+    body = client.post("/analytics/segments/count/", {"conditions": "{"}).content.decode()
+    assert "Not valid JSON" in body and "<strong>" not in body
+    # Saving with a condition the segment fields cannot take puts the problem on the builder.
     response = client.post(
-        "/analytics/segments/new/", {**data, "name": "", "kind": "dynamic", "add_row": "1"}
+        "/analytics/segments/new/",
+        {"name": "Wrong", "kind": "dynamic", "conditions": silver(op="contains")},
     )
-    assert response.status_code == 200 and 'name="field-1"' in response.content.decode()
+    assert response.status_code == 422
+    body = response.content.decode()
+    assert "Condition 1, operator: &#x27;contains&#x27; cannot be used with Value tier" in body
+    assert 'id="id_conditions_error"' in body
+
+
+def silver_leaf() -> dict:
+    return {"field": "analytics.value_tier", "op": "eq", "value": "silver"}
+
+
+def test_segment_and_rule_editors_render_through_the_one_condition_builder(
+    web_client_for, owner, admin_user, refreshed
+):
+    from rapport.analytics.forms import SegmentForm
+    from rapport.core.condition_builder import ConditionBuilder
+    from rapport.sales.forms import AssignmentRuleForm, ScoringRuleForm
+
+    assert isinstance(SegmentForm().fields["conditions"].widget, ConditionBuilder)
+    assert isinstance(ScoringRuleForm().fields["condition"].widget, ConditionBuilder)
+    assert isinstance(AssignmentRuleForm().fields["condition"].widget, ConditionBuilder)
+    segment_page = web_client_for(owner).get("/analytics/segments/new/").content.decode()
+    scoring_page = web_client_for(admin_user).get("/sales/scoring/").content.decode()
+    for body in (segment_page, scoring_page):
+        assert "data-condition-builder" in body and "data-condition-source" in body
+    # The segment's fields come with their groups, narrowed operators and choices by label.
+    form = SegmentForm()
+    fields = {entry["name"]: entry for entry in form.fields["conditions"].widget.fields()}
+    assert fields["analytics.value_tier"]["group"] == "Customer value"
+    assert ["silver", "Silver"] in fields["analytics.value_tier"]["choices"]
+    assert fields["tags"]["operators"] == ["eq", "ne", "in", "not_in", "is_empty", "is_not_empty"]
+    assert "eq" not in fields["interactions.days_since_touch"]["operators"]
+    assert "Customer value" in segment_page and "&quot;group&quot;" in segment_page
+    # No rows are rendered by the server any more: the old editor's inputs are gone.
+    assert 'name="field-0"' not in segment_page and 'name="advanced"' not in segment_page
 
 
 def test_segment_pages(web_client_for, owner, outsider, refreshed):
@@ -221,11 +265,7 @@ def test_segment_pages(web_client_for, owner, outsider, refreshed):
         {
             "name": "Silver",
             "kind": "dynamic",
-            "row_count": "1",
-            "match": "all",
-            "field-0": "analytics.value_tier",
-            "op-0": "eq",
-            "value-0": "silver",
+            "conditions": silver(),
         },
     )
     assert response.status_code == 302
@@ -240,3 +280,60 @@ def test_segment_pages(web_client_for, owner, outsider, refreshed):
     assert duplicate.status_code == 422
     assert "Another segment already has this name." in duplicate.content.decode()
     assert web_client_for(outsider).get(response["Location"] + "edit/").status_code == 403
+
+
+def test_segment_pages_show_and_keep_the_stored_conditions(web_client_for, owner, refreshed):
+    from rapport.analytics.models import Segment
+
+    client = web_client_for(owner)
+    nested = {
+        "any": [
+            silver_leaf(),
+            {"not": {"field": "analytics.is_at_risk", "op": "eq", "value": True}},
+        ]
+    }
+    flat = {
+        "any": [
+            {"field": "analytics.value_tier", "op": "in", "value": ["silver", "gold"]},
+            {"field": "analytics.is_at_risk", "op": "eq", "value": True},
+        ]
+    }
+    for name, conditions in (("Nested", nested), ("Flat", flat)):
+        response = client.post(
+            "/analytics/segments/new/",
+            {"name": name, "kind": "dynamic", "conditions": json.dumps(conditions)},
+        )
+        assert response.status_code == 302
+        segment = Segment.objects.get(name=name)
+        assert segment.conditions == conditions
+        # Opened again, the builder holds the same JSON, with its live count.
+        edit = client.get(f"/analytics/segments/{segment.pk}/edit/").content.decode()
+        assert "matches right now" in edit or "match right now" in edit
+        assert (
+            client.post(
+                f"/analytics/segments/{segment.pk}/edit/",
+                {"name": name, "conditions": json.dumps(conditions)},
+            ).status_code
+            == 302
+        )
+        assert Segment.objects.get(pk=segment.pk).conditions == conditions
+    detail = client.get(f"/analytics/segments/{Segment.objects.get(name='Flat').pk}/").content
+    assert "Value tier <em>is one of</em> <strong>Silver, Gold</strong>" in detail.decode()
+    assert "At risk of churning <em>is</em> <strong>yes</strong>" in detail.decode()
+    detail = client.get(f"/analytics/segments/{Segment.objects.get(name='Nested').pk}/").content
+    assert "conditions-json" in detail.decode()
+    # A static list has no conditions to edit.
+    client.post("/analytics/segments/new/", {"name": "Picked", "kind": "static"})
+    static = Segment.objects.get(name="Picked")
+    edit = client.get(f"/analytics/segments/{static.pk}/edit/").content.decode()
+    assert "data-condition-builder" not in edit
+    assert (
+        client.post(
+            f"/analytics/segments/{static.pk}/edit/", {"name": "Picked by hand"}
+        ).status_code
+        == 302
+    )
+    # ?tier= starts the builder with that tier.
+    new = client.get("/analytics/segments/new/?tier=silver").content.decode()
+    assert "&quot;value&quot;: &quot;silver&quot;" in new
+    assert "<strong>2</strong> contacts in your access match right now" in new

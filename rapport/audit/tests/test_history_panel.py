@@ -53,7 +53,31 @@ def test_the_update_row_shows_before_and_after(owner):
     latest = history_panel_context(request_for(owner), contact)["entries"][0]
 
     rows = {row["field"]: (row["before"], row["after"]) for row in latest["rows"]}
-    assert rows["first_name"] == ("Ada", "Augusta")
+    assert rows["First name"] == ("Ada", "Augusta")
+
+
+def test_changes_speak_the_users_words(owner, teammate):
+    from rapport.customfields.services import create_definition
+
+    create_definition(
+        actor=None, entity="contact", key="region", label="Sales region", field_type="text"
+    )
+    contact = make_contact(actor=owner, owner=owner, first_name="Ada")
+    contacts.update_contact(
+        actor=owner,
+        contact=contact,
+        owner=teammate,
+        lifecycle_stage="customer",
+        custom_fields={"region": "North"},
+    )
+
+    latest = history_panel_context(request_for(owner), contact)["entries"][0]
+
+    rows = {row["field"]: (row["before"], row["after"]) for row in latest["rows"]}
+    assert rows["Owner"] == (str(owner), str(teammate))
+    assert rows["Lifecycle stage"][1] == "Customer"
+    assert rows["Sales region"] == ("—", "North")
+    assert not any("_" in field for field in rows)
 
 
 def test_only_administrators_get_the_link_to_the_full_log(owner, admin_user):
@@ -77,7 +101,7 @@ def test_the_last_twenty_changes_are_shown(owner):
     assert len(context["entries"]) == HISTORY_SHOWN
     assert context["has_more"] is True
     newest = {row["field"]: row["after"] for row in context["entries"][0]["rows"]}
-    assert newest["first_name"] == f"v{HISTORY_SHOWN + 2}"
+    assert newest["First name"] == f"v{HISTORY_SHOWN + 2}"
 
 
 def test_organizations_have_a_history_too(owner, outsider):

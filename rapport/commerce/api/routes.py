@@ -6,14 +6,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
 from ninja import Query, Router, Schema
 from ninja.responses import Status
 from pydantic import Field
 
-from rapport.accounts.access import can_administer, can_write
+from rapport.accounts import access
 from rapport.accounts.models import User
 from rapport.commerce import services
 from rapport.commerce.api.schemas import (
@@ -36,6 +36,7 @@ from rapport.commerce.choices import OrderStatus
 from rapport.commerce.models import Order, OrderLine, Product, Shop
 from rapport.commerce.signing import SIGNATURE_HEADER, SignatureError, verify
 from rapport.contacts.models import Contact, Organization
+from rapport.core.api_types import PathId, RecordId
 from rapport.core.pagination import keyset_page
 from rapport.core.problems import problem
 
@@ -45,13 +46,11 @@ MAX_LIMIT = 200
 
 
 def _require_write(request) -> None:
-    if not can_write(request.auth):
-        raise PermissionDenied("Your role is read-only.")
+    access.require_write(request.auth)
 
 
 def _require_admin(request) -> None:
-    if not can_administer(request.auth):
-        raise PermissionDenied("Only administrators manage shops.")
+    access.require_admin(request.auth)
 
 
 def _orders(user):
@@ -94,12 +93,12 @@ def create_product(request, payload: ProductIn):
 
 
 @router.get("/products/{product_id}", response=ProductOut)
-def get_product(request, product_id: int):
+def get_product(request, product_id: PathId):
     return get_object_or_404(Product, pk=product_id)
 
 
 @router.patch("/products/{product_id}", response=ProductOut)
-def update_product(request, product_id: int, payload: ProductPatch):
+def update_product(request, product_id: PathId, payload: ProductPatch):
     _require_write(request)
     product = get_object_or_404(Product, pk=product_id)
     changes = payload.model_dump(exclude_unset=True)
@@ -113,8 +112,8 @@ def update_product(request, product_id: int, payload: ProductPatch):
 
 
 class OrderFilters(Schema):
-    contact: int | None = None
-    organization: int | None = None
+    contact: RecordId | None = None
+    organization: RecordId | None = None
     status: str | None = Field(None, max_length=20)
     since: dt.date | None = None
     until: dt.date | None = None
@@ -152,7 +151,7 @@ def list_orders(request, filters: Query[OrderFilters]):
 
 
 @router.get("/contacts/{contact_id}/orders", response=OrderPage)
-def list_contact_orders(request, contact_id: int, filters: Query[OrderFilters]):
+def list_contact_orders(request, contact_id: PathId, filters: Query[OrderFilters]):
     contact = get_object_or_404(Contact.objects.visible_to(request.auth), pk=contact_id)
     return _order_page(_orders(request.auth).filter(contact=contact), filters)
 
@@ -205,12 +204,12 @@ def create_order(request, payload: OrderIn):
 
 
 @router.get("/orders/{order_id}", response=OrderOut)
-def get_order(request, order_id: int):
+def get_order(request, order_id: PathId):
     return get_object_or_404(_orders(request.auth), pk=order_id)
 
 
 @router.patch("/orders/{order_id}", response=OrderOut)
-def update_order(request, order_id: int, payload: OrderPatch):
+def update_order(request, order_id: PathId, payload: OrderPatch):
     _require_write(request)
     order = get_object_or_404(Order.objects.visible_to(request.auth), pk=order_id)
     changes = payload.model_dump(exclude_unset=True)
@@ -235,7 +234,7 @@ def update_order(request, order_id: int, payload: OrderPatch):
 
 
 @router.delete("/orders/{order_id}", response={204: None})
-def delete_order(request, order_id: int):
+def delete_order(request, order_id: PathId):
     _require_write(request)
     order = get_object_or_404(Order.objects.visible_to(request.auth), pk=order_id)
     services.delete_order(actor=request.auth, order=order)
@@ -270,14 +269,14 @@ def create_shop(request, payload: ShopIn):
 
 
 @router.patch("/shops/{shop_id}", response=ShopOut)
-def update_shop(request, shop_id: int, payload: ShopPatch):
+def update_shop(request, shop_id: PathId, payload: ShopPatch):
     _require_admin(request)
     shop = get_object_or_404(Shop, pk=shop_id)
     return services.set_shop_active(actor=request.auth, shop=shop, is_active=payload.is_active)
 
 
 @router.post("/shops/{shop_id}/rotate-secret", response=ShopWithSecretOut)
-def rotate_shop_secret(request, shop_id: int):
+def rotate_shop_secret(request, shop_id: PathId):
     _require_admin(request)
     shop = get_object_or_404(Shop, pk=shop_id)
     return services.rotate_shop_secret(actor=request.auth, shop=shop)

@@ -8,6 +8,8 @@ import decimal
 from ninja import Schema
 from pydantic import ConfigDict, Field
 
+from rapport.core.api_types import Moment, Quantity, RecordId
+
 
 class Strict(Schema):
     model_config = ConfigDict(extra="forbid")
@@ -52,17 +54,17 @@ class ProductPage(Schema):
 
 
 class OrderLineIn(Strict):
-    product_id: int | None = None
+    product_id: RecordId | None = None
     sku: str | None = Field(None, max_length=64)
     description: str = Field("", max_length=200)
-    quantity: int = 1
+    quantity: Quantity = 1
     unit_price: decimal.Decimal | None = None
 
 
 class OrderIn(Strict):
-    contact_id: int | None = None
-    organization_id: int | None = None
-    ordered_at: dt.datetime | None = None
+    contact_id: RecordId | None = None
+    organization_id: RecordId | None = None
+    ordered_at: Moment | None = None
     status: str = "paid"
     currency: str | None = Field(None, max_length=3)
     total: decimal.Decimal | None = None
@@ -72,9 +74,9 @@ class OrderIn(Strict):
 
 
 class OrderPatch(Strict):
-    contact_id: int | None = None
-    organization_id: int | None = None
-    ordered_at: dt.datetime | None = None
+    contact_id: RecordId | None = None
+    organization_id: RecordId | None = None
+    ordered_at: Moment | None = None
     status: str | None = None
     currency: str | None = Field(None, max_length=3)
     total: decimal.Decimal | None = None
@@ -128,7 +130,7 @@ class ShopIn(Strict):
     name: str = Field(max_length=100)
     key: str = Field(max_length=50)
     default_currency: str | None = Field(None, max_length=3)
-    default_owner_id: int | None = None
+    default_owner_id: RecordId | None = None
 
 
 class ShopPatch(Strict):

@@ -46,9 +46,11 @@ def import_orders(actor, rows, header=HEADER, **kwargs):
 
 @pytest.fixture
 def shop(owner):
-    ana = make_contact(actor=owner, first_name="Ana", last_name="Silva", emails=["ana@example.com"])
+    ana = make_contact(
+        actor=owner, owner=owner, first_name="Ana", last_name="Silva", emails=["ana@example.com"]
+    )
     ben = make_contact(
-        actor=owner, first_name="Ben", last_name="Okafor", emails=["ben@example.com"]
+        actor=owner, owner=owner, first_name="Ben", last_name="Okafor", emails=["ben@example.com"]
     )
     tea = make_product(actor=owner, name="Green tea", sku="TEA-01", price="29.90")
     pot = make_product(actor=owner, name="Tea pot", sku="POT-01", price="45.00")
@@ -209,3 +211,16 @@ def test_the_command_imports_orders(owner, shop, tmp_path):
     call_command("import", "orders", str(path), "--as", owner.username, stdout=out)
     assert "3 were created" in out.getvalue()
     assert Order.objects.count() == 2
+
+
+def test_an_import_neither_writes_on_nor_reveals_customers_outside_the_access(
+    owner, outsider, shop
+):
+    make_order(contact=shop["ana"], external_system="import", external_id="1001", total="10.00")
+    job = import_orders(outsider, ROWS, policy="overwrite")
+    assert job.created_count == 0
+    problems = {(number, field): message for number, _c, field, message, _v in jobs.error_rows(job)}
+    assert problems[2, "order_id"] == "This order exists and is outside your access."
+    assert problems[4, "email"].startswith("No contact has this email")
+    assert Order.objects.filter(contact=shop["ben"]).count() == 0
+    assert Order.objects.get(external_id="1001").status == "paid"

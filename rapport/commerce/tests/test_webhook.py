@@ -6,6 +6,7 @@ import pytest
 from django.db.models import Sum
 from django.test import Client
 
+from rapport.audit.models import ChangeRecord
 from rapport.commerce import services
 from rapport.commerce.models import Order, Product
 from rapport.commerce.signing import SignatureError, sign, verify
@@ -132,6 +133,12 @@ def test_known_customer_is_matched_by_email(shop, owner):
     post(shop, delivery())
     assert Order.objects.get().contact == grace
     assert Contact.objects.count() == 1
+    # The shop's customer id is linked through the contacts service, with an audit record.
+    assert ExternalId.objects.filter(contact=grace, system="shop:web", value="c-77").exists()
+    link = ChangeRecord.objects.filter(
+        entity="contacts.contact", object_id=str(grace.pk), message="Linked to shop:web"
+    )
+    assert link.get().after == {"external_ids": ["shop:web: c-77"]}
 
 
 @pytest.mark.parametrize(

@@ -23,8 +23,7 @@ from rapport.contacts.choices import (
     OrganizationSize,
     RelationshipKind,
 )
-
-RecordId = Annotated[int, Field(ge=1, le=2**63 - 1)]
+from rapport.core.api_types import RecordId
 
 
 def text(max_length: int):

@@ -184,3 +184,33 @@ def test_sign_out_is_a_post_from_the_user_menu(signed_in_page, owner):
     expect(page).to_have_url(re.compile(r"/accounts/login/"))
     page.goto("/contacts/")
     expect(page).to_have_url(re.compile(r"/accounts/login/"))
+
+
+def test_a_note_keeps_its_own_fields_through_every_swap(signed_in_page, owner):
+    contact = make_contact(actor=owner, owner=owner, first_name="Grace", last_name="Hopper")
+    page = signed_in_page(owner)
+    page.goto(contact.get_absolute_url())
+    outcome = page.locator("#id_log_outcome")
+    expect(outcome).to_be_visible()  # a call is the default
+    page.check("#log-form input[name=kind][value=note]")
+    expect(outcome).to_be_hidden()
+    # A person drags the notes box bigger: Chromium writes its size into a style attribute,
+    # which the swap must not copy onto the new form (the CSP refuses inline style).
+    page.locator("#id_log_body").evaluate("box => { box.style.height = '160px'; }")
+
+    page.click("#log-form button[type=submit]")
+    error = page.locator("#id_log_body_error")
+    expect(error).to_have_text("Write the note: it is empty.")
+    expect(page.locator("#log-form input[name=kind][value=note]")).to_be_checked()
+    expect(outcome).to_be_hidden()
+    assert Interaction.objects.count() == 0
+
+    page.fill("#id_log_body", "Prefers email to calls.")
+    page.click("#log-form button[type=submit]")
+    expect(page.locator("#log-form")).to_contain_text("Note logged.")
+    expect(page.locator("#timeline-list .timeline-item").first).to_contain_text(
+        "Prefers email to calls."
+    )
+    expect(page.locator("#log-form input[name=kind][value=note]")).to_be_checked()
+    expect(outcome).to_be_hidden()
+    expect(page.locator("#id_log_duration_minutes")).to_be_hidden()

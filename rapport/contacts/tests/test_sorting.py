@@ -120,6 +120,7 @@ def test_last_touched_sort_pages_with_never_touched_at_the_end(admin_user):
         log_interaction(
             actor=admin_user,
             kind="note",
+            body="Touched",
             contact=contacts[number],
             occurred_at=now - dt.timedelta(days=days_ago),
         )

@@ -11,8 +11,9 @@ session-wide browser, and Playwright refuses a second sync API loop in one threa
 
 - `chromium`: one browser per test session (skips when /usr/bin/chromium is missing).
 - `browser_page`: a fresh context and page per test, with `base_url` set to the live server so
-  `page.goto("/contacts/")` works. The page collects JavaScript errors and Content-Security-
-  Policy violations, and the test fails if any happened (an inline script or style would).
+  `page.goto("/contacts/")` works. The page collects JavaScript errors, console errors and
+  Content-Security-Policy violations (console messages and `securitypolicyviolation` events),
+  and the test fails if any happened (an inline script or style would).
 - `signed_in_page(user, password=...)`: signs `user` in through the real login form and
   returns the page.
 """
@@ -35,6 +36,14 @@ CHROMIUM_ARGS = [
 ]
 DEFAULT_PASSWORD = "secret-pass-123"  # what rapport.accounts.tests.factories.UserFactory sets
 TIMEOUT_MS = 15_000
+CSP_LISTENER = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.rapportReportViolation(
+    `${event.violatedDirective} blocked ${event.blockedURI || "inline"} ` +
+      `(${event.sourceFile || "?"}:${event.lineNumber}) ${event.sample || ""}`
+  );
+});
+"""
 
 
 @pytest.fixture(scope="session")
@@ -58,16 +67,26 @@ def browser_page(chromium, live_server):
         base_url=live_server.url, viewport={"width": 1280, "height": 900}, locale="en-US"
     )
     context.set_default_timeout(TIMEOUT_MS)
-    page = context.new_page()
     problems: list[str] = []
-    page.on("pageerror", lambda error: problems.append(f"JavaScript error: {error}"))
+    # Chromium reports some violations (a style attribute set by a script) only as a
+    # `securitypolicyviolation` event, not on the console: listen for both, before any page runs.
+    context.expose_binding(
+        "rapportReportViolation",
+        lambda source, text: problems.append(f"CSP violation on {source['frame'].url}: {text}"),
+    )
+    context.add_init_script(CSP_LISTENER)
+    page = context.new_page()
+    page.on("pageerror", lambda error: problems.append(f"JavaScript error on {page.url}: {error}"))
 
     def on_console(message):
-        text = message.text
-        if message.type == "error" and (
-            "Content Security Policy" in text or "Content-Security-Policy" in text
-        ):
-            problems.append(f"CSP violation: {text}")
+        if message.type != "error":
+            return
+        source = message.location.get("url") or "?"
+        # A form re-drawn with its errors answers 422 by design, and Chromium sometimes asks for
+        # /favicon.ico before it has read the page's icon link; it logs both as errors.
+        if "status of 422" in message.text or source.endswith("/favicon.ico"):
+            return
+        problems.append(f"Console error on {page.url}: {message.text} ({source})")
 
     page.on("console", on_console)
     page.rapport_problems = problems

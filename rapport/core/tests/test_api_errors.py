@@ -105,8 +105,8 @@ def test_a_body_that_is_not_an_object_is_422(api):
     assert body["errors"][0]["field"] == "body"
 
 
-def test_bad_cursor_is_422_on_the_cursor(api):
-    body = assert_problem(api.get("/api/v1/contacts/?cursor=%%%"), 422, "Validation failed")
+def test_bad_cursor_is_400_on_the_cursor(api):
+    body = assert_problem(api.get("/api/v1/contacts/?cursor=%%%"), 400, "Bad Request")
     assert body["errors"] == [
         {"field": "query.cursor", "message": "cursor is not valid; start again from the first page"}
     ]
@@ -201,3 +201,60 @@ def test_unreachable_database_is_503_with_retry_after(api, method, url, body, he
     assert "database" in body["detail"]
     # And once it is back, the same call works.
     assert api.get("/api/v1/me").status_code == 200
+
+
+# Errors raised outside the API's own handlers ---------------------------------------------------
+
+
+def test_a_session_write_without_its_csrf_token_is_a_403_problem(owner):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(owner)
+    response = client.post(
+        "/api/v1/contacts/", data=json.dumps({"first_name": "A"}), content_type="application/json"
+    )
+    body = assert_problem(response, 403, "Forbidden")
+    assert "CSRF" in body["detail"]
+    assert not Contact.objects.exists()
+
+
+def test_an_unexpected_exception_is_a_500_problem_that_tells_nothing_of_it(api, monkeypatch):
+    from rapport.contacts.api import routes
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("secret internals at /srv/rapport")
+
+    monkeypatch.setattr(routes, "_page", broken)
+    api.raise_request_exception = False
+    response = api.get("/api/v1/contacts/")
+    assert_problem(response, 500, "Internal Server Error")
+    assert b"secret internals" not in response.content
+    assert b"Traceback" not in response.content
+
+
+def test_an_exception_before_the_api_is_reached_is_a_500_problem_too(api, monkeypatch):
+    from rapport.core import middleware
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(middleware.UserTimeZoneMiddleware, "__call__", broken)
+    api.raise_request_exception = False
+    response = api.get("/api/v1/me")
+    assert_problem(response, 500, "Internal Server Error")
+    assert b"secret internals" not in response.content
+
+
+def test_a_request_for_a_host_not_served_is_a_400_problem(api):
+    assert_problem(api.get("/api/v1/me", HTTP_HOST="evil.example"), 400, "Bad Request")
+
+
+def test_a_json_body_over_the_upload_limit_is_a_413_problem(api, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100
+    response = api.post(
+        "/api/v1/contacts/",
+        data=json.dumps({"first_name": "A" * 200}),
+        content_type="application/json",
+    )
+    body = assert_problem(response, 413, "Content Too Large")
+    assert body["errors"] == [{"field": "body", "message": "Too large."}]
+    assert not Contact.objects.exists()

@@ -202,3 +202,18 @@ def test_matches_refuses_a_field_without_a_getter():
 def test_to_q_builds_plain_lookups():
     q = to_q({"field": "employees", "op": "gte", "value": 5}, FIELDS)
     assert q == Q(custom_fields__employees__gte=5)
+
+
+@pytest.mark.parametrize(
+    ("path", "words"),
+    [
+        ("$", "The condition: oops"),
+        ("$.all[1].value", "Condition 2, value: oops"),
+        ("$.any[0].all[2].op", "Condition 1.3, operator: oops"),
+        ("$.field", "The condition, field: oops"),
+    ],
+)
+def test_condition_errors_in_words(path, words):
+    from rapport.core.conditions import ConditionError
+
+    assert ConditionError(path, "oops").in_words == words

@@ -1,5 +1,7 @@
 """Idempotency-Key on API creates: a retry returns the first answer and writes nothing new."""
 
+import datetime as dt
+import hashlib
 import json
 
 import pytest
@@ -8,6 +10,7 @@ from django.test import Client
 from rapport.audit.models import ChangeRecord
 from rapport.contacts.models import Contact
 from rapport.contacts.tests.factories import make_contact
+from rapport.core import idempotency, schedules, tasks
 from rapport.core.models import IdempotencyRecord
 from rapport.interactions.models import Interaction
 
@@ -117,3 +120,136 @@ def read_only_user(sales_team):
 
     role = RoleFactory(name="Viewer", is_read_only=True, scopes={"contacts": "team"})
     return UserFactory(username="viewer", role=role, teams=[sales_team])
+
+
+# -- expiry, leases and large bodies ------------------------------------------------------------
+
+
+def _age(key: str, **delta):
+    from django.utils import timezone
+
+    IdempotencyRecord.objects.filter(key=key).update(
+        created_at=timezone.now() - dt.timedelta(**delta)
+    )
+
+
+def test_a_key_older_than_the_retention_is_free_again(api):
+    post(api, "/api/v1/contacts/", {"first_name": "Ada"}, key="daily")
+    _age("daily", hours=25)
+
+    again = post(api, "/api/v1/contacts/", {"first_name": "Ada"}, key="daily")
+
+    assert again.status_code == 201
+    assert not again.has_header("Idempotent-Replayed")
+    assert Contact.objects.count() == 2
+    assert IdempotencyRecord.objects.count() == 1
+
+
+def test_pruning_deletes_only_expired_records(api):
+    post(api, "/api/v1/contacts/", {"first_name": "Ada"}, key="old")
+    post(api, "/api/v1/contacts/", {"first_name": "Grace"}, key="new")
+    _age("old", hours=24, seconds=1)
+    _age("new", hours=23)
+
+    assert idempotency.prune_expired() == 1
+    assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["new"]
+
+
+def test_the_pruning_job_is_a_registered_chain_that_prunes(api):
+    post(api, "/api/v1/contacts/", {"first_name": "Ada"}, key="old")
+    _age("old", days=2)
+    assert "idempotency pruning" in schedules.registered()
+
+    # The tests' immediate backend runs it at once (and cannot queue the next run).
+    result = tasks.prune_idempotency_records.enqueue()
+
+    assert result.return_value == 1
+    assert not IdempotencyRecord.objects.exists()
+
+
+def _stuck(key: str, body: dict, path="/api/v1/contacts/", **lease):
+    """A record left pending, as by a worker killed in the middle of the request."""
+    from django.utils import timezone
+
+    fingerprint = hashlib.sha256(path.encode() + b"\n" + json.dumps(body).encode()).hexdigest()
+    # The api fixture's client sends one token; the principal is its hash.
+    return fingerprint, lambda principal: IdempotencyRecord.objects.create(
+        principal=principal,
+        key=key,
+        method="POST",
+        path=path,
+        request_fingerprint=fingerprint,
+        status_code=idempotency.PENDING,
+        response_body={},
+        locked_until=timezone.now() + dt.timedelta(**lease),
+    )
+
+
+def _principal_of(client) -> str:
+    return hashlib.sha256(client.defaults["HTTP_AUTHORIZATION"].encode()).hexdigest()
+
+
+def test_a_key_whose_request_died_is_taken_over_after_the_lease(api):
+    body = {"first_name": "Ada"}
+    _fingerprint, make = _stuck("died", body, seconds=-1)
+    make(_principal_of(api))
+
+    retry = post(api, "/api/v1/contacts/", body, key="died")
+
+    assert retry.status_code == 201
+    assert Contact.objects.count() == 1
+    record = IdempotencyRecord.objects.get(key="died")
+    assert record.status_code == 201
+    assert record.locked_until is None
+
+
+def test_a_key_still_within_its_lease_answers_409_with_retry_after(api, monkeypatch):
+    monkeypatch.setattr(idempotency, "WAIT_SECONDS", 0)
+    body = {"first_name": "Ada"}
+    _fingerprint, make = _stuck("running", body, seconds=60)
+    make(_principal_of(api))
+
+    retry = post(api, "/api/v1/contacts/", body, key="running")
+
+    assert retry.status_code == 409
+    assert retry["Content-Type"] == "application/problem+json"
+    assert retry["Retry-After"] == "1"
+    assert not Contact.objects.exists()
+
+
+def test_a_json_body_over_the_memory_limit_is_a_413_problem(api, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    body = {"first_name": "A", "notes": "x" * 2000}
+
+    for key in ("big", None):
+        response = post(api, "/api/v1/contacts/", body, key=key)
+        assert response.status_code == 413, response.content
+        assert response["Content-Type"] == "application/problem+json"
+        assert response.json()["errors"] == [{"field": "body", "message": "Too large."}]
+    assert not Contact.objects.exists()
+    assert not IdempotencyRecord.objects.exists()
+
+
+def test_an_upload_over_the_memory_limit_with_a_key_is_accepted_and_replayed(
+    admin_user, api_client_for
+):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    client = api_client_for(admin_user)
+    rows = "".join(f"Ada{n},Lovelace,ada{n}@example.com\n" for n in range(80_000))
+    content = ("first_name,last_name,email\n" + rows).encode()
+    assert len(content) > 2_621_440  # Django's DATA_UPLOAD_MAX_MEMORY_SIZE
+
+    def upload():
+        return client.post(
+            "/api/v1/imports/",
+            {"file": SimpleUploadedFile("people.csv", content), "start": "false"},
+            HTTP_IDEMPOTENCY_KEY="upload-1",
+        )
+
+    first = upload()
+    assert first.status_code == 202, first.content
+    retry = upload()
+    assert retry.status_code == 202
+    assert retry["Idempotent-Replayed"] == "true"
+    assert retry.json() == first.json()

@@ -27,6 +27,7 @@ DOMAINS = {"interactions", "sales", "commerce", "data_exchange"}
 TOP = {
     "analytics",
     "frameworks",
+    "privacy",
     "demo",
     "automation",
     "service",

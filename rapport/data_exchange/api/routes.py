@@ -23,6 +23,7 @@ from rapport.contacts.filters import (
     filter_organizations,
 )
 from rapport.contacts.models import Contact, Organization
+from rapport.core.api_types import PathId
 from rapport.core.importing import importers
 from rapport.core.pagination import keyset_page
 from rapport.core.problems import check_query_params, relocate
@@ -84,7 +85,7 @@ def list_duplicates(request, params: Query[s.DuplicateParams]):
 
 
 @router.post("/duplicates/{entity}/{pair_id}/dismiss", response=s.DuplicateOut, tags=["duplicates"])
-def dismiss_duplicate(request, entity: str, pair_id: int):
+def dismiss_duplicate(request, entity: str, pair_id: PathId):
     """Not a duplicate: remembered, never suggested again."""
     require_write(request.user)
     pair = _visible_pair(request, entity, pair_id)
@@ -96,7 +97,7 @@ def dismiss_duplicate(request, entity: str, pair_id: int):
     response={200: s.MergeOut | s.MergePreviewOut},
     tags=["duplicates"],
 )
-def merge_duplicate(request, entity: str, pair_id: int, payload: s.MergeIn):
+def merge_duplicate(request, entity: str, pair_id: PathId, payload: s.MergeIn):
     """Merge the pair into `survivor_id`, taking each field from the side named in `choices`.
     With `preview: true`, answer what would happen and write nothing."""
     if not payload.preview:
@@ -298,12 +299,12 @@ def list_imports(request, params: Query[s.CursorParams]):
 
 
 @router.get("/imports/{import_id}", response=s.ImportOut, tags=["imports"])
-def get_import(request, import_id: int):
+def get_import(request, import_id: PathId):
     return _visible_job(request, import_id)
 
 
 @router.get("/imports/{import_id}/rows", response=s.ImportRowPage, tags=["imports"])
-def list_import_rows(request, import_id: int, params: Query[s.ImportRowParams]):
+def list_import_rows(request, import_id: PathId, params: Query[s.ImportRowParams]):
     """What the import did, row by row (unchanged rows are not listed)."""
     job = _visible_job(request, import_id)
     rows = job.rows.all()
@@ -316,7 +317,7 @@ def list_import_rows(request, import_id: int, params: Query[s.ImportRowParams]):
 
 
 @router.get("/imports/{import_id}/errors.csv", tags=["imports"])
-def import_errors(request, import_id: int):
+def import_errors(request, import_id: PathId):
     """The error report: row, column, field, problem, value."""
     return exporting.error_report_response(_visible_job(request, import_id))
 
@@ -333,18 +334,18 @@ def _job_action(request, import_id: int, action):
 
 
 @router.post("/imports/{import_id}/start", response={202: s.ImportOut}, tags=["imports"])
-def start_import(request, import_id: int):
+def start_import(request, import_id: PathId):
     return _job_action(request, import_id, jobs.start_import)
 
 
 @router.post("/imports/{import_id}/undo", response={202: s.ImportOut}, tags=["imports"])
-def undo_import(request, import_id: int):
+def undo_import(request, import_id: PathId):
     """Remove what the import created and put back what it changed (in the background)."""
     return _job_action(request, import_id, jobs.undo_import)
 
 
 @router.post("/imports/{import_id}/resume", response={202: s.ImportOut}, tags=["imports"])
-def resume_import(request, import_id: int):
+def resume_import(request, import_id: PathId):
     """Carry on a failed import after its last committed batch."""
     return _job_action(request, import_id, jobs.resume_import)
 
@@ -418,7 +419,7 @@ def export_organizations(request, params: Query[s.ExportParams]):
 
 
 @router.get("/exports/contacts/{contact_id}/vcard", tags=["exports"])
-def export_vcard(request, contact_id: int):
+def export_vcard(request, contact_id: PathId):
     """One contact as a vCard 4.0."""
     contact = get_object_or_404(
         Contact.objects.visible_to(request.user).prefetch_related("emails", "phones", "tags"),

@@ -8,9 +8,9 @@ from typing import Annotated, Literal
 from ninja import Field, Schema
 from pydantic import ConfigDict, StrictBool, StringConstraints
 
+from rapport.core.api_types import RecordId
 from rapport.data_exchange.choices import DuplicateStatus, Entity, ImportPolicy
 
-RecordId = Annotated[int, Field(ge=1, le=2**63 - 1)]
 EntityName = Literal[tuple(Entity.values)]  # type: ignore[valid-type]
 PolicyName = Literal[tuple(ImportPolicy.values)]  # type: ignore[valid-type]
 StatusName = Literal[tuple(DuplicateStatus.values)]  # type: ignore[valid-type]
@@ -209,7 +209,7 @@ class ImportRowPage(Schema):
     next_cursor: str | None
 
 
-class TargetOut(Schema):
+class ImportTargetOut(Schema):
     key: str
     label: str
     synonyms: list[str]
@@ -219,7 +219,7 @@ class ImporterOut(Schema):
     entity: str
     label: str
     options: list[str]
-    targets: list[TargetOut]
+    targets: list[ImportTargetOut]
 
 
 class PresetIn(InputSchema):

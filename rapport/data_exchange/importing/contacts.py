@@ -12,20 +12,26 @@ updates go through contacts.services.update_contact, one by one.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 
 import phonenumbers
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
 
+from rapport.accounts import access
+from rapport.accounts.access import Action
+from rapport.accounts.choices import Domain
 from rapport.audit.models import ChangeAction, ChangeRecord
 from rapport.audit.querysets import changed_since as audit_changed_since
 from rapport.audit.services import record_deletions, stamp
+from rapport.contacts import search
 from rapport.contacts import services as contact_services
-from rapport.contacts.choices import ContactSource, LabelKind, LifecycleStage
+from rapport.contacts.choices import LEAD_STAGES, ContactSource, LabelKind, LifecycleStage
 from rapport.contacts.events import ContactCreated, OrganizationCreated
 from rapport.contacts.identity import (
     DEFAULT_PHONE_REGION,
@@ -192,6 +198,21 @@ CONTACT_TARGETS = (
         ("lead source", "source", "original source", "contact source"),
     ),
     Target("about", "About", ("notes", "description", "comments", "background info")),
+    Target(
+        "created_at",
+        "Created on",
+        (
+            "created date",  # Salesforce (CreatedDate)
+            "create date",  # HubSpot
+            "created time",  # Zoho
+            "created at",
+            "date created",
+            "created",
+            "creation date",
+        ),
+        help="When the contact was first recorded in the system the file comes from: a new "
+        "contact keeps it, so cohorts and its history start there.",
+    ),
 )
 
 STAGE_WORDS = {
@@ -292,8 +313,39 @@ def clean_stage(raw: str) -> str:
     folded = dedupe.fold(text)
     stage = _STAGE_NAMES.get(folded) or _STAGE_NAMES.get(folded.replace(" ", ""))
     if stage is None:
-        raise ValidationError(f"Choose one of: {', '.join(LifecycleStage.values)}.")
+        # A file is written by people: the stages by the names they see in Rapport.
+        raise ValidationError(
+            f"{text[:40]!r} is not a lifecycle stage. Use one of: "
+            f"{', '.join(map(str, LifecycleStage.labels))}."
+        )
     return stage
+
+
+def clean_created_at(raw: str):
+    """An exported creation date: ISO 8601 as the CRMs write it ("2023-04-05",
+    "2023-04-05 10:20:30", Salesforce's "2023-04-05T10:20:30.000+0000"). A time without a
+    zone is taken in the current time zone; a date alone is the start of that day."""
+    text = raw.strip()
+    if len(text) > 40:
+        raise ValidationError("Give a date such as 2024-03-31 or 2024-03-31 14:05.")
+    if len(text) > 19 and text[-5] in "+-" and text[-4:].isdigit():
+        text = f"{text[:-2]}:{text[-2:]}"  # "+0000" → "+00:00"
+    try:
+        moment = parse_datetime(text.replace(" ", "T", 1))
+        day = None if moment else parse_date(text)
+    except ValueError:
+        moment = day = None
+    if moment is None and day is not None:
+        moment = dt.datetime.combine(day, dt.time())
+    if moment is None:
+        raise ValidationError("Give a date such as 2024-03-31 or 2024-03-31 14:05.")
+    if timezone.is_naive(moment):
+        moment = timezone.make_aware(moment)
+    if moment > timezone.now():
+        raise ValidationError("A creation date cannot be in the future.")
+    if moment.year < 1900:
+        raise ValidationError("Give a date after 1900.")
+    return moment
 
 
 def find_owner(raw: str, cache: dict):
@@ -313,6 +365,53 @@ def find_owner(raw: str, cache: dict):
                 ).first()
         cache[key] = user
     return cache[key]
+
+
+def owner_column_problem(raw: str, run) -> tuple[object, str | None]:
+    """(the user an `owner` cell names, why the importer may not give them the record): an
+    unknown user, a read-only or deactivated one, or one outside the importer's reach
+    (`access.owner_problem`, the rule every service applies). Decided once per distinct value."""
+    owner = find_owner(raw, run.owners)
+    if owner is None:
+        return None, f"No active user {raw[:80]!r}; give a user's email address."
+    key = ("problem", raw.casefold())
+    if key not in run.owners:
+        run.owners[key] = access.owner_problem(run.actor, owner, Domain.CONTACTS)
+    return owner, run.owners[key]
+
+
+# What a row that names an existing record outside the importer's access is told, by what
+# matched it; the record's values are never shown.
+NOT_YOURS = {
+    "external_id": "A contact with this id already exists and is not yours",
+    "email": "A contact with this email address already exists and is not yours",
+    "phone": "A contact with this phone number and a similar name already exists and is not yours",
+    "": "This row was imported before into a contact that is not yours",
+}
+LEFT_ALONE = ": the row was left out and the contact was not changed."
+ORGANIZATION_NOT_YOURS = (
+    "An organization with this name or website already exists and is not yours: the row was "
+    "left out. Ask its owner, or leave the column empty."
+)
+
+
+@dataclass(frozen=True)
+class NotYours:
+    """What a row resolved to when it means a record the importer may not change."""
+
+    matched_by: str
+
+
+def writable_ids(actor, model, owners: dict[int, int | None]) -> set[int]:
+    """Of the records `owners` (id → owner id), those `actor` may change: `access.can` on each,
+    decided in memory, so a batch costs one query (the owners) and never one per row."""
+    if actor is None:  # the system itself (a CLI run without --as) is not scoped
+        return set(owners)
+    return {
+        pk
+        for pk, owner_id in owners.items()
+        if access.can(actor, Action.CHANGE, model(pk=pk, owner_id=owner_id))
+    }
 
 
 def phone_identity(raw: str, region: str) -> tuple[str, str]:
@@ -354,9 +453,13 @@ class Draft:
     owner: object = None
     has_owner: bool = False
     tags: list[str] = field(default_factory=list)
+    # When the source system first recorded the contact (a new contact keeps it).
+    created_at: object = None
     custom_fields: dict = field(default_factory=dict)
     result: RowResult | None = None
     contact_id: int | None = None
+    # How the row was matched to an existing contact: "external_id", "email", "phone" or "".
+    matched_by: str = ""
     # Drafts of later rows in the same batch that turned out to be this same person.
     followers: list = field(default_factory=list)
 
@@ -374,8 +477,13 @@ class ContactRun:
     matching: Matching
     definitions: list
     check_duplicates: bool
+    # New leads without an owner column go to the assignment rules (like a web form's lead, or
+    # the lead form's "let the assignment rules pick the owner"); else the importer owns them.
+    assign_leads_by_rules: bool = True
     owners: dict = field(default_factory=dict)
     organizations: dict = field(default_factory=dict)  # organization key / domain → id
+    # Organizations the importer may not change: a row naming one is refused, not linked.
+    foreign_organizations: set = field(default_factory=set)
     tags: dict = field(default_factory=dict)  # folded name → Tag
     # identity → contact id (or a draft, in a dry run): rows seen earlier in this run.
     seen: dict = field(default_factory=dict)
@@ -405,6 +513,7 @@ class ContactImporter(Importer):
         "tag_separator",
         "phone_region",
         "check_duplicates",
+        "assign_leads_by_rules",
     )
     looked_up_models = (Contact, ContactEmail, ContactPhone, ExternalId)
 
@@ -428,6 +537,7 @@ class ContactImporter(Importer):
             matching=matching_for(Entity.CONTACT),
             definitions=definitions_for(CustomFieldEntity.CONTACT),
             check_duplicates=bool(options.get("check_duplicates", True)),
+            assign_leads_by_rules=bool(options.get("assign_leads_by_rules", True)),
         )
         from rapport.data_exchange import subscribers
 
@@ -441,12 +551,23 @@ class ContactImporter(Importer):
                 f"{key.split('.', 1)[-1]}: {messages[0]}"
                 for key, messages in exc.message_dict.items()
             )
-        for pk, name, domain in Organization.objects.values_list("pk", "name", "domain"):
+        organizations = list(
+            Organization.objects.order_by("pk").values_list("pk", "name", "domain", "owner_id")
+        )
+        writable = writable_ids(
+            run.actor, Organization, {pk: owner_id for pk, _n, _d, owner_id in organizations}
+        )
+        # The importer's own organizations first: a name shared with another team's
+        # organization means the one the importer may work with.
+        organizations.sort(key=lambda row: row[0] not in writable)
+        for pk, name, domain, _owner_id in organizations:
             key = dedupe.organization_key(name)
             if key:
                 run.organizations.setdefault(("name", key), pk)
             if domain:
                 run.organizations.setdefault(("domain", domain), pk)
+            if pk not in writable:
+                run.foreign_organizations.add(pk)
         return run
 
     def process_batch(self, rows: list[SourceRow], run: ContactRun, *, dry_run: bool):
@@ -475,12 +596,15 @@ class ContactImporter(Importer):
             drafts.append(draft)
             results.append(draft.result)
         matches = self._match(drafts, run)
+        foreign = self._not_writable(matches, run)
         # A row skipped for matching a contact needs only that contact's id.
         skipping = run.policy == ImportPolicy.SKIP
         existing = (
             {}
             if skipping
-            else self._load_existing({pk for pk in matches.values() if isinstance(pk, int)})
+            else self._load_existing(
+                {pk for pk in matches.values() if isinstance(pk, int) and pk not in foreign}
+            )
         )
         creates: list[Draft] = []
         unique_seen: dict[str, set] = {}
@@ -490,6 +614,13 @@ class ContactImporter(Importer):
                 target = self._seen(draft, run)
             if target is None:
                 target = self._seen_by_rules(draft, run)
+            if isinstance(target, int) and target in foreign:
+                target = NotYours(draft.matched_by)
+            if isinstance(target, NotYours):
+                self._not_yours(draft, target, run)
+                continue
+            if self._names_foreign_organization(draft, run):
+                continue
             if isinstance(target, int) and target not in existing and not skipping:
                 # Resolved through a row of an earlier batch of a dry run.
                 existing.update(self._load_existing({target}))
@@ -525,6 +656,42 @@ class ContactImporter(Importer):
             run.seen_phones.clear()
         return results
 
+    def _not_writable(self, matches: dict[int, int], run: ContactRun) -> set[int]:
+        """The matched contacts the importer may not change (one query for the batch)."""
+        ids = {pk for pk in matches.values() if isinstance(pk, int)}
+        if not ids or run.actor is None:
+            return set()
+        owners = dict(Contact.objects.filter(pk__any_of=ids).values_list("pk", "owner_id"))
+        return ids - writable_ids(run.actor, Contact, owners)
+
+    def _not_yours(self, draft: Draft, target: NotYours, run: ContactRun) -> None:
+        """A row meaning a contact outside the importer's access: reported without any of the
+        contact's values, never changed, and later rows meaning the same person likewise."""
+        result = draft.result
+        result.action = RowAction.ERROR
+        result.object_id = None
+        result.errors = [
+            {"field": target.matched_by, "message": NOT_YOURS[target.matched_by] + LEFT_ALONE}
+        ]
+        self._remember(draft, target, run)
+
+    def _names_foreign_organization(self, draft: Draft, run: ContactRun) -> bool:
+        """A row naming an organization the importer may not change is refused (on the
+        organization column) rather than linked to it."""
+        if not draft.organization or not run.foreign_organizations:
+            return False
+        found = None
+        if draft.organization_domain:
+            found = run.organizations.get(("domain", draft.organization_domain))
+        found = found or run.organizations.get(
+            ("name", dedupe.organization_key(draft.organization))
+        )
+        if found not in run.foreign_organizations:
+            return False
+        draft.result.action = RowAction.ERROR
+        draft.result.errors = [{"field": "organization", "message": ORGANIZATION_NOT_YOURS}]
+        return True
+
     def _check_new(self, draft: Draft, run: ContactRun, unique_seen: dict) -> list[dict]:
         """What stops a new contact being created from this row: a required custom field it
         lacks, a unique custom-field value already taken."""
@@ -555,22 +722,18 @@ class ContactImporter(Importer):
         return errors
 
     def finish(self, job, run: ContactRun) -> None:
-        """Compare the new contacts (and organizations) with the database, all at once: a few
-        one by one, many in one full scan, which is cheaper than that."""
+        """Compare a few new contacts (and organizations) with the database at once, so their
+        likely duplicates show as the import ends. Many are left to the full detection that
+        every import that wrote records queues in the worker (`subscribers.detect_after_import`),
+        which is cheaper than comparing them one by one."""
         from rapport.data_exchange import matching
 
         if not run.check_duplicates:
             return
-        if run.created_ids:
-            if len(run.created_ids) <= 2000:
-                matching.record_suspects_for_contacts(run.created_ids)
-            else:
-                matching.scan(Entity.CONTACT)
-        if run.created_organization_ids:
-            if len(run.created_organization_ids) <= 500:
-                matching.record_suspects_for_organizations(run.created_organization_ids)
-            else:
-                matching.scan(Entity.ORGANIZATION)
+        if run.created_ids and len(run.created_ids) <= 2000:
+            matching.record_suspects_for_contacts(run.created_ids)
+        if run.created_organization_ids and len(run.created_organization_ids) <= 500:
+            matching.record_suspects_for_organizations(run.created_organization_ids)
 
     # --- cleaning ----------------------------------------------------------------------------
 
@@ -655,11 +818,17 @@ class ContactImporter(Importer):
         draft.organization_role = role
         owner_raw = values.get("owner", "").strip()
         if owner_raw:
-            owner = find_owner(owner_raw, run.owners)
-            if owner is None:
-                fail("owner", f"No active user {owner_raw[:80]!r}; give a user's email address.")
+            owner, problem = owner_column_problem(owner_raw, run)
+            if problem:
+                fail("owner", problem)
             else:
                 draft.owner, draft.has_owner = owner, True
+        created_raw = values.get("created_at", "").strip()
+        if created_raw:
+            try:
+                draft.created_at = clean_created_at(created_raw)
+            except ValidationError as exc:
+                fail("created_at", exc.messages[0])
         tags_raw = values.get("tags", "")
         if tags_raw.strip():
             separator = " ::: " if " ::: " in tags_raw else run.tag_separator
@@ -713,6 +882,7 @@ class ContactImporter(Importer):
                 pk = by_external.get(draft.external_id) or by_external_alias.get(draft.external_id)
                 if pk:
                     found[draft.number] = pk
+                    draft.matched_by = "external_id"
         emails = {e for d in drafts if d.number not in found for e in d.emails}
         if emails:
             by_email: dict[str, int] = {}
@@ -730,6 +900,7 @@ class ContactImporter(Importer):
                 for email in draft.emails:
                     if email in by_email:
                         found[draft.number] = by_email[email]
+                        draft.matched_by = "email"
                         break
         self._match_by_rules([d for d in drafts if d.number not in found], run, found)
         fingerprints = {d.fingerprint for d in drafts if d.number not in found}
@@ -777,6 +948,7 @@ class ContactImporter(Importer):
             if matches:
                 best = matches[0]
                 found[draft.number] = best.key_b if best.key_a == person.key else best.key_a
+                draft.matched_by = "phone"
 
     @staticmethod
     def _person(draft: Draft, run: ContactRun, *, key: int) -> dedupe.Person:
@@ -1013,6 +1185,10 @@ class ContactImporter(Importer):
                 for key, messages in exc.message_dict.items()
                 for message in messages
             ]
+        except PermissionDenied as exc:
+            result.action = RowAction.ERROR
+            result.before, result.after = {}, {}
+            result.errors = [{"field": "", "message": str(exc)}]
 
     # --- creating ----------------------------------------------------------------------------
 
@@ -1138,7 +1314,7 @@ class ContactImporter(Importer):
                         "domain": domain,
                         "owner_id": owner_id,
                         "custom_fields": run.organization_defaults,
-                        "search_text": " ".join(p for p in (name, domain) if p).casefold(),
+                        "search_text": search.search_text((name, domain)),
                         "created_at": now,
                         "updated_at": now,
                     }
@@ -1193,6 +1369,9 @@ class ContactImporter(Importer):
             fields = draft.fields
             first, last = fields.get("first_name", ""), fields.get("last_name", "")
             stage = fields.get("lifecycle_stage") or LifecycleStage.LEAD
+            # The source system's creation date, when the file gives one, starts the contact's
+            # life and its first lifecycle step; the audit record still says when it came in.
+            since = draft.created_at or now
             draft.contact_id = pk
             draft.result.object_id = pk
             run.created_ids.append(pk)
@@ -1201,25 +1380,23 @@ class ContactImporter(Importer):
                     **fields,  # cleaned column values; the writer fills the absent ones with ""
                     "id": pk,
                     "lifecycle_stage": stage,
-                    "lifecycle_changed_at": now,
-                    "owner_id": draft.owner.pk if draft.has_owner else actor_id,
+                    "lifecycle_changed_at": since,
+                    "owner_id": _new_owner_id(draft, stage, actor_id, run),
                     "source": ContactSource.IMPORT,
                     "custom_fields": draft.custom_fields,
                     "primary_email": draft.emails[0] if draft.emails else "",
                     "primary_phone": draft.phones[0][0] if draft.phones else "",
-                    "search_text": " ".join(
-                        p
-                        for p in (
+                    "search_text": search.search_text(
+                        (
                             first,
                             last,
                             *draft.emails,
                             *(p[1] for p in draft.phones),
                             draft.organization,
                         )
-                        if p
-                    ).casefold(),
+                    ),
                     "is_archived": False,
-                    "created_at": now,
+                    "created_at": since,
                     "updated_at": now,
                 }
             )
@@ -1257,7 +1434,7 @@ class ContactImporter(Importer):
                     "contact_id": pk,
                     "from_stage": "",
                     "to_stage": stage,
-                    "changed_at": now,
+                    "changed_at": since,
                     "actor_id": actor_id,
                     "reason": "imported",
                 }
@@ -1405,6 +1582,18 @@ def _contact_aliases(kind: str, values, **more) -> list[tuple[str, int]]:
     if not aliases.exists():
         return []
     return list(aliases.filter(value__any_of=values).values_list("value", "contact_id"))
+
+
+def _new_owner_id(draft: Draft, stage: str, actor_id: int | None, run: ContactRun) -> int | None:
+    """Who owns a new contact: the owner column's user; else, for a lead, nobody yet — the
+    sales app's assignment rules place it after the batch commits, as they place a web form's
+    lead (ContactCreated, delivered in the batch's events) — unless the import says the
+    importer keeps its leads; else the importer."""
+    if draft.has_owner:
+        return draft.owner.pk
+    if stage in LEAD_STAGES and run.assign_leads_by_rules:
+        return None
+    return actor_id
 
 
 def _user_id(user):

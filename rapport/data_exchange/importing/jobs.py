@@ -27,11 +27,12 @@ from rapport.audit.services import record_change
 from rapport.core.context import work_context
 from rapport.core.database import commit_asynchronously, refresh_statistics
 from rapport.core.events import deliveries, emit
-from rapport.core.importing import SourceRow, auto_map, get_importer
+from rapport.core.importing import RowResult, SourceRow, auto_map, get_importer
 from rapport.data_exchange import events
 from rapport.data_exchange.choices import ImportPolicy, ImportStatus, RowAction
 from rapport.data_exchange.importing.bulk import BulkWriter
 from rapport.data_exchange.importing.reading import (
+    MAX_CELL,
     FileShape,
     UnreadableFile,
     detect_shape,
@@ -321,7 +322,31 @@ def _with_columns(job: ImportJob, errors: list[dict], values: dict) -> list[dict
     ]
 
 
-def _run_batch(job: ImportJob, importer, run, batch: list[SourceRow], counts: Counter) -> None:
+def _too_long(job: ImportJob, too_long: dict[int, int]) -> list[dict]:
+    """The row errors for cells longer than MAX_CELL in mapped columns (unmapped ones are not
+    imported, so their length does no harm)."""
+    return [
+        {
+            "field": target,
+            "message": f"This cell has {too_long[i]:,} characters; at most {MAX_CELL:,} can be "
+            f"imported.",
+        }
+        for i, target in _columns(job)
+        if i in too_long
+    ]
+
+
+def _run_batch(
+    job: ImportJob,
+    importer,
+    run,
+    batch: list[SourceRow],
+    counts: Counter,
+    refused: dict[int, list[dict]] | None = None,
+) -> None:
+    """Import one batch. `refused` rows (row number → errors) failed before any importer saw
+    them (a cell too long): they are reported, and the importer gets the others."""
+    refused = refused or {}
     values_of = {row.number: row.values for row in batch}
     with transaction.atomic():
         # The batch records its own progress (processed_rows) in this transaction: should the
@@ -335,7 +360,23 @@ def _run_batch(job: ImportJob, importer, run, batch: list[SourceRow], counts: Co
         if committed >= batch[0].number:
             # Another run of the same job (a retried task) got here first.
             raise ConcurrentRun(f"rows from {batch[0].number} are already imported")
-        results = importer.process_batch(batch, run, dry_run=job.is_dry_run)
+        rows_to_import = [row for row in batch if row.number not in refused]
+        results = (
+            importer.process_batch(rows_to_import, run, dry_run=job.is_dry_run)
+            if rows_to_import
+            else []
+        )
+        results += [
+            RowResult(
+                number=row.number,
+                action=RowAction.ERROR,
+                entity=job.entity,
+                errors=refused[row.number],
+                fingerprint=row.fingerprint,
+            )
+            for row in batch
+            if row.number in refused
+        ]
         rows = []
         batch_counts: Counter = Counter()
         for result in results:
@@ -442,7 +483,7 @@ def run_import(
     importer = get_importer(job.entity)
     now = timezone.now()
     ImportJob.objects.filter(pk=job.pk).update(
-        status=ImportStatus.RUNNING, started_at=job.started_at or now, failure=""
+        status=ImportStatus.RUNNING, started_at=job.started_at or now, failure="", finished_at=None
     )
     job.status = ImportStatus.RUNNING
     counts: Counter = Counter()
@@ -458,20 +499,23 @@ def run_import(
                 if progress:
                     progress(job)
                 batch: list[SourceRow] = []
+                refused: dict[int, list[dict]] = {}
                 statistics = _Statistics(importer, job)
-                for number, cells in source.rows():
+                for number, cells, too_long in source.records():
                     if number <= job.processed_rows:
                         continue  # committed before a crash: resume after it
                     values = {target: cells[i].strip() for i, target in columns if cells[i].strip()}
                     batch.append(SourceRow(number, values, fingerprint_of(job.entity, values)))
+                    if too_long and (errors := _too_long(job, too_long)):
+                        refused[number] = errors
                     if len(batch) >= job.batch_size:
-                        _run_batch(job, importer, run, batch, counts)
+                        _run_batch(job, importer, run, batch, counts, refused)
                         statistics.after_batch(len(batch))
-                        batch = []
+                        batch, refused = [], {}
                         if progress:
                             progress(job)
                 if batch:
-                    _run_batch(job, importer, run, batch, counts)
+                    _run_batch(job, importer, run, batch, counts, refused)
                     if progress:
                         progress(job)
             if not job.is_dry_run:
@@ -483,7 +527,9 @@ def run_import(
     except Exception as exc:
         logger.exception("import %s failed", job.pk)
         ImportJob.objects.filter(pk=job.pk).update(
-            status=ImportStatus.FAILED, failure=f"{type(exc).__name__}: {exc}"[:2000]
+            status=ImportStatus.FAILED,
+            failure=_failure_text(exc),
+            finished_at=timezone.now(),
         )
         job.refresh_from_db()
         raise
@@ -518,6 +564,14 @@ def run_import(
                 )
             )
     return job
+
+
+def _failure_text(exc: Exception) -> str:
+    """Why an import stopped, for the person: a file problem in its own words, anything else
+    with the kind of error (for whoever looks into it)."""
+    if isinstance(exc, UnreadableFile):
+        return str(exc)[:2000]
+    return f"{type(exc).__name__}: {exc}"[:2000]
 
 
 def resume_import(*, actor, job: ImportJob) -> ImportJob:
@@ -613,6 +667,30 @@ def perform_undo(job_id: int, *, task_id: str = "") -> ImportJob:
         )
     job.refresh_from_db()
     return job
+
+
+# How an undo's counts read to a person (importers' undo reports share these keys).
+UNDO_WORDS = {
+    "deleted": "{n} created by the import removed",
+    "restored": "{n} put back as they were",
+    "kept_changed_since": "{n} kept because someone changed them since",
+    "already_gone": "{n} already deleted by someone else",
+    "organizations_deleted": "{n} organizations it brought along removed",
+}
+
+
+def undo_summary(report: dict) -> str:
+    """An undo report in words: "5 created by the import removed, 3 kept because someone
+    changed them since." Counts of zero are left out."""
+    report = report or {}
+    # In this order whatever order the database kept the keys in (PostgreSQL's jsonb sorts them).
+    keys = [*(key for key in UNDO_WORDS if key in report), *sorted(set(report) - set(UNDO_WORDS))]
+    parts = [
+        UNDO_WORDS.get(key, key.replace("_", " ") + ": {n}").format(n=f"{report[key]:,}")
+        for key in keys
+        if isinstance(report[key], int) and report[key]
+    ]
+    return (", ".join(parts) if parts else "nothing was left to undo") + "."
 
 
 def error_rows(job: ImportJob):

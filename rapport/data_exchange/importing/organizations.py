@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
 from rapport.audit.querysets import changed_since as audit_changed_since
@@ -28,7 +28,12 @@ from rapport.customfields.services import definitions_for
 from rapport.customfields.validation import clean_values
 from rapport.data_exchange import dedupe
 from rapport.data_exchange.choices import AliasKind, Entity, ImportPolicy, RowAction
-from rapport.data_exchange.importing.contacts import clean_country, find_owner, phone_identity
+from rapport.data_exchange.importing.contacts import (
+    clean_country,
+    owner_column_problem,
+    phone_identity,
+    writable_ids,
+)
 from rapport.data_exchange.importing.history import imported_before
 from rapport.data_exchange.models import IdentityAlias
 
@@ -69,8 +74,23 @@ ORGANIZATION_TARGETS = (
     Target("phone", "Phone", ("phone number", "company phone", "main phone", "telephone")),
     Target("street", "Street", ("street address", "address", "billing street", "address 1")),
     Target("city", "City", ("billing city", "town")),
-    Target("postcode", "Postcode", ("zip", "zip code", "postal code", "billing zip postal code")),
-    Target("region", "Region", ("state", "state region", "billing state province", "province")),
+    Target(
+        "postcode",
+        "Postcode",
+        (
+            "zip",
+            "zip code",
+            "postal code",
+            "billing zip postal code",
+            "billing postal code",
+            "billing code",
+        ),
+    ),
+    Target(
+        "region",
+        "Region",
+        ("state", "state region", "billing state province", "billing state", "province"),
+    ),
     Target("country", "Country", ("country region", "billing country")),
     Target("description", "Description", ("about", "notes", "about us")),
     Target("owner", "Owner (email)", ("owner email", "company owner", "account owner", "owner")),
@@ -109,6 +129,8 @@ class OrganizationRun:
     definitions: list
     owners: dict = field(default_factory=dict)
     index: dict = field(default_factory=dict)  # ("domain"|"name"|"fingerprint", value) → id
+    # Organizations the importer may not change: a row meaning one is refused, never shown.
+    foreign: set = field(default_factory=set)
 
 
 class OrganizationImporter(Importer):
@@ -137,7 +159,17 @@ class OrganizationImporter(Importer):
 
     def _load_index(self, run: OrganizationRun) -> None:
         run.index.clear()
-        for pk, name, domain in Organization.objects.values_list("pk", "name", "domain"):
+        organizations = list(
+            Organization.objects.order_by("pk").values_list("pk", "name", "domain", "owner_id")
+        )
+        writable = writable_ids(
+            run.actor, Organization, {pk: owner_id for pk, _n, _d, owner_id in organizations}
+        )
+        run.foreign = {pk for pk, *_rest in organizations} - writable
+        # The importer's own organizations first: a name shared with another team's
+        # organization means the one the importer may work with.
+        organizations.sort(key=lambda row: row[0] in run.foreign)
+        for pk, name, domain, _owner_id in organizations:
             if domain:
                 run.index.setdefault(("domain", domain), pk)
             key = dedupe.organization_key(name)
@@ -196,9 +228,9 @@ class OrganizationImporter(Importer):
                 fail("phone", exc.messages[0])
         owner_raw = values.get("owner", "").strip()
         if owner_raw:
-            owner = find_owner(owner_raw, run.owners)
-            if owner is None:
-                fail("owner", f"No active user {owner_raw[:80]!r}; give a user's email address.")
+            owner, problem = owner_column_problem(owner_raw, run)
+            if problem:
+                fail("owner", problem)
             else:
                 data["owner"] = owner
         tags = []
@@ -261,6 +293,20 @@ class OrganizationImporter(Importer):
                 result.action, result.errors = RowAction.ERROR, exc.errors
                 continue
             target = self._find(data, row.fingerprint, run, earlier)
+            if target in run.foreign:
+                # Never changed, and none of its values reported.
+                result.action = RowAction.ERROR
+                result.errors = [
+                    {
+                        "field": "domain"
+                        if ("domain", data["fields"].get("domain")) in run.index
+                        else "name",
+                        "message": "An organization with this name or website already exists "
+                        "and is not yours: the row was left out and it was not changed.",
+                    }
+                ]
+                self._remember(data, row.fingerprint, target, run)
+                continue
             try:
                 with transaction.atomic():
                     if target is None:
@@ -285,6 +331,10 @@ class OrganizationImporter(Importer):
                     for key, messages in exc.message_dict.items()
                     for message in messages
                 ]
+            except PermissionDenied as exc:
+                result.action = RowAction.ERROR
+                result.before, result.after = {}, {}
+                result.errors = [{"field": "", "message": str(exc)}]
         return results
 
     def _create(self, data: dict, result: RowResult, run: OrganizationRun, *, dry_run: bool):

@@ -34,3 +34,22 @@ def subscriptions(monkeypatch):
     )
     monkeypatch.setattr(events, "_takes_many", set(events._takes_many))
     return events.subscribe
+
+
+def mark_detection_run(*entities: str) -> None:
+    """Record a finished duplicate-detection run (of both kinds by default) without scanning,
+    so pairs a test builds by hand count and are not removed by a real scan."""
+    from django.utils import timezone
+
+    from rapport.data_exchange.models import DuplicateScan
+
+    now = timezone.now()
+    for entity in entities or ("contact", "organization"):
+        DuplicateScan.objects.create(
+            entity=entity, trigger="manual", started_at=now, finished_at=now
+        )
+
+
+@pytest.fixture
+def detection_ran(db):
+    mark_detection_run()

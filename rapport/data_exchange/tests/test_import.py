@@ -1,11 +1,13 @@
 """Importing files: encodings, delimiters, mapping, dry runs, policies, errors, resume, undo."""
 
 import csv
+import datetime as dt
 import io
 
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 from openpyxl import Workbook
 
 from rapport.audit.models import ChangeRecord
@@ -73,6 +75,9 @@ def import_organizations(actor, rows, header, **kwargs):
         ("utf-8-sig", "utf-8-sig"),
         ("utf-16", "utf-16"),
         ("utf-16-le", "utf-16-le"),
+        ("utf-32", "utf-32"),
+        ("utf-32-le", "utf-32-le"),
+        ("utf-32-be", "utf-32-be"),
         ("cp1252", "cp1252"),
     ],
 )
@@ -178,6 +183,40 @@ def test_sniffer_is_not_fooled_by_commas_inside_values():
                 "email",
             ],
         ),
+        (  # Salesforce's API names (a Data Loader or Workbench export)
+            [
+                "Id",
+                "FirstName",
+                "LastName",
+                "Email",
+                "Phone",
+                "MobilePhone",
+                "Title",
+                "MailingStreet",
+                "MailingCity",
+                "MailingState",
+                "MailingPostalCode",
+                "MailingCountry",
+                "LeadSource",
+                "CreatedDate",
+            ],
+            [
+                "external_id",
+                "first_name",
+                "last_name",
+                "email",
+                "phone",
+                "mobile",
+                "job_title",
+                "street",
+                "city",
+                "region",
+                "postcode",
+                "country",
+                "source_detail",
+                "created_at",
+            ],
+        ),
         (  # Zoho
             [
                 "First Name",
@@ -205,6 +244,37 @@ def test_sniffer_is_not_fooled_by_commas_inside_values():
 def test_common_exports_are_mapped_automatically(headers, expected):
     mapping = auto_map(get_importer("contact"), headers)
     assert [mapping.get(h) for h in headers] == expected
+
+
+def test_a_new_contact_keeps_the_creation_date_of_the_system_it_comes_from(owner):
+    header = ["FirstName", "Email", "LifecycleStage", "CreatedDate"]
+    rows = [
+        ["Ada", "ada@example.org", "customer", "2019-03-04T10:20:30.000+0000"],
+        ["Grace", "grace@example.org", "customer", "2021-07-01"],
+        ["Alan", "alan@example.org", "customer", "next tuesday"],
+        ["Later", "later@example.org", "customer", "2999-01-01"],
+    ]
+    job = import_file(owner, csv_bytes(rows, header=header))
+    assert (job.created_count, job.error_count) == (2, 2)
+    ada = Contact.objects.get(first_name="Ada")
+    since = dt.datetime(2019, 3, 4, 10, 20, 30, tzinfo=dt.UTC)
+    assert ada.created_at == since
+    assert ada.lifecycle_changed_at == since
+    assert ada.lifecycle_changes.get().changed_at == since
+    grace = Contact.objects.get(first_name="Grace")
+    assert timezone.localtime(grace.created_at).date() == dt.date(2021, 7, 1)
+    errors = {row.row_number: row.errors[0] for row in job.rows.filter(action="error")}
+    assert errors[4]["column"] == "CreatedDate" and "2024-03-31" in errors[4]["message"]
+    assert errors[5]["message"] == "A creation date cannot be in the future."
+    # An update never moves an existing contact's creation date.
+    again = import_file(
+        owner,
+        csv_bytes([["Ada", "ada@example.org", "customer", "2001-01-01"]], header=header),
+        policy="overwrite",
+    )
+    assert again.error_count == 0
+    ada.refresh_from_db()
+    assert ada.created_at == since
 
 
 def test_custom_field_columns_map_by_label(owner):
@@ -246,7 +316,8 @@ def test_import_creates_contacts_with_everything(
     assert sorted(contact.tags.values_list("name", flat=True)) == ["berlin", "vip"]
     assert contact.memberships.get().organization.name == "Müller GmbH"
     assert contact.lifecycle_changes.get().to_stage == "customer"
-    assert "zoe@mueller.de" in contact.search_text and "müller gmbh" in contact.search_text
+    # Search text is folded (contacts.search): "Müller GmbH" is found as "muller gmbh".
+    assert "zoe@mueller.de" in contact.search_text and "muller gmbh" in contact.search_text
     record = ChangeRecord.objects.get(entity="contacts.contact", object_id=str(contact.pk))
     assert record.action == "create" and record.actor == owner and record.source == "import"
     assert [e.contact_id for e in created if e.source == "import"] == [contact.pk]
@@ -295,17 +366,18 @@ def test_bad_rows_never_stop_good_rows(owner):
 
 def test_importing_the_same_file_twice_changes_nothing(owner):
     data = csv_bytes([*ROWS, ["Nameless", "Colleague", "", "", "Bletchley Park", "", ""]])
-    first = import_file(owner, data, policy="update_empty")
+    mine = {"assign_leads_by_rules": False}
+    first = import_file(owner, data, policy="update_empty", options=mine)
     assert first.created_count == 4
     snapshot = sorted(Contact.objects.values_list("pk", "first_name", "updated_at"))
     records = ChangeRecord.objects.count()
-    second = import_file(owner, data, policy="update_empty")
+    second = import_file(owner, data, policy="update_empty", options=mine)
     assert (second.created_count, second.updated_count, second.unchanged_count) == (0, 0, 4)
     assert sorted(Contact.objects.values_list("pk", "first_name", "updated_at")) == snapshot
     assert Organization.objects.count() == 3
     # Only the two jobs' own records were added, nothing about contacts.
     assert ChangeRecord.objects.count() - records == 2
-    third = import_file(owner, data, policy="skip")
+    third = import_file(owner, data, policy="skip", options=mine)
     assert (third.created_count, third.skipped_count) == (0, 4)
 
 
@@ -421,7 +493,9 @@ def test_undo_removes_what_was_created_and_restores_what_changed(
         emails=["grace@navy.mil"],
         city="",
     )
-    job = import_file(owner, csv_bytes(ROWS), policy="update_empty")
+    job = import_file(
+        owner, csv_bytes(ROWS), policy="update_empty", options={"assign_leads_by_rules": False}
+    )
     assert (job.created_count, job.updated_count) == (2, 1)
     kept = Contact.objects.get(last_name="Turing")
     contact_services.update_contact(actor=owner, contact=kept, job_title="Mathematician")
@@ -629,7 +703,13 @@ def test_phone_twins_resolve_the_same_whatever_the_batches(owner, batch_size):
         ["Kate", "Johnson", "(757) 555-0199", "Hampton"],
         ["Somebody", "Else", "+1 757 555 0199", ""],
     ]
-    job = import_file(owner, csv_bytes(rows, header=header), policy="skip", batch_size=batch_size)
+    job = import_file(
+        owner,
+        csv_bytes(rows, header=header),
+        policy="skip",
+        batch_size=batch_size,
+        options={"assign_leads_by_rules": False},
+    )
     assert (job.created_count, job.skipped_count) == (2, 1)
     assert job.rows.get(row_number=3).object_id == job.rows.get(row_number=2).object_id
     assert job.rows.get(row_number=4).object_id != job.rows.get(row_number=2).object_id

@@ -151,13 +151,49 @@ def test_imported_leads_are_scored_and_assigned_by_the_worker(territory):
     assert customer.owner is None
 
 
-def test_imported_leads_with_an_owner_are_scored_not_reassigned(owner):
-    job = import_contacts(owner, [["Ada", "Lovelace", "ada@example.org", "GB", "lead"]])
+def test_imported_leads_the_importer_keeps_are_scored_not_reassigned(owner):
+    job = import_contacts(
+        owner,
+        [["Ada", "Lovelace", "ada@example.org", "GB", "lead"]],
+        options={"assign_leads_by_rules": False},
+    )
     assert job.created_count == 1
     lead = Contact.objects.get()
     assert lead.owner == owner
     assert LeadScore.objects.filter(contact=lead).exists()
     assert not LeadAssignment.objects.exists()
+
+
+def test_a_users_imported_leads_go_through_the_assignment_rules(territory, admin_user):
+    """Issue 15, defect 11: leads a person imports without an owner column are placed by the
+    assignment rules like a web form's, not all given to the importer; other stages and rows
+    naming an owner stay as the file says."""
+    header = [*HEADER, "Owner"]
+    rows = [
+        ["Zoë", "Müller", "zoe@example.de", "DE", "lead", ""],
+        ["Jonas", "Huber", "jonas@example.at", "AT", "lead", ""],
+        ["Named", "Owner", "named@example.de", "DE", "lead", admin_user.email],
+        ["Paid", "Customer", "paid@example.de", "DE", "customer", ""],
+    ]
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerows([header, *rows])
+    upload = SimpleUploadedFile("leads.csv", buffer.getvalue().encode(), content_type="text/csv")
+    job = jobs.run_import(jobs.create_import(actor=admin_user, entity="contact", upload=upload).pk)
+    assert job.created_count == 4
+    placed = Contact.objects.filter(last_name__in=["Müller", "Huber"])
+    assert {lead.owner for lead in placed} <= set(territory)
+    assert {a.contact_id: a.rule_name for a in LeadAssignment.objects.all()} == {
+        lead.pk: "DACH" for lead in placed
+    }
+    assert Contact.objects.get(last_name="Owner").owner == admin_user
+    assert Contact.objects.get(last_name="Customer").owner == admin_user
+
+
+def test_an_imported_lead_no_rule_places_stays_with_the_importer(territory, owner):
+    import_contacts(owner, [["Ann", "Arbor", "ann@example.com", "US", "lead"]])
+    lead = Contact.objects.get()
+    assert lead.owner == owner  # not left unassigned, out of the rep's own sight
+    assert LeadAssignment.objects.get(contact=lead).method == "fallback"
 
 
 def test_sales_queues_one_task_per_batch_and_one_per_lone_contact(owner, monkeypatch):
@@ -177,9 +213,10 @@ def test_sales_queues_one_task_per_batch_and_one_per_lone_contact(owner, monkeyp
     rows.append(["Paid", "Customer", "paid@example.org", "DE", "customer"])
     import_contacts(owner, rows)
     leads = sorted(Contact.objects.filter(lifecycle_stage="lead").values_list("pk", flat=True))
-    assert queued == [("many", {"contact_ids": leads})]
+    creators = {str(pk): owner.pk for pk in leads}
+    assert queued == [("many", {"contact_ids": leads, "creator_ids": creators})]
     queued.clear()
     subscribers.on_contacts_created(
         [ContactCreated(contact_id=leads[0], actor_id=owner.pk, source="manual")]
     )
-    assert queued == [("one", {"contact_id": leads[0]})]
+    assert queued == [("one", {"contact_id": leads[0], "creator_id": owner.pk})]

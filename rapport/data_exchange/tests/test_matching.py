@@ -196,6 +196,7 @@ def test_cli_import_with_a_saved_mapping(owner, tmp_path):
         "update_empty",
         "--as",
         owner.email,
+        "--keep-leads",
         stdout=io.StringIO(),
     )
     contact = Contact.objects.get()

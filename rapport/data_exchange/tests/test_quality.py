@@ -143,7 +143,7 @@ def test_stale_records(people):
     assert quality.stale_rate(contacts(), now=in_two_years).numerator == 5
 
 
-def test_duplicate_rate_counts_pending_pairs_only(people):
+def test_duplicate_rate_counts_pending_pairs_only(people, detection_ran):
     ada, grace, alan = people["ada"], people["grace"], people["alan"]
     ContactDuplicate.objects.create(contact_a=ada, contact_b=grace, score=0.9, reasons=[])
     ContactDuplicate.objects.create(
@@ -151,6 +151,16 @@ def test_duplicate_rate_counts_pending_pairs_only(people):
     )
     m = quality.duplicate_rate(contacts())
     assert (m.numerator, m.denominator) == (2, 5)
+
+
+def test_duplicate_rates_say_they_are_not_computed_before_detection_ran(people):
+    # Given no detection run: no pair means nobody looked, not 0 %
+    for measure in (
+        quality.duplicate_rate(contacts()),
+        quality.organization_duplicate_rate(Organization.objects.all()),
+    ):
+        assert measure.value is None
+        assert measure.reason == "Not computed yet: duplicate detection has not run."
 
 
 def test_empty_data_says_why(db):

@@ -313,3 +313,14 @@ def test_mark_two_contacts_as_one_from_the_360_page(owner, outsider, web_client_
         ).status_code
         == 404
     )
+
+
+def test_the_survivor_names_what_was_merged_into_it(owner, web_client_for, pair):
+    survivor = pair.contact_a
+    client = web_client_for(owner)
+    client.post(f"/data/duplicates/contact/{pair.pk}/merge/", {"survivor": survivor.pk})
+
+    page = client.get(survivor.get_absolute_url()).content.decode()
+    assert "could not be shown" not in page
+    assert "Merged into this record:" in page
+    assert "Ada King" in page

@@ -19,6 +19,8 @@ from ninja import Query, Router
 from ninja.responses import Status
 
 from rapport.accounts.models import User
+from rapport.core.api_types import PathId
+from rapport.core.problems import also_answers
 from rapport.frameworks import facts as business_facts
 from rapport.frameworks import recommendation, scorecards, services, snapshots
 from rapport.frameworks.api.schemas import (
@@ -251,7 +253,7 @@ def list_models(request):
 # Fixed paths come before /frameworks/{key} so that "objectives" is never read as a model key.
 
 
-@router.get("/frameworks/choice", response=ChoiceOut)
+@router.get("/frameworks/choice", response=ChoiceOut, openapi_extra=also_answers(404))
 def get_choice(request):
     choice = services.current_choice()
     if choice is None:
@@ -380,12 +382,12 @@ def create_objective(request, payload: ObjectiveIn):
 
 
 @router.get("/frameworks/objectives/{objective_id}", response=ObjectiveOut)
-def get_objective(request, objective_id: int):
+def get_objective(request, objective_id: PathId):
     return get_object_or_404(Objective, pk=objective_id)
 
 
 @router.patch("/frameworks/objectives/{objective_id}", response=ObjectiveOut)
-def update_objective(request, objective_id: int, payload: ObjectivePatch):
+def update_objective(request, objective_id: PathId, payload: ObjectivePatch):
     objective = get_object_or_404(Objective, pk=objective_id)
     changes = payload.model_dump(exclude_unset=True)
     if "owner_id" in changes:
@@ -399,7 +401,7 @@ def update_objective(request, objective_id: int, payload: ObjectivePatch):
 
 
 @router.delete("/frameworks/objectives/{objective_id}", response={204: None})
-def archive_objective(request, objective_id: int):
+def archive_objective(request, objective_id: PathId):
     """Archive (stop following) an objective; its history stays."""
     objective = get_object_or_404(Objective, pk=objective_id)
     services.archive_objective(actor=request.auth, objective=objective)
@@ -442,14 +444,14 @@ def _assessment_out(assessment: Assessment, user) -> dict:
 
 
 @router.get("/frameworks/assessments/{assessment_id}", response=AssessmentOut)
-def get_assessment(request, assessment_id: int):
+def get_assessment(request, assessment_id: PathId):
     """Scores per stage, overall, the gaps with their suggested actions, and your answers."""
     assessment = get_object_or_404(Assessment, pk=assessment_id)
     return _assessment_out(assessment, request.auth)
 
 
 @router.post("/frameworks/assessments/{assessment_id}/responses", response=AssessmentOut)
-def answer_assessment(request, assessment_id: int, payload: AnswersIn):
+def answer_assessment(request, assessment_id: PathId, payload: AnswersIn):
     """Record your scores ("stage.question": 1–5); answering again replaces them."""
     assessment = get_object_or_404(Assessment, pk=assessment_id)
     services.answer_assessment(
@@ -462,7 +464,7 @@ def answer_assessment(request, assessment_id: int, payload: AnswersIn):
 
 
 @router.post("/frameworks/assessments/{assessment_id}/complete", response=AssessmentOut)
-def complete_assessment(request, assessment_id: int):
+def complete_assessment(request, assessment_id: PathId):
     assessment = get_object_or_404(Assessment, pk=assessment_id)
     services.complete_assessment(actor=request.auth, assessment=assessment)
     return _assessment_out(assessment, request.auth)

@@ -7,6 +7,8 @@ import datetime as dt
 from ninja import Schema
 from pydantic import ConfigDict, Field
 
+from rapport.core.api_types import RecordId
+
 
 class Strict(Schema):
     model_config = ConfigDict(extra="forbid")
@@ -54,7 +56,7 @@ class KpiHistoryOut(Schema):
 
 class HistoryQuery(Schema):
     population: str = Field("", max_length=20)
-    segment_id: int | None = Field(None, ge=1)
+    segment_id: RecordId | None = None
     days: int = Field(365, ge=1, le=3650)
 
 
@@ -82,7 +84,7 @@ class LinkOut(Schema):
     url: str
 
 
-class StageOut(Schema):
+class FrameworkStageOut(Schema):
     key: str
     name: str
     summary: str
@@ -102,7 +104,7 @@ class ModelOut(Schema):
     fits_when: str
     journey: list[str]
     chosen: bool
-    stages: list[StageOut]
+    stages: list[FrameworkStageOut]
 
 
 class ScoreKpiOut(Schema):
@@ -185,8 +187,8 @@ class ObjectiveIn(Strict):
     target_kind: str = Field(max_length=10)
     target_input: float
     deadline: dt.date
-    owner_id: int | None = Field(None, ge=1)
-    segment_id: int | None = Field(None, ge=1)
+    owner_id: RecordId | None = None
+    segment_id: RecordId | None = None
     title: str = Field("", max_length=200)
     note: str = Field("", max_length=5000)
 
@@ -195,7 +197,7 @@ class ObjectivePatch(Strict):
     title: str | None = Field(None, max_length=200)
     note: str | None = Field(None, max_length=5000)
     deadline: dt.date | None = None
-    owner_id: int | None = Field(None, ge=1)
+    owner_id: RecordId | None = None
     target_kind: str | None = Field(None, max_length=10)
     target_input: float | None = None
 

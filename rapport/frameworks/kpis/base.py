@@ -85,6 +85,19 @@ class NotMeasurable:
     capability: str = ""
 
 
+# How a reason begins when the KPI's input is computed by another job that has not run
+# (duplicate detection, the analytics refresh): the UI shows such a reason as it is, where
+# others read "Not measurable: …". A past day's says "Not computed: … had not run by then".
+NOT_COMPUTED = "Not computed yet: "
+
+
+def missing_value_text(reason: str) -> str:
+    """What the UI shows in place of a KPI's value."""
+    if reason.startswith(("Not computed", "Not measured")):
+        return reason
+    return f"Not measurable: {reason}"
+
+
 class Unmeasurable(Exception):
     """Raised inside a formula when the figure cannot be computed; becomes NotMeasurable."""
 

@@ -149,8 +149,29 @@ def _census_share(name: str, figure: str):
     return formula
 
 
+def _after_detection(formula):
+    """A figure built on the suspected pairs: measurable only once duplicate detection has run
+    (by the day measured), since before that no pair means nobody looked."""
+
+    def measured(ctx: EvaluationContext) -> Measurement:
+        from rapport.data_exchange import detection
+
+        key = ("duplicate_detection_ran", ctx.as_of)
+        if key not in ctx.shared:
+            ctx.shared[key] = detection.has_run("contact", before=ctx.moment)
+        if not ctx.shared[key]:
+            raise Unmeasurable(
+                detection.NOT_RUN
+                if ctx.is_today
+                else "Not computed: duplicate detection had not run by that day."
+            )
+        return formula(ctx)
+
+    return measured
+
+
 identification_rate = _census_share("identified", "identification_rate")
-duplicate_rate = _census_share("duplicate", "duplicate_rate")
+duplicate_rate = _after_detection(_census_share("duplicate", "duplicate_rate"))
 consent_coverage = _census_share("consent", "consent_coverage")
 email_consent_rate = _census_share("email_consent", "email_consent_rate")
 owner_coverage = _census_share("field.owner", "contact_completeness.owner")

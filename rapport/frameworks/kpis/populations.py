@@ -17,7 +17,12 @@ import datetime as dt
 
 from django.db.models import Max, QuerySet
 
-from rapport.frameworks.kpis.base import SIGNIFICANT_TIERS, EvaluationContext, Unmeasurable
+from rapport.frameworks.kpis.base import (
+    NOT_COMPUTED,
+    SIGNIFICANT_TIERS,
+    EvaluationContext,
+    Unmeasurable,
+)
 
 ACTIVE_CUSTOMER_DAYS = 365
 # A past day's significant customers come from the analytics snapshot at most this long before
@@ -77,8 +82,8 @@ def require_analytics() -> object:
     run = latest_refresh()
     if run is None:
         raise Unmeasurable(
-            "No analytics refresh has run yet, so no customer has a value tier or a predicted "
-            "value. Run one under Analytics.",
+            f"{NOT_COMPUTED}no analytics refresh has run, so no customer has a value tier or a "
+            "predicted value. Run one under Analytics.",
             "Analytics refresh",
         )
     return run
@@ -97,8 +102,8 @@ def analytics_snapshot_day(ctx: EvaluationContext) -> dt.date:
     day = ctx.shared[key]
     if day is None:
         raise Unmeasurable(
-            f"No customer analytics were stored within {SNAPSHOT_REACH_DAYS} days before "
-            f"{ctx.as_of:%Y-%m-%d}."
+            f"Not computed: no analytics refresh had run within {SNAPSHOT_REACH_DAYS} days "
+            f"before {ctx.as_of.day} {ctx.as_of:%b %Y}."
         )
     return day
 

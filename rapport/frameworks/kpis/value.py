@@ -12,6 +12,7 @@ from __future__ import annotations
 from django.db.models import Avg, Count, Exists, OuterRef, Q, Sum
 
 from rapport.frameworks.kpis.base import (
+    NOT_COMPUTED,
     SIGNIFICANT_TIERS,
     Direction,
     EvaluationContext,
@@ -97,7 +98,7 @@ def _model_reason() -> str:
 
     run = latest_refresh()
     if run is None:
-        return "No analytics refresh has run yet."
+        return f"{NOT_COMPUTED}no analytics refresh has run."
     fits = ModelFit.objects.filter(run=run).exclude(status="fitted").order_by("model")
     reasons = [f"{fit.get_model_display()}: {fit.reason}" for fit in fits if fit.reason]
     return " ".join(reasons) or "The last analytics refresh could not predict customer value."

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import template
 
 from rapport.frameworks.kpis import Unit
+from rapport.frameworks.kpis.base import missing_value_text
 
 register = template.Library()
 
@@ -51,3 +52,9 @@ def percent(value) -> str:
 @register.filter
 def signed(value) -> str:
     return "—" if value is None else f"{float(value):+g}"
+
+
+@register.filter
+def missing_value(reason) -> str:
+    """Why a KPI has no value: "Not measurable: …", or "Not computed yet: …" as it stands."""
+    return missing_value_text(str(reason or ""))

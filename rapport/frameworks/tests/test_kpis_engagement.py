@@ -3,6 +3,7 @@ platinum and gold tiers)."""
 
 import pytest
 
+from rapport.accounts.tests.factories import RoleFactory
 from rapport.contacts.services import add_relationship
 from rapport.contacts.tests.factories import make_organization
 from rapport.frameworks.kpis import Measurement, NotMeasurable
@@ -23,7 +24,7 @@ def test_active_customers_touched_and_channels(owner):
     lapsed = customer(name="Cat", orders=[(400, 100)], owner=owner)
     touch(active, 5, actor=owner, kind="call")
     touch(active, 6, actor=owner, kind="email")
-    touch(quiet, 3, actor=owner, kind="note")  # internal: not a touch
+    touch(quiet, 3, actor=owner, kind="note", body="Internal")  # internal: not a touch
     touch(lapsed, 2, actor=owner, kind="meeting")  # not an active customer
     result = value("active_customers_touched_90d")
     assert (result.numerator, result.denominator) == (1, 2)
@@ -59,6 +60,9 @@ def test_significant_customers_come_from_the_tiers(tiers):
 
 
 def test_interactions_and_teams_around_significant_customers(tiers, owner, outsider):
+    # Another team logs on these customers as service does: with a role that sees every contact.
+    outsider.role = RoleFactory(name="Service (all contacts)", scopes={"contacts": "all"})
+    outsider.save()
     touch(tiers["A"], 3, actor=owner)
     touch(tiers["A"], 4, actor=outsider, kind="email")
     touch(tiers["B"], 5, actor=owner, kind="meeting")

@@ -7,6 +7,7 @@ import pytest
 from django.utils import timezone
 
 from rapport.contacts.tests.factories import make_contact, make_organization
+from rapport.data_exchange.tests.conftest import mark_detection_run
 from rapport.frameworks.kpis import Measurement, NotMeasurable
 from rapport.frameworks.tests.conftest import at, measure
 from rapport.interactions.services import log_interaction
@@ -75,6 +76,7 @@ def test_interactions_linked_to_a_contact(people, owner):
 
 
 def test_duplicates_and_consent_match_the_quality_page(people):
+    mark_detection_run()
     from rapport.contacts.models import Contact, Organization
     from rapport.data_exchange import quality
 
@@ -91,6 +93,8 @@ def test_duplicates_and_consent_match_the_quality_page(people):
 
 def test_duplicate_rate_counts_each_contact_once_on_either_side_of_its_pairs(people):
     from rapport.data_exchange.models import ContactDuplicate
+
+    mark_detection_run()
 
     ann, ben, anon, dee = (
         people[key] for key in ("named_email", "name_only", "email_only", "named_phone")
@@ -154,14 +158,18 @@ def history(owner):
         _backdate(person, days_ago)
     _consent(ann, 80)
     _consent(ben, 5, channel="phone", status="withdrawn")
-    update_contact(actor=None, contact=ben, phones=[{"number": "+4930123456"}], owner=owner)
+    ben = update_contact(actor=None, contact=ben, phones=[{"number": "+4930123456"}], owner=owner)
     log_interaction(actor=owner, kind="call", contact=ann, occurred_at=at(400))
     log_interaction(actor=owner, kind="call", contact=ben, occurred_at=at(20))
     return {"ann": ann, "ben": ben, "cat": cat}
 
 
 def test_a_past_day_without_a_snapshot_is_rebuilt_from_dated_records(history):
+    from rapport.data_exchange.models import DuplicateScan
+
     past = timezone.localdate() - dt.timedelta(days=50)
+    mark_detection_run()
+    DuplicateScan.objects.update(started_at=at(60), finished_at=at(60))
     # Fifty days ago: Ann and Ben existed; only Ann had an email or phone, an owner, consent.
     for key, expected in (
         ("identification_rate", (1, 2)),
@@ -203,6 +211,19 @@ def test_past_lifecycle_and_needs_read_the_stage_history(history, owner):
     result = value("needs_captured_share", as_of=timezone.localdate() - dt.timedelta(days=58))
     assert (result.numerator, result.denominator) == (0, 1)
     assert value("needs_captured_share").denominator == 2
+
+
+def test_duplicate_rate_is_not_computed_before_detection_ran(people):
+    # Given contacts, no suspected pair, and no detection run: 0 % would claim nobody is a
+    # duplicate when nobody looked.
+    today = measure("duplicate_rate")
+    assert isinstance(today, NotMeasurable)
+    assert today.reason == "Not computed yet: duplicate detection has not run."
+    # A run today does not tell what a past day looked like.
+    mark_detection_run()
+    assert isinstance(value("duplicate_rate"), Measurement)
+    before = measure("duplicate_rate", as_of=timezone.localdate() - dt.timedelta(days=3))
+    assert before.reason == "Not computed: duplicate detection had not run by that day."
 
 
 def test_no_contacts_is_not_measurable(db):

@@ -158,7 +158,9 @@ def test_lead_response_time_and_conversion(owner):
     _backdate_arrival(waiting, at(5))
     log_interaction(actor=owner, kind="call", contact=answered, occurred_at=at(10, hour=15))
     # A note is internal: it does not answer the lead.
-    log_interaction(actor=owner, kind="note", contact=waiting, occurred_at=at(4))
+    log_interaction(
+        actor=owner, kind="note", contact=waiting, body="Called back", occurred_at=at(4)
+    )
     yesterday = timezone.localdate() - dt.timedelta(days=1)
     # Answered after 3 h; the other has waited from noon five days ago to the end of yesterday.
     result = value("lead_response_hours", as_of=yesterday)

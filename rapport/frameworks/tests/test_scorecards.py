@@ -6,6 +6,7 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
+from rapport.data_exchange.tests.conftest import mark_detection_run
 from rapport.frameworks import scorecards, services, snapshots
 from rapport.frameworks.tests.conftest import customer, touch
 
@@ -14,6 +15,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def measured(owner):
+    mark_detection_run()
     ann = customer(name="Ann", orders=[(10, 100), (200, 80)], owner=owner)
     customer(name="Ben", orders=[(20, 50)], owner=owner)
     touch(ann, 3, actor=owner)
@@ -92,8 +94,15 @@ def test_trends_come_from_the_stored_days(measured):
 
 
 def test_assessed_stage_shows_the_latest_completed_assessment(measured, manager, owner):
-    first = services.create_assessment(actor=manager, model_key="gartner")
-    services.answer_assessment(actor=owner, assessment=first, answers={"vision.vision_written": 1})
+    first = services.create_assessment(
+        actor=manager, model_key="gartner", at=timezone.now() - dt.timedelta(days=100)
+    )
+    services.answer_assessment(
+        actor=owner,
+        assessment=first,
+        answers={"vision.vision_written": 1},
+        at=timezone.now() - dt.timedelta(days=95),
+    )
     services.complete_assessment(
         actor=manager, assessment=first, at=timezone.now() - dt.timedelta(days=90)
     )

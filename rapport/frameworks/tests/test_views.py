@@ -256,3 +256,88 @@ def test_every_records_page_renders(shop, owner, admin_user, web_client_for):
     lapsed = client.get("/models/kpis/churn_rate_12m/records/").content.decode()
     assert "Customers of the year before who have not bought since" in lapsed
     assert client.get("/models/kpis/win_rate/records/?cursor=garbage").status_code == 200
+
+
+# --- one status per stage, derived by one rule (issue 15, defect 8) -----------------------------
+
+
+def _between(content: str, start: str, end: str) -> str:
+    head = content.index(start)
+    return content[head : content.index(end, head)]
+
+
+def _stage_header(content: str, stage: str) -> str:
+    section = _between(content, f'id="stage-{stage}"', "</section>")
+    return _between(section, 'class="stage-title"', "</div>")
+
+
+def test_a_stage_never_assessed_does_not_say_assessed(owner, web_client_for):
+    # Given Payne & Frow's strategy stage, scored by a questionnaire nobody has answered yet
+    content = web_client_for(owner).get("/models/payne_frow/").content.decode()
+    header = _stage_header(content, "strategy_development")
+    # Then it says how it is scored and that it has not been, not "assessed"
+    assert ">assessed<" not in content
+    assert "scored by assessment" in header
+    assert "Not rated yet" in header  # neither its KPIs nor its questions have a value
+    assert "not assessed yet" in _between(content, 'id="stage-strategy_development"', "</section>")
+
+
+def test_a_stage_is_not_on_track_beside_its_own_off_track_assessment(
+    owner, manager, web_client_for
+):
+    # Given Gartner's collaboration stage: its one KPI on track (60 % against a target of 40)
+    KpiSnapshot.objects.create(
+        kpi="multi_team_touch_rate", day=timezone.localdate(), value=60.0, source="daily"
+    )
+    # and its own completed assessment at 2.5 / 5 (off track)
+    assessment = services.create_assessment(actor=manager, model_key="gartner")
+    services.answer_assessment(
+        actor=owner,
+        assessment=assessment,
+        answers={"collaboration.shared_goals": 2, "collaboration.handoffs": 3},
+    )
+    services.complete_assessment(actor=manager, assessment=assessment)
+    content = web_client_for(owner).get("/models/gartner/").content.decode()
+    section = _between(content, 'id="stage-collaboration"', "</section>")
+    assert "2.5</span> / 5" in section and "status-off_track" in section
+    # Then the stage says off track, here and in the stage summary, and why
+    assert 'status status-off_track">Off track' in _stage_header(content, "collaboration")
+    summary = _between(content, 'href="#stage-collaboration"', "</a>")
+    assert "status-off_track" in summary and "status-on_track" not in summary
+    assert "the worse of its measured health and its assessed maturity" in section
+
+
+def test_an_assessment_cannot_be_completed_before_it_was_opened(manager, owner):
+    from django.core.exceptions import ValidationError
+
+    opened = timezone.now() - dt.timedelta(days=10)
+    assessment = services.create_assessment(actor=manager, model_key="gartner", at=opened)
+    assert assessment.created_at == opened
+    with pytest.raises(ValidationError):
+        services.answer_assessment(
+            actor=owner,
+            assessment=assessment,
+            answers={"vision.vision_written": 3},
+            at=opened - dt.timedelta(days=1),
+        )
+    services.answer_assessment(
+        actor=owner, assessment=assessment, answers={"vision.vision_written": 3}
+    )
+    with pytest.raises(ValidationError):
+        services.complete_assessment(
+            actor=manager, assessment=assessment, at=opened - dt.timedelta(hours=1)
+        )
+
+
+def test_a_kpi_whose_input_was_never_computed_says_so(shop, owner, web_client_for):
+    # Given contacts, no suspected pair, and duplicate detection that has never run (`shop`
+    # measured today's KPIs)
+    client = web_client_for(owner)
+    content = " ".join(client.get("/models/idic/").content.decode().split())
+    row = _between(content, 'href="/models/kpis/duplicate_rate/"', "</tr>")
+    # Then the suspected-duplicate rate says why it has no value, and shows no 0.0 %
+    assert "Not computed yet: duplicate detection has not run." in row
+    assert "0.0 %" not in row.split("</td>")[1]
+    assert "Not measurable: Not computed" not in content
+    detail = " ".join(client.get("/models/kpis/duplicate_rate/").content.decode().split())
+    assert "Not computed yet: duplicate detection has not run." in detail

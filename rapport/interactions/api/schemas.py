@@ -8,9 +8,9 @@ from typing import Annotated, Literal
 from ninja import Field, Schema
 from pydantic import ConfigDict, StringConstraints
 
+from rapport.core.api_types import Moment, RecordId
 from rapport.interactions.choices import Channel, Direction, InteractionKind
 
-RecordId = Annotated[int, Field(ge=1, le=2**63 - 1)]
 KindName = Literal[tuple(InteractionKind.values)]  # type: ignore[valid-type]
 ChannelName = Literal[("", *Channel.values)]  # type: ignore[valid-type]
 DirectionName = Literal[("", *Direction.values)]  # type: ignore[valid-type]
@@ -28,7 +28,7 @@ class InteractionIn(Schema):
     kind: KindName
     contact_id: RecordId | None = None
     organization_id: RecordId | None = None
-    occurred_at: dt.datetime | None = Field(None, description="With a time zone; default now.")
+    occurred_at: Moment | None = Field(None, description="With a time zone; default now.")
     channel: ChannelName = ""
     direction: DirectionName = ""
     subject: Annotated[str, StringConstraints(max_length=200)] = ""
@@ -43,8 +43,8 @@ class InteractionParams(Schema):
     kind: list[KindName] | None = None  # type: ignore[valid-type]
     channel: list[Literal[tuple(Channel.values)]] | None = None  # type: ignore[valid-type]
     direction: Literal[tuple(Direction.values)] | None = None  # type: ignore[valid-type]
-    occurred_after: dt.datetime | None = Field(None, description="Inclusive.")
-    occurred_before: dt.datetime | None = Field(None, description="Exclusive.")
+    occurred_after: Moment | None = Field(None, description="Inclusive.")
+    occurred_before: Moment | None = Field(None, description="Exclusive.")
 
 
 class InteractionListParams(InteractionParams):

@@ -104,6 +104,21 @@ def test_bad_input_shows_errors_beside_fields_and_logs_nothing(client, contact):
     assert Interaction.objects.count() == 0
 
 
+def test_an_empty_note_is_refused_beside_its_text(client, contact):
+    response = client.post(
+        reverse("interactions:log_for_contact", args=[contact.pk]),
+        log_data(kind="note", subject="", body="   "),
+        HTTP_HX_REQUEST="true",
+    )
+
+    html = response.content.decode()
+    assert response.status_code == 422
+    assert '<p class="field-error" id="id_log_body_error" role="alert">' in html
+    assert "Write the note: it is empty." in html
+    assert "Note logged." not in html
+    assert Interaction.objects.count() == 0
+
+
 def test_service_rule_errors_land_beside_the_field(client, contact):
     # A meeting outcome on a call passes the form's choices but not the service's rule.
     response = client.post(

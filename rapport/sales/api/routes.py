@@ -17,8 +17,11 @@ from django.urls import reverse
 from django.utils import timezone
 from ninja import Query, Router, Status
 
+from rapport.accounts import access
+from rapport.accounts.access import require_admin, require_write
 from rapport.accounts.models import Team, User
 from rapport.contacts.models import Contact, Organization
+from rapport.core.api_types import MAX_COUNT, Moment, PathId, RecordId
 from rapport.core.pagination import keyset_page
 from rapport.sales import board as board_reads
 from rapport.sales import reports, tasks
@@ -45,7 +48,6 @@ from rapport.sales.models import (
     Task,
     WebForm,
 )
-from rapport.sales.permissions import check_owner, require_admin, require_write
 from rapport.sales.querysets import leads_visible_to
 from rapport.sales.scoring.facts import lead_field_set
 from rapport.sales.scoring.rules import describe
@@ -305,12 +307,13 @@ def _active_user(user_id, field: str) -> User:
     return found
 
 
-def _links(user, data: dict, *, owner_field: str = "owner_id") -> dict:
+def _links(user, data: dict, *, owner_field: str = "owner_id", domain: str = "sales") -> dict:
     """Turn *_id fields into records the user may reach; unknown or hidden ids are 422."""
     resolved = {}
     if owner_field in data:
         owner = _active_user(data[owner_field], owner_field) if data[owner_field] else None
-        check_owner(user, owner, owner_field)
+        # The one rule for who may be given a record, named on the field that was sent.
+        access.check_owner(user, owner, domain, owner_field)
         resolved["owner"] = owner
     if "contact_id" in data:
         contact = None
@@ -361,12 +364,12 @@ def create_pipeline(request, payload: s.PipelineIn):
 
 
 @router.get("/pipelines/{pipeline_id}", response=s.PipelineOut)
-def get_pipeline(request, pipeline_id: int):
+def get_pipeline(request, pipeline_id: PathId):
     return pipeline_out(_pipeline(pipeline_id))
 
 
 @router.patch("/pipelines/{pipeline_id}", response=s.PipelineOut)
-def update_pipeline(request, pipeline_id: int, payload: s.PipelinePatch):
+def update_pipeline(request, pipeline_id: PathId, payload: s.PipelinePatch):
     require_admin(request.user)
     pipeline = _pipeline(pipeline_id)
     pipeline_services.update_pipeline(
@@ -376,7 +379,7 @@ def update_pipeline(request, pipeline_id: int, payload: s.PipelinePatch):
 
 
 @router.post("/pipelines/{pipeline_id}/stages/", response={201: s.StageOut})
-def add_stage(request, pipeline_id: int, payload: s.StageIn):
+def add_stage(request, pipeline_id: PathId, payload: s.StageIn):
     require_admin(request.user)
     stage = pipeline_services.add_stage(
         actor=request.user, pipeline=_pipeline(pipeline_id), **payload.model_dump()
@@ -385,7 +388,7 @@ def add_stage(request, pipeline_id: int, payload: s.StageIn):
 
 
 @router.patch("/stages/{stage_id}", response=s.StageOut)
-def update_stage(request, stage_id: int, payload: s.StagePatch):
+def update_stage(request, stage_id: PathId, payload: s.StagePatch):
     require_admin(request.user)
     stage = get_object_or_404(Stage, pk=stage_id)
     stage = pipeline_services.update_stage(
@@ -395,7 +398,7 @@ def update_stage(request, stage_id: int, payload: s.StagePatch):
 
 
 @router.delete("/stages/{stage_id}", response={204: None})
-def remove_stage(request, stage_id: int):
+def remove_stage(request, stage_id: PathId):
     require_admin(request.user)
     pipeline_services.remove_stage(actor=request.user, stage=get_object_or_404(Stage, pk=stage_id))
     return Status(204, None)
@@ -428,9 +431,9 @@ def _board_filters(request) -> board_reads.BoardFilters:
 @router.get("/pipelines/{pipeline_id}/board", response=s.BoardOut)
 def get_board(
     request,
-    pipeline_id: int,
-    owner_id: int | None = None,
-    team_id: int | None = None,
+    pipeline_id: PathId,
+    owner_id: RecordId | None = None,
+    team_id: RecordId | None = None,
     close_month: str | None = Query(None, pattern=r"^\d{4}-\d{2}$"),
     limit: int = Query(board_reads.CARDS_PER_COLUMN, ge=1, le=200),
 ):
@@ -456,11 +459,11 @@ def get_board(
 @router.get("/pipelines/{pipeline_id}/board/stages/{stage_id}", response=s.CardPage)
 def get_board_column(
     request,
-    pipeline_id: int,
-    stage_id: int,
+    pipeline_id: PathId,
+    stage_id: PathId,
     cursor: str | None = None,
-    owner_id: int | None = None,
-    team_id: int | None = None,
+    owner_id: RecordId | None = None,
+    team_id: RecordId | None = None,
     close_month: str | None = Query(None, pattern=r"^\d{4}-\d{2}$"),
     limit: int = Query(board_reads.CARDS_PER_COLUMN, ge=1, le=200),
 ):
@@ -472,16 +475,33 @@ def get_board_column(
     return {"items": [card_out(d) for d in page.items], "next_cursor": page.next_cursor}
 
 
+# Forecasts look at deals, not history or science fiction; the bounds also keep the last of
+# 36 months a real date.
+FORECAST_YEARS = (1900, 2999)
+
+
+def _first_month(start: str) -> dt.date:
+    try:
+        first = dt.date.fromisoformat(f"{start}-01")
+    except ValueError:
+        first = None
+    if first is None or not FORECAST_YEARS[0] <= first.year <= FORECAST_YEARS[1]:
+        raise ValidationError(
+            {"query.start": ["Give a month as YYYY-MM, between 1900-01 and 2999-12."]}
+        )
+    return first
+
+
 @router.get("/pipelines/{pipeline_id}/forecast", response=list[s.ForecastRow])
 def get_forecast(
     request,
-    pipeline_id: int,
+    pipeline_id: PathId,
     start: str | None = Query(None, pattern=r"^\d{4}-\d{2}$"),
     months: int = Query(6, ge=1, le=36),
 ):
     """Weighted forecast per month and currency: won in full, open × stage probability, lost 0."""
     pipeline = _pipeline(pipeline_id)
-    first = dt.date.fromisoformat(f"{start}-01") if start else month_of(timezone.localdate())
+    first = _first_month(start) if start else month_of(timezone.localdate())
     rows = reports.forecast_rows(pipeline, request.user, first_month=first, months=months)
     return [
         {
@@ -501,7 +521,7 @@ def get_forecast(
 
 
 @router.get("/pipelines/{pipeline_id}/analytics", response=s.AnalyticsOut)
-def get_analytics(request, pipeline_id: int):
+def get_analytics(request, pipeline_id: PathId):
     """Conversion stage to stage, time in stage, bottleneck, stalled deals, win rates."""
     report = reports.pipeline_report(_pipeline(pipeline_id), request.user)
     bottleneck = report["bottleneck"]
@@ -568,12 +588,12 @@ DEAL_ORDERINGS = {
 @router.get("/deals/", response=s.DealPage)
 def list_deals(
     request,
-    pipeline_id: int | None = None,
-    stage_id: int | None = None,
+    pipeline_id: RecordId | None = None,
+    stage_id: RecordId | None = None,
     status: str | None = Query(None, pattern=r"^(open|won|lost)$"),
-    owner_id: int | None = None,
-    contact_id: int | None = None,
-    organization_id: int | None = None,
+    owner_id: RecordId | None = None,
+    contact_id: RecordId | None = None,
+    organization_id: RecordId | None = None,
     q: str | None = Query(None, max_length=200),
     ordering: str = Query(
         "expected_close_date", pattern=r"^-?(expected_close_date|amount|created_at)$"
@@ -633,12 +653,12 @@ def create_deal(request, payload: s.DealIn):
 
 
 @router.get("/deals/{deal_id}", response=s.DealOut)
-def get_deal(request, deal_id: int):
+def get_deal(request, deal_id: PathId):
     return deal_out(_deal(request.user, deal_id))
 
 
 @router.patch("/deals/{deal_id}", response=s.DealOut)
-def update_deal(request, deal_id: int, payload: s.DealPatch):
+def update_deal(request, deal_id: PathId, payload: s.DealPatch):
     require_write(request.user)
     deal = _deal(request.user, deal_id)
     data = payload.model_dump(exclude_unset=True)
@@ -651,7 +671,7 @@ def update_deal(request, deal_id: int, payload: s.DealPatch):
 
 
 @router.post("/deals/{deal_id}/archive", response=s.DealOut)
-def archive_deal(request, deal_id: int):
+def archive_deal(request, deal_id: PathId):
     require_write(request.user)
     deal = _deal(request.user, deal_id)
     deal_services.archive_deal(actor=request.user, deal=deal)
@@ -666,7 +686,7 @@ def _summaries(deal: Deal, user, stage_ids) -> list[dict]:
 
 
 @router.post("/deals/{deal_id}/move", response=s.MoveOut)
-def move_deal(request, deal_id: int, payload: s.MoveIn):
+def move_deal(request, deal_id: PathId, payload: s.MoveIn):
     """Move a deal to another stage; the answer has the new counts of both columns."""
     require_write(request.user)
     deal = _deal(request.user, deal_id)
@@ -696,7 +716,7 @@ def move_deal(request, deal_id: int, payload: s.MoveIn):
 
 
 @router.post("/deals/{deal_id}/undo-move", response=s.MoveOut)
-def undo_move(request, deal_id: int, payload: s.UndoIn):
+def undo_move(request, deal_id: PathId, payload: s.UndoIn):
     require_write(request.user)
     deal = _deal(request.user, deal_id)
     change = deal.stage_changes.filter(pk=payload.change_id).first()
@@ -714,7 +734,7 @@ def undo_move(request, deal_id: int, payload: s.UndoIn):
 
 
 @router.get("/deals/{deal_id}/history", response=list[s.StageChangeOut])
-def deal_history(request, deal_id: int):
+def deal_history(request, deal_id: PathId):
     deal = _deal(request.user, deal_id)
     return [
         {
@@ -755,12 +775,12 @@ def lead_queryset(user):
 def list_leads(
     request,
     mine: bool = False,
-    owner_id: int | None = None,
+    owner_id: RecordId | None = None,
     unassigned: bool = False,
     stage: str | None = Query(None, max_length=30),
     source: str | None = Query(None, max_length=20),
-    min_score: int | None = None,
-    max_score: int | None = None,
+    min_score: int | None = Query(None, ge=-MAX_COUNT, le=MAX_COUNT),
+    max_score: int | None = Query(None, ge=-MAX_COUNT, le=MAX_COUNT),
     q: str | None = Query(None, max_length=200),
     ordering: str = Query("-score", pattern=r"^-?(score|created_at)$"),
     cursor: str | None = None,
@@ -829,12 +849,12 @@ def create_lead_endpoint(request, payload: s.LeadIn):
 
 
 @router.get("/leads/{contact_id}", response=s.LeadDetailOut)
-def get_lead(request, contact_id: int):
+def get_lead(request, contact_id: PathId):
     return lead_detail_out(_lead(request.user, contact_id))
 
 
 @router.get("/leads/{contact_id}/score", response=s.LeadScoreDetailOut)
-def get_lead_score(request, contact_id: int):
+def get_lead_score(request, contact_id: PathId):
     """The current score with its explanation, and how it moved over time."""
     lead = _lead(request.user, contact_id)
     history = LeadScoreHistory.objects.filter(contact=lead)[:100]
@@ -858,7 +878,7 @@ def get_lead_score(request, contact_id: int):
 
 
 @router.post("/leads/{contact_id}/rescore", response=s.LeadScoreDetailOut)
-def rescore_lead(request, contact_id: int):
+def rescore_lead(request, contact_id: PathId):
     require_write(request.user)
     lead = _lead(request.user, contact_id)
     score_lead(contact=lead, actor=request.user)
@@ -866,7 +886,7 @@ def rescore_lead(request, contact_id: int):
 
 
 @router.post("/leads/{contact_id}/convert", response={201: s.DealOut})
-def convert_lead_endpoint(request, contact_id: int, payload: s.ConvertIn):
+def convert_lead_endpoint(request, contact_id: PathId, payload: s.ConvertIn):
     """Open a deal for the lead and move it on to opportunity."""
     require_write(request.user)
     lead = _lead(request.user, contact_id)
@@ -898,7 +918,7 @@ def convert_lead_endpoint(request, contact_id: int, payload: s.ConvertIn):
 
 
 @router.post("/leads/{contact_id}/assign", response=s.AssignmentOut)
-def assign_lead_endpoint(request, contact_id: int, payload: s.AssignIn):
+def assign_lead_endpoint(request, contact_id: PathId, payload: s.AssignIn):
     """Give the lead to `owner_id`, or (without one) run the assignment rules again."""
     require_write(request.user)
     lead = _lead(request.user, contact_id)
@@ -940,13 +960,13 @@ def create_webform(request, payload: s.WebFormIn):
 
 
 @router.get("/web-forms/{form_id}", response=s.WebFormOut)
-def get_webform(request, form_id: int):
+def get_webform(request, form_id: PathId):
     require_admin(request.user)
     return webform_out(request, get_object_or_404(WebForm, pk=form_id))
 
 
 @router.patch("/web-forms/{form_id}", response=s.WebFormOut)
-def update_webform(request, form_id: int, payload: s.WebFormPatch):
+def update_webform(request, form_id: PathId, payload: s.WebFormPatch):
     require_admin(request.user)
     form = get_object_or_404(WebForm, pk=form_id)
     data = _form_values(payload.model_dump(exclude_unset=True))
@@ -955,7 +975,7 @@ def update_webform(request, form_id: int, payload: s.WebFormPatch):
 
 
 @router.get("/web-forms/{form_id}/submissions", response=list[s.SubmissionOut])
-def list_submissions(request, form_id: int, limit: int = Query(50, ge=1, le=500)):
+def list_submissions(request, form_id: PathId, limit: int = Query(50, ge=1, le=500)):
     require_admin(request.user)
     form = get_object_or_404(WebForm, pk=form_id)
     return [
@@ -1003,7 +1023,7 @@ def create_scoring_rule_endpoint(request, payload: s.ScoringRuleIn):
 
 
 @router.patch("/scoring/rules/{rule_id}", response=s.ScoringRuleOut)
-def update_scoring_rule_endpoint(request, rule_id: int, payload: s.ScoringRulePatch):
+def update_scoring_rule_endpoint(request, rule_id: PathId, payload: s.ScoringRulePatch):
     require_admin(request.user)
     rule = get_object_or_404(ScoringRule, pk=rule_id)
     rule = update_scoring_rule(
@@ -1013,7 +1033,7 @@ def update_scoring_rule_endpoint(request, rule_id: int, payload: s.ScoringRulePa
 
 
 @router.delete("/scoring/rules/{rule_id}", response={204: None})
-def delete_scoring_rule_endpoint(request, rule_id: int):
+def delete_scoring_rule_endpoint(request, rule_id: PathId):
     require_admin(request.user)
     delete_scoring_rule(actor=request.user, rule=get_object_or_404(ScoringRule, pk=rule_id))
     return Status(204, None)
@@ -1099,7 +1119,7 @@ def rerun_assignment(request, payload: s.RerunIn):
 
 
 @router.patch("/assignment-rules/{rule_id}", response=s.AssignmentRuleOut)
-def update_assignment_rule_endpoint(request, rule_id: int, payload: s.AssignmentRulePatch):
+def update_assignment_rule_endpoint(request, rule_id: PathId, payload: s.AssignmentRulePatch):
     require_admin(request.user)
     rule = get_object_or_404(AssignmentRule, pk=rule_id)
     data = payload.model_dump(exclude_unset=True)
@@ -1114,7 +1134,7 @@ def update_assignment_rule_endpoint(request, rule_id: int, payload: s.Assignment
 
 
 @router.delete("/assignment-rules/{rule_id}", response={204: None})
-def delete_assignment_rule_endpoint(request, rule_id: int):
+def delete_assignment_rule_endpoint(request, rule_id: PathId):
     require_admin(request.user)
     delete_assignment_rule(actor=request.user, rule=get_object_or_404(AssignmentRule, pk=rule_id))
     return Status(204, None)
@@ -1132,10 +1152,10 @@ def list_tasks(
     request,
     view: str = Query("mine", pattern=r"^(mine|created|all)$"),
     status: str | None = Query("open", pattern=r"^(open|done)$"),
-    due_before: dt.datetime | None = None,
-    due_after: dt.datetime | None = None,
-    deal_id: int | None = None,
-    contact_id: int | None = None,
+    due_before: Moment | None = None,
+    due_after: Moment | None = None,
+    deal_id: RecordId | None = None,
+    contact_id: RecordId | None = None,
     cursor: str | None = None,
     limit: int = Query(50, ge=1, le=200),
 ):
@@ -1174,12 +1194,12 @@ def create_task(request, payload: s.TaskIn):
 
 
 @router.get("/tasks/{task_id}", response=s.TaskOut)
-def get_task(request, task_id: int):
+def get_task(request, task_id: PathId):
     return task_out(_task(request.user, task_id))
 
 
 @router.patch("/tasks/{task_id}", response=s.TaskOut)
-def update_task(request, task_id: int, payload: s.TaskPatch):
+def update_task(request, task_id: PathId, payload: s.TaskPatch):
     require_write(request.user)
     task = _task(request.user, task_id)
     data = payload.model_dump(exclude_unset=True)
@@ -1194,19 +1214,19 @@ def update_task(request, task_id: int, payload: s.TaskPatch):
 
 
 @router.post("/tasks/{task_id}/complete", response=s.TaskOut)
-def complete_task(request, task_id: int):
+def complete_task(request, task_id: PathId):
     require_write(request.user)
     return task_out(work.complete_task(actor=request.user, task=_task(request.user, task_id)))
 
 
 @router.post("/tasks/{task_id}/reopen", response=s.TaskOut)
-def reopen_task(request, task_id: int):
+def reopen_task(request, task_id: PathId):
     require_write(request.user)
     return task_out(work.reopen_task(actor=request.user, task=_task(request.user, task_id)))
 
 
 @router.delete("/tasks/{task_id}", response={204: None})
-def delete_task(request, task_id: int):
+def delete_task(request, task_id: PathId):
     require_write(request.user)
     work.delete_task(actor=request.user, task=_task(request.user, task_id))
     return Status(204, None)
@@ -1236,7 +1256,7 @@ def list_notifications(request, unread: bool = False, limit: int = Query(50, ge=
 
 
 @router.post("/notifications/{notification_id}/read", response=s.NotificationOut)
-def read_notification(request, notification_id: int):
+def read_notification(request, notification_id: PathId):
     notification = get_object_or_404(
         Notification.objects.for_user(request.user), pk=notification_id
     )

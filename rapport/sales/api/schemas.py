@@ -9,6 +9,8 @@ from typing import Any, Literal
 from ninja import Schema
 from pydantic import ConfigDict, Field
 
+from rapport.core.api_types import MAX_COUNT, Moment, RecordId
+
 
 class StrictIn(Schema):
     model_config = ConfigDict(extra="forbid")
@@ -21,14 +23,14 @@ class StageIn(StrictIn):
     name: str = Field(max_length=80)
     probability: int = Field(default=10, ge=0, le=100)
     kind: Literal["open", "won", "lost"] = "open"
-    position: int | None = Field(default=None, ge=0)
+    position: int | None = Field(default=None, ge=0, le=MAX_COUNT)
     stall_days: int | None = Field(default=None, ge=1, le=3650)
 
 
 class StagePatch(StrictIn):
     name: str | None = Field(default=None, max_length=80)
     probability: int | None = Field(default=None, ge=0, le=100)
-    position: int | None = Field(default=None, ge=0)
+    position: int | None = Field(default=None, ge=0, le=MAX_COUNT)
     stall_days: int | None = Field(default=None, ge=1, le=3650)
 
 
@@ -53,7 +55,7 @@ class PipelinePatch(StrictIn):
     name: str | None = Field(default=None, max_length=100)
     currency: str | None = Field(default=None, min_length=3, max_length=3)
     description: str | None = Field(default=None, max_length=300)
-    position: int | None = Field(default=None, ge=0)
+    position: int | None = Field(default=None, ge=0, le=MAX_COUNT)
     is_default: bool | None = None
     is_archived: bool | None = None
 
@@ -70,7 +72,7 @@ class PipelineOut(Schema):
 
 class LostReasonIn(StrictIn):
     name: str = Field(max_length=100)
-    position: int = Field(default=100, ge=0)
+    position: int = Field(default=100, ge=0, le=MAX_COUNT)
 
 
 class LostReasonOut(Schema):
@@ -89,21 +91,21 @@ class Money(Schema):
 
 class DealIn(StrictIn):
     name: str = Field(max_length=200)
-    pipeline_id: int
-    stage_id: int | None = None
+    pipeline_id: RecordId
+    stage_id: RecordId | None = None
     amount: Decimal = Field(default=Decimal("0"), max_digits=14, decimal_places=2)
     currency: str | None = Field(default=None, min_length=3, max_length=3)
     expected_close_date: dt.date
-    owner_id: int | None = None
-    contact_id: int | None = None
-    organization_id: int | None = None
+    owner_id: RecordId | None = None
+    contact_id: RecordId | None = None
+    organization_id: RecordId | None = None
     products: list[str] = Field(default_factory=list, max_length=50)
     source: str = "manual"
     source_detail: str = Field(default="", max_length=200)
     custom_fields: dict[str, Any] = Field(default_factory=dict)
     tags: list[str] = Field(default_factory=list, max_length=50)
     description: str = Field(default="", max_length=20_000)
-    lost_reason_id: int | None = None
+    lost_reason_id: RecordId | None = None
 
 
 class DealPatch(StrictIn):
@@ -111,9 +113,9 @@ class DealPatch(StrictIn):
     amount: Decimal | None = Field(default=None, max_digits=14, decimal_places=2)
     currency: str | None = Field(default=None, min_length=3, max_length=3)
     expected_close_date: dt.date | None = None
-    owner_id: int | None = None
-    contact_id: int | None = None
-    organization_id: int | None = None
+    owner_id: RecordId | None = None
+    contact_id: RecordId | None = None
+    organization_id: RecordId | None = None
     products: list[str] | None = Field(default=None, max_length=50)
     source: str | None = None
     source_detail: str | None = Field(default=None, max_length=200)
@@ -159,13 +161,13 @@ class DealPage(Schema):
 
 
 class MoveIn(StrictIn):
-    stage_id: int
-    lost_reason_id: int | None = None
+    stage_id: RecordId
+    lost_reason_id: RecordId | None = None
     lost_note: str = Field(default="", max_length=300)
 
 
 class UndoIn(StrictIn):
-    change_id: int
+    change_id: RecordId
 
 
 class ColumnSummary(Schema):
@@ -307,7 +309,7 @@ class LeadIn(StrictIn):
     products_of_interest: list[str] = Field(default_factory=list, max_length=50)
     custom_fields: dict[str, Any] = Field(default_factory=dict)
     tags: list[str] = Field(default_factory=list, max_length=50)
-    owner_id: int | None = None
+    owner_id: RecordId | None = None
 
 
 class RuleHitOut(Schema):
@@ -318,7 +320,7 @@ class RuleHitOut(Schema):
     age_days: float | None
 
 
-class ReasonOut(Schema):
+class ModelReasonOut(Schema):
     feature: str
     label: str
     contribution: float
@@ -330,7 +332,7 @@ class ScoreOut(Schema):
     rule_points: float
     probability: float | None
     rules: list[RuleHitOut]
-    model: list[ReasonOut]
+    model: list[ModelReasonOut]
     model_other: float | None
     model_intercept: float | None
     model_logit: float | None
@@ -393,17 +395,17 @@ class LeadScoreDetailOut(Schema):
 
 
 class ConvertIn(StrictIn):
-    pipeline_id: int | None = None
-    stage_id: int | None = None
+    pipeline_id: RecordId | None = None
+    stage_id: RecordId | None = None
     name: str = Field(default="", max_length=200)
     amount: Decimal = Field(default=Decimal("0"), max_digits=14, decimal_places=2)
     currency: str | None = Field(default=None, min_length=3, max_length=3)
     expected_close_date: dt.date
-    owner_id: int | None = None
+    owner_id: RecordId | None = None
 
 
 class AssignIn(StrictIn):
-    owner_id: int | None = None
+    owner_id: RecordId | None = None
     note: str = Field(default="", max_length=300)
 
 
@@ -495,7 +497,7 @@ class SubmissionOut(Schema):
 class ConditionRuleIn(StrictIn):
     name: str = Field(max_length=100)
     condition: dict[str, Any]
-    position: int = Field(default=100, ge=0)
+    position: int = Field(default=100, ge=0, le=MAX_COUNT)
     is_active: bool = True
 
 
@@ -511,7 +513,7 @@ class ScoringRulePatch(StrictIn):
     points: int | None = Field(default=None, ge=-1000, le=1000)
     half_life_days: int | None = Field(default=None, ge=1, le=3650)
     decay_anchor: str | None = None
-    position: int | None = Field(default=None, ge=0)
+    position: int | None = Field(default=None, ge=0, le=MAX_COUNT)
     is_active: bool | None = None
 
 
@@ -528,16 +530,16 @@ class ScoringRuleOut(Schema):
 
 
 class AssignmentRuleIn(ConditionRuleIn):
-    target_user_id: int | None = None
-    target_team_id: int | None = None
+    target_user_id: RecordId | None = None
+    target_team_id: RecordId | None = None
 
 
 class AssignmentRulePatch(StrictIn):
     name: str | None = Field(default=None, max_length=100)
     condition: dict[str, Any] | None = None
-    target_user_id: int | None = None
-    target_team_id: int | None = None
-    position: int | None = Field(default=None, ge=0)
+    target_user_id: RecordId | None = None
+    target_team_id: RecordId | None = None
+    position: int | None = Field(default=None, ge=0, le=MAX_COUNT)
     is_active: bool | None = None
 
 
@@ -565,7 +567,7 @@ class CalibrationBin(Schema):
     observed_rate: float
 
 
-class ModelOut(Schema):
+class ScoringModelOut(Schema):
     id: int
     status: str
     is_active: bool
@@ -587,8 +589,8 @@ class ModelOut(Schema):
 
 
 class ModelStateOut(Schema):
-    active: ModelOut | None
-    latest: ModelOut | None
+    active: ScoringModelOut | None
+    latest: ScoringModelOut | None
     scores_by: str
 
 
@@ -603,25 +605,25 @@ class Enqueued(Schema):
 class TaskIn(StrictIn):
     title: str = Field(max_length=200)
     description: str = Field(default="", max_length=10_000)
-    due_at: dt.datetime
+    due_at: Moment
     priority: Literal["low", "normal", "high", "urgent"] = "normal"
-    assignee_id: int | None = None
-    contact_id: int | None = None
-    organization_id: int | None = None
-    deal_id: int | None = None
-    remind_at: dt.datetime | None = None
+    assignee_id: RecordId | None = None
+    contact_id: RecordId | None = None
+    organization_id: RecordId | None = None
+    deal_id: RecordId | None = None
+    remind_at: Moment | None = None
 
 
 class TaskPatch(StrictIn):
     title: str | None = Field(default=None, max_length=200)
     description: str | None = Field(default=None, max_length=10_000)
-    due_at: dt.datetime | None = None
+    due_at: Moment | None = None
     priority: Literal["low", "normal", "high", "urgent"] | None = None
-    assignee_id: int | None = None
-    contact_id: int | None = None
-    organization_id: int | None = None
-    deal_id: int | None = None
-    remind_at: dt.datetime | None = None
+    assignee_id: RecordId | None = None
+    contact_id: RecordId | None = None
+    organization_id: RecordId | None = None
+    deal_id: RecordId | None = None
+    remind_at: Moment | None = None
 
 
 class TaskOut(Schema):

@@ -34,9 +34,7 @@ def _days(moment_name: str):
 
 _BASE_FIELDS = {
     "job_title": ConditionField("job_title", lambda f: f.job_title, "text", "Job title"),
-    "seniority": ConditionField(
-        "job_title", lambda f: f.seniority, "choice", "Seniority (executive, manager, other)"
-    ),
+    "seniority": ConditionField("job_title", lambda f: f.seniority, "choice", "Seniority"),
     "country": ConditionField("country", lambda f: f.country, "text", "Country"),
     "region": ConditionField("region", lambda f: f.region, "text", "Region"),
     "postcode": ConditionField("postcode", lambda f: f.postcode, "text", "Postcode"),
@@ -129,6 +127,22 @@ def lead_field_set() -> FieldSet:
             many=definition.field_type == FieldType.MULTI_CHOICE,
         )
     return FieldSet({**_BASE_FIELDS, **extra})
+
+
+def field_choice_labels() -> dict[str, list[tuple[str, str]]]:
+    """The choice fields' values with the words the rule builder shows for them."""
+    labels = {
+        "source": list(ContactSource.choices),
+        "lifecycle_stage": list(LifecycleStage.choices),
+        "seniority": [("executive", "Executive"), ("manager", "Manager"), ("other", "Other")],
+        "organization_size": [
+            (size, f"{size} people") for size in field_choices()["organization_size"]
+        ],
+    }
+    for definition in definitions_for(Entity.CONTACT):
+        if definition.field_type in (FieldType.CHOICE, FieldType.MULTI_CHOICE):
+            labels[f"custom_fields.{definition.key}"] = [(c, c) for c in definition.choices]
+    return labels
 
 
 def field_choices() -> dict[str, list[str]]:

@@ -198,6 +198,61 @@ def feature_label(name: str) -> str:
     return name
 
 
+# What a lead has, said of that lead: (when the feature is 1, when it is 0).
+_HAS = {
+    "title_executive": ("Senior job title", "No senior job title"),
+    "title_manager": ("Manager-level job title", "No manager-level job title"),
+    "has_job_title": ("Job title given", "No job title"),
+    "has_email": ("Email address given", "No email address"),
+    "business_email": ("Business email domain", "No business email domain"),
+    "has_phone": ("Phone number given", "No phone number"),
+    "has_organization": ("Works at a known organization", "No organization"),
+}
+# Counts stored as log1p(n): (one, many, none).
+_COUNTED = {
+    "log_form_submissions": ("form submission", "form submissions"),
+    "log_inbound_interactions": ("inbound interaction", "inbound interactions"),
+    "log_interactions": ("interaction", "interactions"),
+    "log_meetings": ("meeting", "meetings"),
+    "log_products_of_interest": ("product of interest", "products of interest"),
+}
+_SIZE_NAMES = {rank: size for size, rank in ORG_SIZE_ORDER.items()}
+
+
+def reason_label(name: str, value: float, *, has_email: bool = True) -> str:
+    """A feature's part in one lead's score, in words about that lead.
+
+    `value` is the lead's own value of the feature (its column in `build_matrix`), so a lead
+    without a job title reads "No job title", never "Job title given" with a negative weight.
+    """
+    present = value > 0.5
+    if name == "business_email" and not present and has_email:
+        return "Free email domain"
+    if name in _HAS:
+        return _HAS[name][0 if present else 1]
+    if name in _COUNTED:
+        count = round(math.expm1(value))
+        one, many = _COUNTED[name]
+        if count == 0:
+            return f"No {many}"
+        return f"1 {one}" if count == 1 else f"{count} {many}"
+    if name == "organization_size":
+        size = _SIZE_NAMES.get(round(value))
+        return f"Organization of {size} people" if size else "Organization size unknown"
+    column, _, option = name.partition("=")
+    option = option.replace("_", " ")
+    if column in ("country", "industry") and option == "other":
+        plural = {"country": "countries", "industry": "industries"}[column]
+        return f"In another {column}" if present else f"In one of the main {plural}"
+    if column == "country":
+        return f"In {option.upper()}" if present else f"Not in {option.upper()}"
+    if column == "source":
+        return f"Came from {option}" if present else f"Did not come from {option}"
+    if column == "industry":
+        return f"Industry: {option}" if present else f"Not in {option}"
+    return feature_label(name)
+
+
 def build_matrix(leads: Sequence[LeadFacts], vocabulary: Vocabulary) -> np.ndarray:
     """One row per lead, one column per `feature_names(vocabulary)`, as float64."""
     names = feature_names(vocabulary)

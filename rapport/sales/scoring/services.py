@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
+from rapport.accounts import access
 from rapport.audit.models import ChangeAction
 from rapport.audit.services import record_change, snapshot
 from rapport.core.conditions import ConditionError
@@ -27,9 +28,9 @@ from rapport.sales.scoring.features import (
     LeadFacts,
     Vocabulary,
     build_matrix,
-    feature_label,
     feature_names,
     learn_vocabulary,
+    reason_label,
 )
 from rapport.sales.scoring.rules import RuleSpec, evaluate
 from rapport.sales.services.settings import get_sales_settings
@@ -63,7 +64,7 @@ def _clean_rule(values: dict, errors: dict) -> dict:
         try:
             validate_condition(values["condition"], lead_field_set())
         except ConditionError as exc:
-            errors.setdefault("condition", []).append(f"{exc.path}: {exc.message}")
+            errors.setdefault("condition", []).append(exc.in_words)
         cleaned["condition"] = values["condition"]
     if "points" in values:
         points = values["points"]
@@ -117,6 +118,7 @@ def create_scoring_rule(
     is_active: bool = True,
 ) -> ScoringRule:
     """Add a points rule. Takes effect at the next scoring run (scheduled, or started by hand)."""
+    access.require_admin(actor)
     errors: dict[str, list[str]] = {}
     values = _clean_rule(
         {
@@ -141,6 +143,7 @@ def create_scoring_rule(
 
 @transaction.atomic
 def update_scoring_rule(*, actor, rule: ScoringRule, **changes) -> ScoringRule:
+    access.require_admin(actor)
     unknown = set(changes) - RULE_FIELDS
     if unknown:
         raise ValidationError({name: ["Unknown field."] for name in sorted(unknown)})
@@ -161,6 +164,7 @@ def update_scoring_rule(*, actor, rule: ScoringRule, **changes) -> ScoringRule:
 
 @transaction.atomic
 def delete_scoring_rule(*, actor, rule: ScoringRule) -> None:
+    access.require_admin(actor)
     record_change(actor=actor, action=ChangeAction.DELETE, instance=rule, before=snapshot(rule))
     rule.delete()
 
@@ -326,7 +330,8 @@ def compute_scores(
         term_sums = contributions.sum(axis=1).tolist()
         tops = learned.top_reasons_of_rows(predictor.model, contributions, count=TOP_REASONS)
         intercept = round(predictor.model.intercept, 6)
-        labels: dict[str, str] = {}
+        columns = {name: i for i, name in enumerate(feature_names(predictor.vocabulary))}
+        has_email_column = columns["has_email"]
     results = []
     for index, lead in enumerate(leads):
         points, hits = evaluate(rules, lead, fields)
@@ -350,7 +355,11 @@ def compute_scores(
             reasons["model"] = [
                 {
                     "feature": name,
-                    "label": labels.get(name) or labels.setdefault(name, feature_label(name)),
+                    "label": reason_label(
+                        name,
+                        matrix[index, columns[name]],
+                        has_email=bool(matrix[index, has_email_column]),
+                    ),
                     "contribution": round(value, 6),
                 }
                 for name, value in top

@@ -8,6 +8,9 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from rapport.accounts import access
+from rapport.accounts.access import Action
+from rapport.accounts.choices import Domain
 from rapport.audit.models import ChangeAction
 from rapport.audit.services import record_change, snapshot
 from rapport.contacts.choices import LEAD_STAGES, ContactSource, LifecycleStage
@@ -56,9 +59,14 @@ def _deal_state(deal: Deal) -> dict:
     return state
 
 
-def _validate_links(*, owner, contact, organization, errors: dict) -> None:
-    if owner is not None and not owner.is_active:
-        errors.setdefault("owner", []).append("This user is deactivated.")
+def _validate_links(
+    *, actor, owner, contact, organization, errors: dict, current_owner_id=0
+) -> None:
+    # Who may be given a deal is the one rule of `access.owner_problem`; keeping the owner is fine.
+    if owner is not None and owner.pk != current_owner_id:
+        problem = access.owner_problem(actor, owner, Domain.SALES)
+        if problem is not None:
+            errors.setdefault("owner", []).append(problem)
     if contact is not None and contact.is_archived:
         errors.setdefault("contact", []).append("This contact is archived.")
     if organization is not None and organization.is_archived:
@@ -100,6 +108,7 @@ def create_deal(
     `at` back-dates the deal's creation (imports, demo history). Records the first
     DealStageChange and sets off DealCreated.
     """
+    access.require(actor, Action.CREATE, Deal)
     errors: dict[str, list[str]] = {}
     name = clean_text(name, field="name", errors=errors, limit=200, required=True)
     amount = clean_amount(amount, field="amount", errors=errors)
@@ -121,7 +130,9 @@ def create_deal(
     owner = owner if owner is not None else actor_or_none(actor)
     if organization is None:
         organization = _primary_organization(contact)
-    _validate_links(owner=owner, contact=contact, organization=organization, errors=errors)
+    _validate_links(
+        actor=actor, owner=owner, contact=contact, organization=organization, errors=errors
+    )
     definitions = definitions_for(Entity.DEAL)
     try:
         cleaned_custom = clean_values(definitions, custom_fields)
@@ -189,8 +200,10 @@ def update_deal(*, actor, deal: Deal, **changes) -> Deal:
     if unknown:
         message = {"stage": ["Move the deal to change its stage."]} if "stage" in unknown else {}
         raise ValidationError(message or {name: ["Unknown field."] for name in sorted(unknown)})
+    access.require(actor, Action.CHANGE, deal)
     deal = Deal.objects.select_for_update().get(pk=deal.pk)
     before = _deal_state(deal)
+    current_owner_id = deal.owner_id
     errors: dict[str, list[str]] = {}
     if "name" in changes:
         deal.name = clean_text(
@@ -224,6 +237,8 @@ def update_deal(*, actor, deal: Deal, **changes) -> Deal:
         if link in changes:
             setattr(deal, link, changes[link])
     _validate_links(
+        actor=actor,
+        current_owner_id=current_owner_id,
         owner=changes.get("owner"),
         contact=changes.get("contact"),
         organization=changes.get("organization"),
@@ -306,6 +321,7 @@ def move_deal(
     closes the deal and makes the contact a customer. Moving to the stage it is in does nothing
     and returns None. Sets off DealStageChanged.
     """
+    access.require(actor, Action.CHANGE, deal)
     deal = (
         Deal.objects.select_for_update(of=("self",))
         .select_related("stage", "contact")
@@ -384,6 +400,7 @@ def undo_stage_move(*, actor, change: DealStageChange) -> Deal:
     time and lost reason it had. Sets off DealStageChanged with `is_undo`.
     """
     deal = Deal.objects.select_for_update().get(pk=change.deal_id)
+    access.require(actor, Action.CHANGE, deal)
     latest = deal.stage_changes.order_by("-changed_at", "-id").first()
     errors = []
     if change.from_stage_id is None:
@@ -449,6 +466,7 @@ def undo_stage_move(*, actor, change: DealStageChange) -> Deal:
 @transaction.atomic
 def archive_deal(*, actor, deal: Deal) -> Deal:
     """Hide a deal from the board and analytics without losing it."""
+    access.require(actor, Action.DELETE, deal)
     if deal.is_archived:
         return deal
     Deal.objects.filter(pk=deal.pk).update(is_archived=True)

@@ -7,6 +7,8 @@ import logging
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from rapport.accounts import access
+from rapport.accounts.access import Action
 from rapport.audit.models import ChangeAction
 from rapport.audit.services import record_change
 from rapport.contacts.choices import LEAD_STAGES, ContactSource, LifecycleStage
@@ -69,6 +71,7 @@ def add_products_of_interest(
     *, actor, contact: Contact, products: list[str], source: str = ""
 ) -> list[str]:
     """Record products a lead asked about (kept; the list only grows). Returns the new ones."""
+    access.require(actor, Action.CHANGE, contact)
     errors: dict[str, list[str]] = {}
     products = clean_names(products, field="products_of_interest", errors=errors)
     if errors:
@@ -104,6 +107,7 @@ def convert_lead(
     its owner is the lead's owner (or the actor). Sets off LeadConverted (and DealCreated,
     LifecycleStageChanged).
     """
+    access.require(actor, Action.CHANGE, contact)
     contact = Contact.objects.select_for_update().get(pk=contact.pk)
     if contact.lifecycle_stage not in LEAD_STAGES:
         raise ValidationError(
@@ -143,7 +147,13 @@ def convert_lead(
     return deal
 
 
-def process_new_lead(*, contact_id: int) -> None:
+def _creator(user_id: int | None):
+    from rapport.accounts.models import User
+
+    return User.objects.filter(pk=user_id).first() if user_id else None
+
+
+def process_new_lead(*, contact_id: int, creator_id: int | None = None) -> None:
     """Score a lead, then (if nobody owns it yet) run the assignment rules. Safe to repeat."""
     from rapport.sales.assignment import assign_lead
     from rapport.sales.scoring.services import score_leads
@@ -153,10 +163,10 @@ def process_new_lead(*, contact_id: int) -> None:
         return
     score_leads(contact_ids=[contact.pk])
     if contact.owner_id is None:
-        assign_lead(contact=contact, actor=None, only_if_unowned=True)
+        assign_lead(contact=contact, actor=None, only_if_unowned=True, creator=_creator(creator_id))
 
 
-def process_new_leads(*, contact_ids: list[int]) -> dict:
+def process_new_leads(*, contact_ids: list[int], creator_ids: dict | None = None) -> dict:
     """`process_new_lead` for a batch (an import's): one scoring pass, then the assignment
     rules for each lead nobody owns yet. Unlike a lone lead, whose task fails with its
     assignment, a lead whose assignment fails is logged and the others go on."""
@@ -171,11 +181,19 @@ def process_new_leads(*, contact_ids: list[int]) -> dict:
     if leads:
         score_leads(contact_ids=[contact.pk for contact in leads])
     assigned = failed = 0
+    # {contact id: who created it}; JSON keys arrive as strings through the task queue.
+    creators = {int(pk): user_id for pk, user_id in (creator_ids or {}).items()}
+    people = {user_id: _creator(user_id) for user_id in set(creators.values()) if user_id}
     for contact in leads:
         if contact.owner_id is not None:
             continue
         try:
-            assignment = assign_lead(contact=contact, actor=None, only_if_unowned=True)
+            assignment = assign_lead(
+                contact=contact,
+                actor=None,
+                only_if_unowned=True,
+                creator=people.get(creators.get(contact.pk)),
+            )
         except Exception:
             failed += 1
             logger.exception("could not assign the new lead %s", contact.pk)

@@ -42,7 +42,7 @@ def move_contact_records(loser, survivor, actor) -> None:
             known.add(interest.product.casefold())
             ProductInterest.objects.filter(pk=interest.pk).update(contact=survivor)
     LeadScore.objects.filter(contact=loser).delete()
-    _record(actor, survivor, moved, f"merged contact #{loser.pk}")
+    _record(actor, survivor, moved, f"Merged in {loser}")
     from rapport.sales import tasks
 
     transaction.on_commit(lambda: tasks.score_lead.enqueue(contact_id=survivor.pk))
@@ -54,7 +54,7 @@ def move_organization_records(loser, survivor, actor) -> None:
         "deals": Deal.objects.filter(organization=loser).update(organization=survivor),
         "tasks": Task.objects.filter(organization=loser).update(organization=survivor),
     }
-    _record(actor, survivor, moved, f"merged organization #{loser.pk}")
+    _record(actor, survivor, moved, f"Merged in {loser}")
 
 
 def _record(actor, survivor, moved: dict, message: str) -> None:
@@ -65,6 +65,7 @@ def _record(actor, survivor, moved: dict, message: str) -> None:
         action=ChangeAction.UPDATE,
         instance=survivor,
         before={},
-        after={f"sales.{key}_moved": count for key, count in moved.items() if count},
+        # Keys the history panel reads as labels: "Deals moved here: 3".
+        after={f"{key}_moved_here": count for key, count in moved.items() if count},
         message=message,
     )

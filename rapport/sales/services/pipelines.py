@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
 
+from rapport.accounts import access
 from rapport.audit.models import ChangeAction
 from rapport.audit.services import record_change, snapshot
 from rapport.sales.choices import StageKind
@@ -81,6 +82,7 @@ def create_pipeline(
     The stages must include exactly one won and one lost stage. The first pipeline, or one
     marked default, becomes the default.
     """
+    access.require_admin(actor)
     errors: dict[str, list[str]] = {}
     name = clean_text(name, field="name", errors=errors, limit=100, required=True)
     currency = clean_currency(currency, field="currency", errors=errors)
@@ -136,6 +138,7 @@ def create_pipeline(
 @transaction.atomic
 def update_pipeline(*, actor, pipeline: Pipeline, **changes) -> Pipeline:
     """Rename, re-currency, reorder, archive or make default. The default is always one."""
+    access.require_admin(actor)
     unknown = set(changes) - PIPELINE_FIELDS
     if unknown:
         raise ValidationError({name: ["Unknown field."] for name in sorted(unknown)})
@@ -195,6 +198,7 @@ def add_stage(
     stall_days: int | None = None,
 ) -> Stage:
     """Add an open stage (a pipeline has exactly one won and one lost stage already)."""
+    access.require_admin(actor)
     errors: dict[str, list[str]] = {}
     values = _clean_stage_values(
         {
@@ -224,6 +228,7 @@ def add_stage(
 @transaction.atomic
 def update_stage(*, actor, stage: Stage, **changes) -> Stage:
     """Rename a stage or change its probability, position or stall limit (not its kind)."""
+    access.require_admin(actor)
     unknown = set(changes) - STAGE_FIELDS
     if unknown:
         raise ValidationError({name: ["Unknown field."] for name in sorted(unknown)})
@@ -257,6 +262,7 @@ def update_stage(*, actor, stage: Stage, **changes) -> Stage:
 @transaction.atomic
 def remove_stage(*, actor, stage: Stage) -> None:
     """Remove an open stage that holds no deals and has no history (closing stages stay)."""
+    access.require_admin(actor)
     if stage.kind != StageKind.OPEN:
         raise ValidationError({"stage": ["The won and lost stages cannot be removed."]})
     if Deal.objects.filter(stage=stage).exists():
@@ -275,6 +281,7 @@ def remove_stage(*, actor, stage: Stage) -> None:
 
 @transaction.atomic
 def create_lost_reason(*, actor, name: str, position: int = 100) -> LostReason:
+    access.require_admin(actor)
     errors: dict[str, list[str]] = {}
     name = clean_text(name, field="name", errors=errors, limit=100, required=True)
     if name and LostReason.objects.filter(name__iexact=name).exists():
@@ -288,6 +295,7 @@ def create_lost_reason(*, actor, name: str, position: int = 100) -> LostReason:
 
 @transaction.atomic
 def update_lost_reason(*, actor, reason: LostReason, **changes) -> LostReason:
+    access.require_admin(actor)
     unknown = set(changes) - {"name", "position", "is_active"}
     if unknown:
         raise ValidationError({name: ["Unknown field."] for name in sorted(unknown)})

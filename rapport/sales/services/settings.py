@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from rapport.accounts import access
 from rapport.audit.models import ChangeAction
 from rapport.audit.services import record_change, snapshot
 from rapport.sales.models import SalesSettings
@@ -27,6 +28,7 @@ def get_sales_settings() -> SalesSettings:
 @transaction.atomic
 def update_sales_settings(*, actor, **changes) -> SalesSettings:
     """Change the fallback owner, the conversion window or the scoring schedule."""
+    access.require_admin(actor)
     unknown = set(changes) - {"fallback_owner", *LIMITS}
     if unknown:
         raise ValidationError({name: ["Unknown field."] for name in sorted(unknown)})
@@ -44,8 +46,10 @@ def update_sales_settings(*, actor, **changes) -> SalesSettings:
         setattr(row, name, value)
     if "fallback_owner" in changes:
         owner = changes["fallback_owner"]
-        if owner is not None and not owner.is_active:
-            errors.setdefault("fallback_owner", []).append("This user is deactivated.")
+        # The fallback owner receives leads nobody else takes: the one rule for owners holds.
+        problem = access.owner_problem(actor, owner, "contacts")
+        if problem is not None:
+            errors.setdefault("fallback_owner", []).append(problem)
         row.fallback_owner = owner
     if errors:
         raise ValidationError(errors)

@@ -17,6 +17,7 @@ from django.db.models import F, Value
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
+from rapport.accounts import access
 from rapport.audit.models import ChangeAction
 from rapport.audit.services import record_change, snapshot
 from rapport.contacts.choices import (
@@ -261,6 +262,7 @@ def _apply_form_values(form: WebForm, values: dict, errors: dict) -> None:
 @transaction.atomic
 def create_webform(*, actor, name: str, fields: list[dict], **options) -> WebForm:
     """A new capture form. It takes submissions at once at its public address."""
+    access.require_admin(actor)
     unknown = set(options) - FORM_FIELDS
     if unknown:
         raise ValidationError({key: ["Unknown field."] for key in sorted(unknown)})
@@ -276,6 +278,7 @@ def create_webform(*, actor, name: str, fields: list[dict], **options) -> WebFor
 
 @transaction.atomic
 def update_webform(*, actor, form: WebForm, **changes) -> WebForm:
+    access.require_admin(actor)
     unknown = set(changes) - FORM_FIELDS
     if unknown:
         raise ValidationError({key: ["Unknown field."] for key in sorted(unknown)})

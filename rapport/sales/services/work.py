@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from rapport.accounts import access
+from rapport.accounts.access import Action
 from rapport.audit.models import ChangeAction
 from rapport.audit.services import record_change, snapshot
 from rapport.core.events import emit
@@ -63,8 +65,13 @@ def _clean_task(values: dict, errors: dict) -> dict:
         assignee = values["assignee"]
         if assignee is None:
             errors.setdefault("assignee", []).append("Choose who does the task.")
-        elif not assignee.is_active:
-            errors.setdefault("assignee", []).append("This user is deactivated.")
+        else:
+            # Tasks are handed off across teams on purpose (the assignee always sees their
+            # task), so the giver's reach does not apply; the rest of the one rule does: the
+            # assignee must be active and able to work it (not a read-only seat).
+            problem = access.owner_problem(None, assignee, "sales")
+            if problem is not None:
+                errors.setdefault("assignee", []).append(problem)
         cleaned["assignee"] = assignee
     for name in ("contact", "organization", "deal"):
         if name in values:
@@ -108,6 +115,7 @@ def create_task(
     The assignee defaults to the actor; a deal's contact and organization are filled in from
     the deal. Someone else's new task notifies them. Sets off TaskCreated.
     """
+    access.require(actor, Action.CREATE, Task)
     errors: dict[str, list[str]] = {}
     values = _clean_task(
         {
@@ -151,6 +159,7 @@ def update_task(*, actor, task: Task, **changes) -> Task:
     unknown = set(changes) - TASK_FIELDS
     if unknown:
         raise ValidationError({name: ["Unknown field."] for name in sorted(unknown)})
+    access.require(actor, Action.CHANGE, task)
     task = Task.objects.select_for_update().get(pk=task.pk)
     before = _task_state(task)
     errors: dict[str, list[str]] = {}
@@ -175,6 +184,7 @@ def update_task(*, actor, task: Task, **changes) -> Task:
 @transaction.atomic
 def complete_task(*, actor, task: Task) -> Task:
     """Mark a task done (doing it twice changes nothing). Sets off TaskCompleted."""
+    access.require(actor, Action.CHANGE, task)
     task = Task.objects.select_for_update().get(pk=task.pk)
     if task.status == TaskStatus.DONE:
         return task
@@ -199,6 +209,7 @@ def complete_task(*, actor, task: Task) -> Task:
 
 @transaction.atomic
 def reopen_task(*, actor, task: Task) -> Task:
+    access.require(actor, Action.CHANGE, task)
     task = Task.objects.select_for_update().get(pk=task.pk)
     if task.status == TaskStatus.OPEN:
         return task
@@ -218,6 +229,7 @@ def reopen_task(*, actor, task: Task) -> Task:
 
 @transaction.atomic
 def delete_task(*, actor, task: Task) -> None:
+    access.require(actor, Action.DELETE, task)
     record_change(actor=actor, action=ChangeAction.DELETE, instance=task, before=_task_state(task))
     task.delete()
 
@@ -283,6 +295,9 @@ def send_due_reminders(*, now: dt.datetime | None = None, limit: int = 1000) -> 
 
 
 def mark_notification_read(*, actor, notification: Notification) -> Notification:
+    # A notification is its recipient's alone (read-only seats too: reading is not writing).
+    if actor is not None and notification.recipient_id != actor.pk:
+        raise PermissionDenied("This notification is someone else's.")
     if notification.read_at is None:
         notification.read_at = timezone.now()
         Notification.objects.filter(pk=notification.pk).update(read_at=notification.read_at)

@@ -179,7 +179,9 @@ def test_a_rule_needs_one_target_and_a_valid_condition(admin_user, north, gold_r
             condition={"field": "postcode", "op": "between", "value": "10000"},
             target_user=gold_rep,
         )
-    assert caught.value.message_dict["condition"] == ["$.value: must be a list of two values"]
+    assert caught.value.message_dict["condition"] == [
+        "The condition, value: must be a list of two values"
+    ]
 
 
 def test_custom_fields_and_score_ranges_are_conditions(admin_user, gold_rep, fallback):
@@ -220,6 +222,33 @@ def test_a_new_lead_is_scored_and_assigned_after_commit(
     assert lead.owner == north[1][0]
     assert LeadScore.objects.filter(contact=lead).exists()
     assert LeadAssignment.objects.get(contact=lead).rule_name == "Berlin territory"
+
+
+def test_a_lead_no_rule_places_stays_with_whoever_brought_it_in(
+    owner, rules, django_capture_on_commit_callbacks
+):
+    # A team-scoped rep creates a lead nobody else would take: left unassigned, it would
+    # vanish from their own list.
+    with django_capture_on_commit_callbacks(execute=True):
+        lead = new_lead(owner, country="US")
+    lead.refresh_from_db()
+    assert lead.owner == owner
+    assignment = LeadAssignment.objects.get(contact=lead)
+    assert assignment.method == "fallback"
+    assert assignment.reason == (
+        f"No rule or fallback owner placed the lead: it stays with {owner}, who brought it in."
+    )
+
+
+def test_a_read_only_creator_is_not_given_the_lead(owner, rules):
+    from rapport.accounts.tests.factories import RoleFactory
+
+    viewer = UserFactory(role=RoleFactory(name="Viewer", is_read_only=True))
+    lead = new_lead(owner, country="US")
+    lead.owner = None
+    lead.save(update_fields=["owner"])
+    assignment = assign_lead(contact=lead, creator=viewer)
+    assert assignment.owner is None and assignment.method == "unassigned"
 
 
 def test_a_customer_is_not_assigned_by_lead_rules(admin_user, rules):

@@ -11,6 +11,7 @@ from functools import partial
 import pytest
 from django.test import RequestFactory
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from rapport.sales.models import Deal, Task
 
@@ -155,8 +156,11 @@ def test_complete_a_task_from_my_day(transactional_db, signed_in_page, owner, ou
     today_list = page.locator('[data-section="today"]')
     today_list.get_by_text("Call about the upgrade").wait_for()
     assert page.locator('[data-section="overdue"]').get_by_text("Old promise").count() == 1
+    counts = page.locator("#day-counts")
+    expect(counts).to_contain_text("1 overdue · 1 due today")
     today_list.get_by_role("button", name="Complete “Call about the upgrade”").click()
     page.locator(f"#task-{task.pk}.is-done").wait_for()
+    expect(counts).to_contain_text("1 overdue · 0 due today")  # in place, without a reload
     task.refresh_from_db()
     assert task.status == "done" and task.completed_by == owner
     page.reload()

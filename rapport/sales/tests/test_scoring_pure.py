@@ -106,3 +106,28 @@ def test_calibration_table_hand_computed():
             "observed_rate": 1.0,
         },
     ]
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "has_email", "words"),
+    [
+        ("has_job_title", 0.0, True, "No job title"),
+        ("has_job_title", 1.0, True, "Job title given"),
+        ("business_email", 0.0, True, "Free email domain"),
+        ("business_email", 0.0, False, "No business email domain"),
+        ("business_email", 1.0, True, "Business email domain"),
+        ("log_meetings", 0.0, True, "No meetings"),
+        ("log_meetings", float(np.log1p(1)), True, "1 meeting"),
+        ("log_form_submissions", float(np.log1p(3)), True, "3 form submissions"),
+        ("organization_size", 3.0, True, "Organization of 51-200 people"),
+        ("organization_size", 0.0, True, "Organization size unknown"),
+        ("country=DE", 1.0, True, "In DE"),
+        ("country=DE", 0.0, True, "Not in DE"),
+        ("source=web_form", 1.0, True, "Came from web form"),
+        ("industry=other", 0.0, True, "In one of the main industries"),
+    ],
+)
+def test_reasons_say_what_this_lead_has(name, value, has_email, words):
+    from rapport.sales.scoring.features import reason_label
+
+    assert reason_label(name, value, has_email=has_email) == words

@@ -6,6 +6,7 @@ import json
 import pytest
 from django.utils import timezone
 
+from rapport.contacts.tests.factories import make_contact
 from rapport.sales.models import Deal, ScoringRule, WebForm
 from rapport.sales.services.deals import move_deal
 from rapport.sales.services.webforms import create_webform
@@ -334,7 +335,7 @@ def test_the_rule_editor_reports_json_and_field_errors(web_client_for, admin_use
             "position": "1",
         },
     )
-    assert "$.field: unknown field &#x27;x&#x27;" in response.content.decode()
+    assert "The condition, field: unknown field &#x27;x&#x27;" in response.content.decode()
     check = client.post(
         "/sales/conditions/check/", {"condition": '{"field": "country", "op": "eq", "value": "DE"}'}
     )
@@ -458,3 +459,32 @@ def test_lead_page_shows_the_score_history(web_client_for, owner, lead, admin_us
     html = web_client_for(owner).get(f"/sales/leads/{lead.pk}/").content.decode()
     history = html.split("Score history", 1)[1].split("</table>", 1)[0]
     assert history.index('<td class="num">31</td>') < history.index('<td class="num">7</td>')
+
+
+def test_checking_an_assignment_rule_counts_the_leads_its_condition_picks(
+    web_client_for, admin_user, lead, owner
+):
+    # The assignment page holds two forms, so its fields are prefixed: `rule-condition`.
+    make_contact(actor=owner, owner=owner, first_name="Paul", country="FR", lifecycle_stage="lead")
+    page = web_client_for(admin_user).get("/sales/assignment/").content.decode()
+    assert 'name="rule-condition"' in page
+    check = web_client_for(admin_user).post(
+        "/sales/conditions/check/",
+        {
+            "rule-name": "Germany",
+            "rule-condition": '{"field": "country", "op": "eq", "value": "DE"}',
+        },
+    )
+    assert "Matches <strong>1</strong> of 2 current leads" in check.content.decode()
+
+
+def test_completing_a_task_in_place_tells_my_day_to_recount(web_client_for, owner):
+    from rapport.sales.services.work import create_task
+
+    task = create_task(actor=owner, title="Send the quote", due_at=timezone.now())
+    response = web_client_for(owner).post(
+        f"/sales/tasks/{task.pk}/complete/", HTTP_HX_REQUEST="true"
+    )
+    assert response["HX-Trigger"] == "tasks-changed"
+    my_day = web_client_for(owner).get("/sales/my-day/").content.decode()
+    assert 'id="day-counts"' in my_day and 'hx-trigger="tasks-changed from:body"' in my_day

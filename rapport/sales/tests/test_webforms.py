@@ -237,6 +237,19 @@ def test_rate_limit_per_client_address(web_form, admin_user):
     assert WebFormSubmission.objects.count() == 4
 
 
+@override_settings(RAPPORT_WEBFORM_IP_RATE=2, RAPPORT_TRUSTED_PROXIES=("10.0.0.0/8",))
+def test_rate_limit_per_client_behind_a_trusted_proxy(web_form, admin_user):
+    update_webform(actor=admin_user, form=web_form, max_submissions_per_minute=100)
+
+    def via_balancer(client_ip, n):
+        client = Client(REMOTE_ADDR="10.0.0.5", HTTP_X_FORWARDED_FOR=client_ip)
+        return post(client, web_form, {"first_name": "A", "email": f"p{n}@example.com"})
+
+    assert [via_balancer("203.0.113.9", n).status_code for n in range(3)] == [200, 200, 429]
+    # Another visitor through the same balancer has a limit of their own.
+    assert via_balancer("203.0.113.10", 9).status_code == 200
+
+
 @override_settings(RAPPORT_WEBFORM_IP_RATE=1000)
 def test_rate_limit_per_form(web_form):
     codes = [

@@ -12,6 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from rapport.accounts.access import require_admin, require_write
 from rapport.accounts.models import Team
 from rapport.core.pagination import CursorError
 from rapport.sales import board as board_reads
@@ -19,7 +20,6 @@ from rapport.sales import reports
 from rapport.sales.choices import StageKind
 from rapport.sales.forms import MoveForm, PipelineForm, StageForm, active_users, add_service_errors
 from rapport.sales.models import Deal, LostReason, Pipeline, Stage
-from rapport.sales.permissions import require_admin, require_write
 from rapport.sales.services import deals as deal_services
 from rapport.sales.services import pipelines as pipeline_services
 from rapport.sales.templatetags.sales_tags import format_totals

@@ -13,6 +13,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.html import escape
 from django.views.decorators.http import require_POST
 
+from rapport.accounts.access import require_admin
 from rapport.core.conditions import OPERATORS, ConditionError
 from rapport.core.conditions import validate as validate_condition
 from rapport.sales import tasks
@@ -34,7 +35,6 @@ from rapport.sales.models import (
     ScoringRule,
     WebForm,
 )
-from rapport.sales.permissions import require_admin
 from rapport.sales.scoring.facts import field_choices, lead_field_set
 from rapport.sales.scoring.features import feature_label
 from rapport.sales.scoring.rules import describe
@@ -126,12 +126,23 @@ def scoring_rule_edit(request, rule_id: int):
     )
 
 
+def _posted_condition(data) -> str:
+    """The condition field of whichever rule form sent the check: the assignment page prefixes
+    its fields (`rule-condition`) because it holds two forms; the scoring pages do not."""
+    if "condition" in data:
+        return data["condition"]
+    for name in data:
+        if name.endswith("-condition"):
+            return data[name]
+    return ""
+
+
 @login_required
 @require_POST
 def condition_check(request):
     """How many current leads a condition picks out (the rule editors' "Check" button)."""
     require_admin(request.user)
-    text = request.POST.get("condition", "")[:20_000]
+    text = _posted_condition(request.POST)[:20_000]
     try:
         condition = json.loads(text) if text.strip() else {"all": []}
         validate_condition(condition, lead_field_set())
@@ -140,9 +151,7 @@ def condition_check(request):
             f'<p class="field-error" role="alert">Not valid JSON: {escape(exc.msg)}.</p>'
         )
     except ConditionError as exc:
-        return HttpResponse(
-            f'<p class="field-error" role="alert">{escape(exc.path)}: {escape(exc.message)}</p>'
-        )
+        return HttpResponse(f'<p class="field-error" role="alert">{escape(exc.in_words)}</p>')
     hits, examined = rule_matches_now(condition)
     words = escape(describe(condition, lead_field_set()))
     return HttpResponse(

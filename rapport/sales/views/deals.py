@@ -7,23 +7,26 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from rapport.accounts import access
+from rapport.accounts.access import Action, require_write
 from rapport.audit.querysets import history_of
 from rapport.contacts.models import Contact, Organization
 from rapport.customfields.choices import Entity
+from rapport.customfields.forms import raw_custom_values
 from rapport.customfields.services import definitions_for
 from rapport.interactions.models import Interaction
+from rapport.interactions.views import InteractionForm, outcome_groups
 from rapport.sales.forms import (
     DealForm,
     TaskForm,
     add_service_errors,
-    custom_values,
     default_due,
     names_from_text,
 )
 from rapport.sales.models import Deal, LeadScore, Pipeline
-from rapport.sales.permissions import check_owner, require_write
 from rapport.sales.services import deals as deal_services
 from rapport.sales.services import pipelines as pipeline_services
 
@@ -43,7 +46,7 @@ def _deal_values(form: DealForm) -> dict:
         "source_detail": data["source_detail"],
         "tags": names_from_text(data["tags"]),
         "description": data["description"],
-        "custom_fields": custom_values(form, form.definitions),
+        "custom_fields": raw_custom_values(form, form.definitions),
     }
     if data.get("currency"):
         values["currency"] = data["currency"]
@@ -64,6 +67,9 @@ def deal_create(request):
     if pipeline is not None:
         initial["pipeline"] = pipeline.pk
         initial["currency"] = pipeline.currency
+        first_stage = pipeline.stages.order_by("position").first()
+        if first_stage is not None:
+            initial["stage"] = first_stage.pk
     for name, model in (("contact", Contact), ("organization", Organization)):
         raw = request.GET.get(name, "")
         if raw.isdigit():
@@ -79,7 +85,6 @@ def deal_create(request):
     if request.method == "POST" and form.is_valid():
         values = _deal_values(form)
         try:
-            check_owner(request.user, values.get("owner"), "owner")
             deal = deal_services.create_deal(
                 actor=request.user,
                 pipeline=form.cleaned_data["pipeline"],
@@ -108,6 +113,22 @@ def _visible_deal(user, deal_id):
     )
 
 
+def _log_form_for(request, contact, deal) -> dict | None:
+    """The interaction form of the deal's contact (else its organization), for writers."""
+    subject, kind = contact, "contact"
+    if subject is None and deal.organization_id:
+        subject = Organization.objects.visible_to(request.user).filter(pk=deal.organization_id)
+        subject, kind = subject.first(), "organization"
+    if subject is None or subject.is_archived or not access.can(request.user, Action.CREATE):
+        return None
+    return {
+        "form": InteractionForm(),
+        "log_url": reverse(f"interactions:log_for_{kind}", args=[subject.pk]),
+        "outcome_groups": outcome_groups(),
+        "subject": subject,
+    }
+
+
 @login_required
 def deal_detail(request, deal_id: int):
     deal = _visible_deal(request.user, deal_id)
@@ -133,6 +154,7 @@ def deal_detail(request, deal_id: int):
             .select_related("actor", "contact")
             .order_by("-occurred_at", "-id")[:TIMELINE_LIMIT]
         )
+    log = _log_form_for(request, contact, deal)
     tasks = list(deal.tasks.select_related("assignee").order_by("status", "due_at"))
     task_form = TaskForm(
         initial={"deal": deal.pk, "assignee": request.user.pk, "due_at": default_due()}
@@ -151,6 +173,7 @@ def deal_detail(request, deal_id: int):
         "sales/deals/detail.html",
         {
             "deal": deal,
+            "log": log,
             "stages": list(deal.pipeline.stages.all()),
             "changes": list(
                 deal.stage_changes.select_related("from_stage", "to_stage", "actor", "lost_reason")
@@ -190,7 +213,6 @@ def deal_edit(request, deal_id: int):
         "description": deal.description,
         "custom": deal.custom_fields,
     }
-    initial.update({f"cf_{k}": v for k, v in deal.custom_fields.items()})
     form = DealForm(
         request.POST or None,
         user=request.user,
@@ -202,7 +224,6 @@ def deal_edit(request, deal_id: int):
         values = _deal_values(form)
         values.setdefault("owner", None)
         try:
-            check_owner(request.user, values["owner"], "owner")
             deal_services.update_deal(actor=request.user, deal=deal, **values)
         except ValidationError as exc:
             add_service_errors(form, exc, aliases={"owner_id": "owner"})

@@ -15,6 +15,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from rapport.accounts.access import require_write
 from rapport.accounts.models import User
 from rapport.contacts.choices import LEAD_STAGES, ContactSource, LifecycleStage
 from rapport.core.htmx import render_page_or_fragment
@@ -28,7 +29,6 @@ from rapport.sales.forms import (
     names_from_text,
 )
 from rapport.sales.models import LeadAssignment, LeadScore, LeadScoreHistory, WebFormSubmission
-from rapport.sales.permissions import require_write
 from rapport.sales.querysets import leads_visible_to
 from rapport.sales.scoring.services import active_model, explanation, score_lead
 from rapport.sales.services import pipelines as pipeline_services

@@ -21,6 +21,7 @@ from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
+from rapport.core.http import client_address
 from rapport.core.middleware import CONTENT_SECURITY_POLICY
 from rapport.sales.models import WebForm
 from rapport.sales.services.webforms import (
@@ -43,7 +44,8 @@ def _framable_csp(form: WebForm) -> str:
 
 
 def _client_address(request) -> str:
-    return request.META.get("REMOTE_ADDR", "")
+    # Behind the load balancer REMOTE_ADDR is the balancer: one limit would serve everyone.
+    return client_address(request) or ""
 
 
 def _origin(request) -> str:

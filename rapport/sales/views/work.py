@@ -10,13 +10,14 @@ from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from rapport.accounts.access import require_write
 from rapport.contacts.models import Contact, Organization
 from rapport.core.htmx import is_htmx
-from rapport.sales.forms import TaskForm, add_service_errors, default_due
+from rapport.sales.forms import QuickTaskForm, TaskForm, add_service_errors, default_due
 from rapport.sales.models import Deal, Notification, Task
-from rapport.sales.permissions import require_write
 from rapport.sales.services import work
 
 UPCOMING_DAYS = 7
@@ -82,10 +83,42 @@ def _related(request, form: TaskForm) -> dict:
 
 
 def _next(request, default: str) -> str:
+    """A page of this site to go back to; anything else (another host, "/\\host") is ignored."""
     target = request.POST.get("next") or request.GET.get("next") or ""
-    if target.startswith("/") and not target.startswith("//"):
+    if target.startswith("/") and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         return target
     return default
+
+
+@login_required
+@require_POST
+def task_quick_add(request):
+    """A task in two fields from a 360° or deal page: what, and when (for me)."""
+    form = QuickTaskForm(request.POST)
+    back = _next(request, "/sales/my-day/")
+    if not form.is_valid():
+        for field, errors in form.errors.items():
+            label = form.fields[field].label if field in form.fields else ""
+            for error in errors:
+                messages.error(request, f"{label}: {error}" if label else error)
+        return redirect(back)
+    data = form.cleaned_data
+    try:
+        task = work.create_task(
+            actor=request.user,
+            title=data["title"],
+            due_at=form.due_at(),
+            assignee=request.user,
+            **_related(request, form),
+        )
+    except ValidationError as exc:
+        for message in exc.messages:
+            messages.error(request, message)
+    else:
+        messages.success(request, f"Task “{task.title}” added for you.")
+    return redirect(back)
 
 
 @login_required
@@ -179,6 +212,14 @@ def task_edit(request, task_id: int):
     )
 
 
+def _swapped_row(request, task):
+    """The task's row in its new state. The event tells My day's header to fetch its counts
+    again (a page without that header ignores it)."""
+    response = render(request, "sales/work/_task_row.html", {"task": task, "now": timezone.now()})
+    response["HX-Trigger"] = "tasks-changed"
+    return response
+
+
 @login_required
 @require_POST
 def task_complete(request, task_id: int):
@@ -186,7 +227,7 @@ def task_complete(request, task_id: int):
     require_write(request.user)
     task = work.complete_task(actor=request.user, task=_task(request.user, task_id))
     if is_htmx(request):
-        return render(request, "sales/work/_task_row.html", {"task": task, "now": timezone.now()})
+        return _swapped_row(request, task)
     messages.success(request, f"Done: {task.title}")
     return redirect(_next(request, "/sales/my-day/"))
 
@@ -197,7 +238,7 @@ def task_reopen(request, task_id: int):
     require_write(request.user)
     task = work.reopen_task(actor=request.user, task=_task(request.user, task_id))
     if is_htmx(request):
-        return render(request, "sales/work/_task_row.html", {"task": task, "now": timezone.now()})
+        return _swapped_row(request, task)
     return redirect(_next(request, "/sales/my-day/"))
 
 

@@ -83,7 +83,21 @@
     });
   }
 
+  /* A table that scrolls sideways in its box must be reachable by keyboard to be scrolled
+     (arrow keys scroll a focused box); one that fits needs no extra tab stop. */
+  function makeScrollBoxesFocusable(root) {
+    root.querySelectorAll(".table-wrap").forEach(function (box) {
+      var scrolls = box.scrollWidth > box.clientWidth + 1;
+      if (scrolls && !box.hasAttribute("tabindex")) box.setAttribute("tabindex", "0");
+      else if (!scrolls && box.getAttribute("tabindex") === "0") box.removeAttribute("tabindex");
+    });
+  }
+
   function initialise(root) {
+    makeScrollBoxesFocusable(root === document ? document : root.parentElement || root);
+    // htmx:load's target is the swapped element itself (the log form swaps its outerHTML), and
+    // querySelectorAll only looks below it.
+    if (root.matches && root.matches("form[data-kind-form]")) syncKindFields(root);
     root.querySelectorAll("form[data-kind-form]").forEach(syncKindFields);
     var focus = root.querySelector("[data-autofocus]");
     if (focus && root !== document) focus.focus();
@@ -187,5 +201,6 @@
   });
 
   document.addEventListener("DOMContentLoaded", function () { initialise(document); });
+  window.addEventListener("resize", function () { makeScrollBoxesFocusable(document); });
   document.addEventListener("htmx:load", function (event) { initialise(event.target); });
 })();

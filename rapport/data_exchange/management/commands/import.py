@@ -19,14 +19,17 @@ from rapport.data_exchange.choices import ImportPolicy, ImportStatus
 from rapport.data_exchange.importing import jobs
 from rapport.data_exchange.models import ImportJob, MappingPreset
 
-ENTITY_NAMES = {"contacts": "contact", "organizations": "organization"}
+ENTITY_NAMES = {"contacts": "contact", "organizations": "organization", "activities": "activity"}
 
 
 class Command(BaseCommand):
     help = "Import contacts, organizations or orders from a CSV or XLSX file."
 
     def add_arguments(self, parser):
-        names = sorted({*ENTITY_NAMES, *(f"{i.entity}s" for i in importers())})
+        named = set(ENTITY_NAMES.values())
+        names = sorted(
+            {*ENTITY_NAMES, *(f"{i.entity}s" for i in importers() if i.entity not in named)}
+        )
         parser.add_argument("entity", choices=names, help="What the file holds.")
         parser.add_argument("file", type=Path)
         parser.add_argument(
@@ -39,6 +42,12 @@ class Command(BaseCommand):
         parser.add_argument("--system", help="System the external ids come from (e.g. hubspot).")
         parser.add_argument(
             "--enqueue", action="store_true", help="Let the task worker run it; follow progress."
+        )
+        parser.add_argument(
+            "--keep-leads",
+            action="store_true",
+            help="Contacts: the importing user owns new leads that name no owner (by default "
+            "the assignment rules place them).",
         )
 
     def handle(
@@ -53,6 +62,7 @@ class Command(BaseCommand):
         batch_size,
         system,
         enqueue,
+        keep_leads=False,
         **options,
     ):
         entity = ENTITY_NAMES.get(entity, entity.rstrip("s"))
@@ -84,7 +94,11 @@ class Command(BaseCommand):
                     preset=preset,
                     policy=policy,
                     dry_run=dry_run,
-                    options={"external_id_system": system} if system else None,
+                    options={
+                        **({"external_id_system": system} if system else {}),
+                        **({"assign_leads_by_rules": False} if keep_leads else {}),
+                    }
+                    or None,
                     batch_size=batch_size,
                 )
             except ValidationError as exc:

@@ -1,0 +1,522 @@
+"""The permission matrix, generated from the route table: every API operation × every role.
+
+Nobody lists endpoints here. The test walks the OpenAPI document of `rapport.api.api`, fills
+each path parameter with a record owned by `owner` (PATH_VALUES says how; a parameter it does
+not know fails the test, telling the developer to add it), sends a schema-valid body built from
+the operation's own request schema, and checks, for every operation:
+
+- anonymous gets 401 (only PUBLIC operations may answer without credentials);
+- on a write (POST/PUT/PATCH/DELETE) the read-only role gets 403 or 404, and the outsider (a
+  rep of another team) gets 403 or 404 when the path names a record of the owner;
+- a refusal writes nothing: no ChangeRecord, and no row count of the domain tables changes.
+
+Beside it, the service matrix calls each writing service of contacts, commerce, interactions,
+sales and analytics as the read-only role and as the outsider: PermissionDenied, nothing written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+
+import pytest
+from django.apps import apps
+from django.core.exceptions import PermissionDenied
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test import Client
+from django.utils import timezone
+
+from rapport.accounts.services import create_api_token
+from rapport.audit.models import ChangeRecord
+from rapport.core.tests.api_matrix import people, read_only_user  # noqa: F401 (fixtures)
+
+pytestmark = pytest.mark.django_db
+
+WRITES = {"post", "put", "patch", "delete"}
+REFUSED = {403, 404}
+
+# Operations open without credentials, and why.
+PUBLIC = {
+    ("post", "/api/v1/webhooks/shops/{shop_key}/orders"): "signed by the shop's secret instead",
+}
+
+# Writes a read-only role may make, and why: they change nothing of the CRM's records.
+READ_ONLY_MAY = {
+    ("post", "/api/v1/tokens/"): "a person's own API token",
+    ("delete", "/api/v1/tokens/{token_id}"): "a person's own API token",
+    ("post", "/api/v1/notifications/{notification_id}/read"): "a person's own inbox",
+    ("post", "/api/v1/notifications/read-all"): "a person's own inbox",
+    ("post", "/api/v1/segments/preview"): "a read: counts who would be in a segment",
+    ("post", "/api/v1/frameworks/recommendation"): "a read: computes a recommendation",
+}
+
+# The tables a refused call must leave alone (row counts).
+DOMAIN_APPS = (
+    "contacts",
+    "sales",
+    "commerce",
+    "interactions",
+    "analytics",
+    "frameworks",
+    "data_exchange",
+    "customfields",
+)
+
+
+def _rule_id(world, path):
+    return world["scoring_rule"].pk if "/scoring/" in path else world["assignment_rule"].pk
+
+
+# path parameter → (value for the owner's world, whether it names a record of the owner that an
+# outsider must not reach). Add a row when a new parameter name appears.
+PATH_VALUES = {
+    "contact_id": (lambda w, p: w["contact"].pk, True),
+    "organization_id": (lambda w, p: w["organization"].pk, True),
+    "relationship_id": (lambda w, p: w["relationship"].pk, True),
+    "interaction_id": (lambda w, p: w["interaction"].pk, True),
+    "deal_id": (lambda w, p: w["deal"].pk, True),
+    "task_id": (lambda w, p: w["task"].pk, True),
+    "order_id": (lambda w, p: w["order"].pk, True),
+    "segment_id": (lambda w, p: w["segment"].pk, True),
+    "notification_id": (lambda w, p: w["notification"].pk, True),
+    "token_id": (lambda w, p: w["token"].pk, True),
+    "import_id": (lambda w, p: w["import_job"].pk, True),
+    "pair_id": (lambda w, p: w["pair"].pk, True),
+    "channel": (lambda w, p: "email", False),
+    "entity": (lambda w, p: "contact", False),
+    "pipeline_id": (lambda w, p: w["pipeline"].pk, False),
+    "stage_id": (lambda w, p: w["stage"].pk, False),
+    "form_id": (lambda w, p: w["web_form"].pk, False),
+    "rule_id": (_rule_id, False),
+    "product_id": (lambda w, p: w["product"].pk, False),
+    "shop_id": (lambda w, p: w["shop"].pk, False),
+    "shop_key": (lambda w, p: w["shop"].key, False),
+    "definition_id": (lambda w, p: w["definition"].pk, False),
+    "run_id": (lambda w, p: w["run"].pk, False),
+    "objective_id": (lambda w, p: w["objective"].pk, False),
+    "assessment_id": (lambda w, p: w["assessment"].pk, False),
+    "key": (lambda w, p: "idic", False),
+    "stage": (lambda w, p: w["framework_stage"], False),
+    "kpi": (lambda w, p: w["framework_kpi"], False),
+    "team_id": (lambda w, p: w["team"].pk, False),
+    "user_id": (lambda w, p: w["owner"].pk, False),
+}
+
+
+@pytest.fixture
+def world(people, admin_user, sales_team):  # noqa: F811
+    from rapport.analytics.models import RefreshRun
+    from rapport.analytics.services import add_to_list, create_segment
+    from rapport.commerce.services import create_shop
+    from rapport.commerce.tests.factories import make_order, make_product
+    from rapport.contacts.services import add_membership, add_relationship
+    from rapport.contacts.tests.factories import make_contact, make_organization
+    from rapport.customfields.services import create_definition
+    from rapport.data_exchange.importing import jobs
+    from rapport.data_exchange.models import ContactDuplicate
+    from rapport.frameworks.catalog import MODELS
+    from rapport.frameworks.models import Objective
+    from rapport.frameworks.services import create_assessment
+    from rapport.interactions.services import log_interaction
+    from rapport.sales.assignment import create_assignment_rule
+    from rapport.sales.scoring.services import create_scoring_rule
+    from rapport.sales.services.deals import create_deal
+    from rapport.sales.services.pipelines import create_pipeline
+    from rapport.sales.services.webforms import create_webform
+    from rapport.sales.services.work import create_task, notify
+
+    owner = people["owner"]
+    contact = make_contact(actor=owner, owner=owner, emails=["ada@example.com"])
+    twin = make_contact(actor=owner, owner=owner, first_name="Ada", emails=["ada@example.org"])
+    organization = make_organization(actor=owner, owner=owner)
+    partner = make_organization(actor=owner, owner=owner, name="Partner Ltd")
+    add_membership(actor=owner, contact=contact, organization=organization)
+    relationship = add_relationship(
+        actor=owner, from_organization=organization, to_organization=partner, kind="partner"
+    )
+    pipeline = create_pipeline(actor=admin_user, name="New business", currency="EUR")
+    deal = create_deal(
+        actor=owner,
+        owner=owner,
+        name="Big deal",
+        pipeline=pipeline,
+        contact=contact,
+        expected_close_date=timezone.localdate() + dt.timedelta(days=20),
+    )
+    first, second = sorted((contact, twin), key=lambda c: c.pk)
+    model = MODELS["idic"]
+    stage_with_kpi = next(stage for stage in model.stages if stage.kpis)
+    upload = SimpleUploadedFile("people.csv", b"First name,Email\nEve,eve@example.com\n")
+    return {
+        "owner": owner,
+        "team": sales_team,
+        "contact": contact,
+        "organization": organization,
+        "relationship": relationship,
+        "pipeline": pipeline,
+        "stage": pipeline.stages.order_by("position").first(),
+        "deal": deal,
+        "task": create_task(
+            actor=owner, title="Call back", due_at=timezone.now() + dt.timedelta(days=1)
+        ),
+        "interaction": log_interaction(actor=owner, kind="note", contact=contact, body="Met."),
+        "product": make_product(actor=admin_user, name="Tea", sku="TEA-1"),
+        "order": make_order(actor=owner, contact=contact),
+        "shop": create_shop(actor=admin_user, name="Web shop", key="web-shop"),
+        "segment": _static_list(create_segment, add_to_list, owner, contact),
+        "notification": notify(recipient=owner, kind="task_assigned", title="Hello"),
+        "token": create_api_token(actor=owner, user=owner, name="matrix")[0],
+        "import_job": jobs.create_import(actor=owner, entity="contact", upload=upload),
+        "pair": ContactDuplicate.objects.create(contact_a=first, contact_b=second, score=0.9),
+        "definition": create_definition(
+            actor=admin_user, entity="contact", key="region", label="Region", field_type="text"
+        ),
+        "run": RefreshRun.objects.create(trigger="manual", requested_by=admin_user),
+        "objective": Objective.objects.create(
+            model_key="idic",
+            stage_key=stage_with_kpi.key,
+            kpi=stage_with_kpi.kpis[0].kpi,
+            title="Grow",
+            baseline=1,
+            baseline_day=timezone.localdate(),
+            target_kind="absolute",
+            target_input=2,
+            target=2,
+            deadline=timezone.localdate() + dt.timedelta(days=90),
+            owner=owner,
+        ),
+        "assessment": create_assessment(actor=admin_user, model_key="idic"),
+        "framework_stage": stage_with_kpi.key,
+        "framework_kpi": stage_with_kpi.kpis[0].kpi,
+        "web_form": create_webform(
+            actor=admin_user, name="Contact us", fields=[{"target": "email", "label": "Email"}]
+        ),
+        "scoring_rule": create_scoring_rule(
+            actor=admin_user,
+            name="Germany",
+            condition={"field": "country", "op": "eq", "value": "DE"},
+            points=10,
+        ),
+        "assignment_rule": create_assignment_rule(
+            actor=admin_user,
+            name="Germany",
+            condition={"field": "country", "op": "eq", "value": "DE"},
+            target_user=owner,
+        ),
+    }
+
+
+def _static_list(create_segment, add_to_list, owner, contact):
+    segment = create_segment(actor=owner, name="My list", kind="static")
+    add_to_list(actor=owner, segment=segment, contact_ids=[contact.pk])
+    return segment
+
+
+# --- bodies from the request schema -----------------------------------------------------------
+
+
+def _resolve(schema: dict, document: dict) -> dict:
+    while "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[-1]
+        schema = document["components"]["schemas"][name]
+    return schema
+
+
+def example(schema: dict, document: dict):
+    """The smallest value the schema accepts: required properties only, lowest bounds."""
+    schema = _resolve(schema, document)
+    for combinator in ("anyOf", "oneOf", "allOf"):
+        if combinator in schema:
+            options = [s for s in schema[combinator] if _resolve(s, document).get("type") != "null"]
+            return example(options[0], document)
+    if "enum" in schema:
+        return schema["enum"][0]
+    if "default" in schema and schema["default"] is not None:
+        return schema["default"]
+    kind = schema.get("type")
+    if kind == "object" or "properties" in schema:
+        properties = schema.get("properties", {})
+        return {name: example(properties[name], document) for name in schema.get("required", [])}
+    if kind == "array":
+        return [example(schema["items"], document)] * schema.get("minItems", 0)
+    if kind in ("integer", "number"):
+        return max(schema.get("minimum", 1), 1)
+    if kind == "boolean":
+        return True
+    formats = {
+        "date": timezone.localdate().isoformat(),
+        "date-time": timezone.now().isoformat(),
+        "email": "someone@example.com",
+    }
+    if schema.get("format") in formats:
+        return formats[schema["format"]]
+    return "x" * max(schema.get("minLength", 1), 1)
+
+
+def operations():
+    from rapport.api import api
+
+    document = api.get_openapi_schema()
+    for path, methods in document["paths"].items():
+        for method, operation in methods.items():
+            yield path, method, operation, document
+
+
+def fill(path: str, operation: dict, world: dict) -> tuple[str, bool]:
+    """The URL with each path parameter filled; and whether it names a record of the owner."""
+    names = re.findall(r"{(\w+)}", path)
+    unknown = [name for name in names if name not in PATH_VALUES]
+    assert not unknown, (
+        f"{path}: no value for path parameter(s) {unknown}. Add them to PATH_VALUES in "
+        f"{__file__} (a record of `owner`, and whether an outsider must be refused it)."
+    )
+    url = path
+    owned = False
+    for name in names:
+        value, names_owned_record = PATH_VALUES[name]
+        url = url.replace("{" + name + "}", str(value(world, path)))
+        owned = owned or names_owned_record
+    return url, owned
+
+
+def body_of(operation: dict, document: dict):
+    content = operation.get("requestBody", {}).get("content", {})
+    if "application/json" in content:
+        return "application/json", json.dumps(
+            example(content["application/json"]["schema"], document)
+        )
+    if "multipart/form-data" in content:
+        schema = _resolve(content["multipart/form-data"]["schema"], document)
+        data = example(schema, document)
+        for name, prop in schema.get("properties", {}).items():
+            if name in data and _resolve(prop, document).get("format") == "binary":
+                data[name] = SimpleUploadedFile("people.csv", b"Email\nnew@example.com\n")
+        return "multipart", data
+    return None, None
+
+
+def send(client: Client, method: str, url: str, operation: dict, document: dict):
+    kind, body = body_of(operation, document)
+    call = getattr(client, method)
+    if kind == "application/json":
+        return call(url, data=body, content_type="application/json")
+    if kind == "multipart":
+        return call(url, data=body)
+    return call(url)
+
+
+def domain_counts() -> dict[str, int]:
+    """Row counts of the audit trail and every domain table, in one query."""
+    models = [ChangeRecord] + [
+        model for label in DOMAIN_APPS for model in apps.get_app_config(label).get_models()
+    ]
+    quote = connection.ops.quote_name
+    # Table names come from the models, not from input.
+    counts = [f"(SELECT COUNT(*) FROM {quote(m._meta.db_table)})" for m in models]  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT " + ", ".join(counts))
+        row = cursor.fetchone()
+    return {model._meta.label: count for model, count in zip(models, row, strict=True)}
+
+
+def test_every_api_operation_refuses_who_may_not(world, people, api_client_for):  # noqa: F811
+    clients = {
+        "anonymous": Client(),
+        "read_only": api_client_for(people["read_only"]),
+        "outsider": api_client_for(people["outsider"]),
+    }
+    problems = []
+    checked = 0
+    for path, method, operation, document in operations():
+        url, names_owned_record = fill(path, operation, world)
+        if (method, path) in PUBLIC:
+            # No user credentials at all: the operation authenticates its caller its own way.
+            assert not operation.get("security"), f"{method} {path} is in PUBLIC but has auth"
+            continue
+        roles = ["anonymous"]
+        if method in WRITES and (method, path) not in READ_ONLY_MAY:
+            roles.append("read_only")
+            if names_owned_record:
+                roles.append("outsider")
+        for role in roles:
+            before = domain_counts()
+            response = send(clients[role], method, url, operation, document)
+            checked += 1
+            status = response.status_code
+            if role == "anonymous":
+                expected = 401
+                ok = status == 401
+                if not operation.get("security"):
+                    problems.append(
+                        f"{method.upper()} {path}: no authentication; add it, or list the "
+                        "operation in PUBLIC with the reason"
+                    )
+            else:
+                expected = "403 or 404"
+                ok = status in REFUSED
+            if not ok:
+                problems.append(
+                    f"{method.upper()} {path} as {role}: {status}, expected {expected} "
+                    f"({response.content[:160]!r})"
+                )
+                continue
+            if status in (401, *REFUSED):
+                after = domain_counts()
+                changed = {k: (before[k], after[k]) for k in before if before[k] != after[k]}
+                if changed:
+                    problems.append(
+                        f"{method.upper()} {path} as {role}: refused but wrote {changed}"
+                    )
+    assert checked > 150
+    assert not problems, "\n".join(problems)
+
+
+# --- the service matrix --------------------------------------------------------------------------
+
+
+def service_calls(world, admin_user):
+    """(name, call(actor)) for every writing service of contacts, commerce, interactions, sales
+    and analytics, each aimed at a record of the owner (or, for configuration, at nothing)."""
+    from rapport.analytics import services as analytics
+    from rapport.commerce import services as commerce
+    from rapport.contacts import services as contacts
+    from rapport.interactions import services as interactions
+    from rapport.sales import assignment
+    from rapport.sales.scoring import services as scoring
+    from rapport.sales.services import deals, leads, pipelines, settings, webforms, work
+
+    w = world
+    return {
+        "contacts.update_contact": lambda a: contacts.update_contact(
+            actor=a, contact=w["contact"], job_title="Spy"
+        ),
+        "contacts.set_lifecycle_stage": lambda a: contacts.set_lifecycle_stage(
+            actor=a, contact=w["contact"], stage="customer"
+        ),
+        "contacts.archive_contact": lambda a: contacts.archive_contact(
+            actor=a, contact=w["contact"]
+        ),
+        "contacts.set_consent": lambda a: contacts.set_consent(
+            actor=a, contact=w["contact"], channel="email", status="withdrawn"
+        ),
+        "contacts.add_membership": lambda a: contacts.add_membership(
+            actor=a, contact=w["contact"], organization=w["organization"], role="Boss"
+        ),
+        "contacts.remove_membership": lambda a: contacts.remove_membership(
+            actor=a, contact=w["contact"], organization=w["organization"]
+        ),
+        "contacts.update_organization": lambda a: contacts.update_organization(
+            actor=a, organization=w["organization"], industry="Spies"
+        ),
+        "contacts.archive_organization": lambda a: contacts.archive_organization(
+            actor=a, organization=w["organization"]
+        ),
+        "contacts.remove_relationship": lambda a: contacts.remove_relationship(
+            actor=a, relationship=w["relationship"]
+        ),
+        "interactions.log_interaction": lambda a: interactions.log_interaction(
+            actor=a, kind="note", contact=w["contact"], body="Hi"
+        ),
+        "interactions.delete_interaction": lambda a: interactions.delete_interaction(
+            actor=a, interaction=w["interaction"]
+        ),
+        "commerce.place_order": lambda a: commerce.place_order(
+            actor=a, contact=w["contact"], total="5.00", currency="EUR"
+        ),
+        "commerce.set_order_status": lambda a: commerce.set_order_status(
+            actor=a, order=w["order"], status="refunded"
+        ),
+        "commerce.update_order": lambda a: commerce.update_order(
+            actor=a, order=w["order"], note="changed"
+        ),
+        "commerce.delete_order": lambda a: commerce.delete_order(actor=a, order=w["order"]),
+        "commerce.rotate_shop_secret": lambda a: commerce.rotate_shop_secret(
+            actor=a, shop=w["shop"]
+        ),
+        "sales.update_deal": lambda a: deals.update_deal(actor=a, deal=w["deal"], name="Mine"),
+        "sales.move_deal": lambda a: deals.move_deal(
+            actor=a, deal=w["deal"], stage=w["pipeline"].stages.order_by("position")[1]
+        ),
+        "sales.archive_deal": lambda a: deals.archive_deal(actor=a, deal=w["deal"]),
+        "sales.update_task": lambda a: work.update_task(actor=a, task=w["task"], title="Mine"),
+        "sales.complete_task": lambda a: work.complete_task(actor=a, task=w["task"]),
+        "sales.delete_task": lambda a: work.delete_task(actor=a, task=w["task"]),
+        "sales.mark_notification_read": lambda a: work.mark_notification_read(
+            actor=a, notification=w["notification"]
+        ),
+        "sales.convert_lead": lambda a: leads.convert_lead(
+            actor=a,
+            contact=w["contact"],
+            pipeline=w["pipeline"],
+            expected_close_date=timezone.localdate() + dt.timedelta(days=9),
+        ),
+        "sales.add_products_of_interest": lambda a: leads.add_products_of_interest(
+            actor=a, contact=w["contact"], products=["Tea"]
+        ),
+        "sales.assign_lead_by_hand": lambda a: assignment.assign_lead_by_hand(
+            actor=a, contact=w["contact"], owner=a
+        ),
+        "sales.create_pipeline": lambda a: pipelines.create_pipeline(
+            actor=a, name="Theirs", currency="EUR"
+        ),
+        "sales.create_lost_reason": lambda a: pipelines.create_lost_reason(actor=a, name="Nope"),
+        "sales.update_sales_settings": lambda a: settings.update_sales_settings(
+            actor=a, fallback_owner=None
+        ),
+        "sales.update_webform": lambda a: webforms.update_webform(
+            actor=a, form=w["web_form"], name="Mine"
+        ),
+        "sales.create_assignment_rule": lambda a: assignment.create_assignment_rule(
+            actor=a,
+            name="x",
+            condition={"field": "country", "op": "eq", "value": "FR"},
+            target_user=w["owner"],
+        ),
+        "sales.update_scoring_rule": lambda a: scoring.update_scoring_rule(
+            actor=a, rule=w["scoring_rule"], points=99
+        ),
+        "sales.delete_assignment_rule": lambda a: assignment.delete_assignment_rule(
+            actor=a, rule=w["assignment_rule"]
+        ),
+        "sales.reassign_leads": lambda a: assignment.reassign_leads(actor=a, scope="all"),
+        "analytics.update_segment": lambda a: analytics.update_segment(
+            actor=a, segment=w["segment"], name="Mine"
+        ),
+        "analytics.add_to_list": lambda a: analytics.add_to_list(
+            actor=a, segment=w["segment"], contact_ids=[w["contact"].pk]
+        ),
+        "analytics.remove_from_list": lambda a: analytics.remove_from_list(
+            actor=a, segment=w["segment"], contact_ids=[w["contact"].pk]
+        ),
+        "analytics.archive_segment": lambda a: analytics.archive_segment(
+            actor=a, segment=w["segment"]
+        ),
+        "analytics.update_configuration": lambda a: analytics.update_configuration(
+            actor=a, rfm_window_days=90
+        ),
+    }
+
+
+@pytest.mark.parametrize("role", ["read_only", "outsider"])
+def test_every_writing_service_refuses_who_may_not(world, people, admin_user, role):  # noqa: F811
+    from django.core.exceptions import ValidationError
+
+    actor = people[role]
+    problems = []
+    for name, call in service_calls(world, admin_user).items():
+        before = domain_counts()
+        try:
+            call(actor)
+        except PermissionDenied:
+            pass
+        except ValidationError as exc:
+            problems.append(f"{name} as {role}: ValidationError {exc.messages}")
+        else:
+            problems.append(f"{name} as {role}: allowed")
+        after = domain_counts()
+        changed = {k: (before[k], after[k]) for k in before if before[k] != after[k]}
+        if changed:
+            problems.append(f"{name} as {role}: wrote {changed}")
+    assert not problems, "\n".join(problems)

@@ -1,0 +1,10 @@
+from django.urls import path
+
+from rapport.privacy import views
+
+app_name = "privacy"
+urlpatterns = [
+    path("contacts/<int:pk>/export/", views.export, name="export"),
+    path("contacts/<int:pk>/erase/", views.erase, name="erase"),
+    path("retention/", views.retention, name="retention"),
+]

@@ -1,0 +1,889 @@
+"""Importing deals (opportunities) from the CRM a user leaves: Salesforce, HubSpot, Zoho.
+
+The import engine (data_exchange) runs this importer like its own; it is registered from
+SalesConfig.ready() through the contract in `core.importing`.
+
+A row is a deal in a pipeline chosen for the whole file (the `pipeline` option, the default
+pipeline otherwise). Its stage is one of that pipeline's stages by name, accents and case set
+aside; the other systems' names for a won or lost deal ("Closed Won", HubSpot's "closedwon",
+Salesforce's IsWon/IsClosed) are the pipeline's won or lost stage. A deal is written through
+`sales.services` as a person's would be: created on its source's creation date, then, when the
+file says it was won or lost, moved to that stage on its close date, so the deal's history,
+the win rates and the revenue by month start when they did.
+
+The organization is found by its name, the contact by an email (or "First Last"), among the
+records the importing user may see; the owner among the users by email, username or name, or
+through the job's `owner_map` (a source owner → a Rapport user's email or username), and must
+be someone the importer may give a deal to (`access.owner_problem`).
+
+A row is the same deal the next time it is imported: by the source's id column when the file
+has one, else by the row's fingerprint. Undo deletes the deals the import created, unless
+someone changed them since.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import Value
+from django.db.models.functions import Concat, Lower
+from django.utils import timezone
+
+from rapport.accounts import access
+from rapport.accounts.access import Action
+from rapport.accounts.choices import Domain
+from rapport.audit.querysets import changed_since as audit_changed_since
+from rapport.audit.services import record_deletions
+from rapport.contacts.models import Contact, ContactEmail, Organization
+from rapport.core.importing import (
+    Importer,
+    ImportPolicy,
+    OptionField,
+    RowAction,
+    RowErrors,
+    RowResult,
+    SourceRow,
+    Target,
+    fold,
+    imported_before,
+    parse_export_moment,
+    source_fingerprint,
+)
+from rapport.sales.choices import StageKind
+from rapport.sales.models import Deal, LostReason, Pipeline, Task
+from rapport.sales.services.deals import create_deal, move_deal
+from rapport.sales.services.pipelines import default_pipeline
+from rapport.sales.services.validation import clean_amount
+from rapport.sales.services.work import complete_task, create_task
+
+DEAL = "deal"
+
+DEAL_TARGETS = (
+    Target(
+        "source_id",
+        "Deal id in the other system",
+        ("id", "opportunity id", "deal id", "record id", "record id deal"),
+        "The deal's id where it comes from: importing the file again finds the same deal.",
+    ),
+    Target(
+        "name",
+        "Deal name",
+        ("name", "opportunity name", "deal", "opportunity", "deal title", "title"),
+    ),
+    Target(
+        "organization",
+        "Organization",
+        (
+            "account name",
+            "account",
+            "associated company",
+            "company",
+            "company name",
+            "organization name",
+            "organisation",
+        ),
+        "The organization's name, as Rapport has it.",
+    ),
+    Target(
+        "contact",
+        "Contact (email)",
+        (
+            "contact email",
+            "email",
+            "contact",
+            "contact name",
+            "associated contact",
+            "primary contact",
+        ),
+        "An email address or the contact's full name.",
+    ),
+    Target("amount", "Amount", ("deal amount", "value", "deal value", "opportunity amount")),
+    Target(
+        "currency",
+        "Currency",
+        ("currency iso code", "currency code", "deal currency code", "deal currency"),
+        "A three-letter code such as EUR; the pipeline's currency when empty.",
+    ),
+    Target(
+        "stage",
+        "Stage",
+        ("stage name", "deal stage", "sales stage", "opportunity stage"),
+        "A stage of the chosen pipeline, or the other system's won or lost stage.",
+    ),
+    Target(
+        "close_date",
+        "Close date",
+        ("closing date", "expected close date", "close date", "closed date"),
+        "The expected close date; for a won or lost deal, the day it was won or lost.",
+    ),
+    Target(
+        "created_at",
+        "Created on",
+        ("created date", "create date", "created time", "created at", "date created"),
+        "The deal's creation date in the other system, kept as its creation.",
+    ),
+    Target(
+        "owner",
+        "Owner",
+        (
+            "owner email",
+            "deal owner",
+            "opportunity owner",
+            "owner name",
+            "owner id",
+            "deal owner email",
+        ),
+        "A user's email address, username or full name.",
+    ),
+    Target("is_won", "Won (yes/no)", ("is won", "won")),
+    Target("is_closed", "Closed (yes/no)", ("is closed", "closed")),
+    Target(
+        "lost_reason",
+        "Lost reason",
+        ("closed lost reason", "loss reason", "reason for loss", "lost reason"),
+    ),
+    Target("description", "Description", ("deal description", "notes", "next step")),
+)
+
+# Other systems' names for the won and lost stages, folded.
+WON_NAMES = {"won", "closed won", "closedwon", "deal won", "closed win"}
+LOST_NAMES = {"lost", "closed lost", "closedlost", "deal lost", "closed lost to competition"}
+TRUE_WORDS = {"true", "yes", "y", "1", "x", "won", "closed"}
+FALSE_WORDS = {"false", "no", "n", "0", ""}
+
+# The service's field → the column a person mapped.
+SERVICE_FIELDS = {
+    "expected_close_date": "close_date",
+    "at": "created_at",
+    "stage_id": "stage",
+    "pipeline": "stage",
+}
+
+_EMAIL = re.compile(r"[^\s<>()\[\],;\"']+@[^\s<>()\[\],;\"']+\.[^\s<>()\[\],;\"']+")
+
+
+class _DryRun(Exception):
+    """Rolls back a dry run's writes once the services have checked them."""
+
+
+@dataclass
+class DealRun:
+    job: object
+    actor: object
+    policy: str
+    pipeline: Pipeline | None
+    pipeline_problem: str = ""
+    stages: dict = field(default_factory=dict)  # folded name → Stage
+    first_stage: object = None
+    won_stage: object = None
+    lost_stage: object = None
+    lost_reasons: dict = field(default_factory=dict)  # folded name → LostReason
+    users: dict = field(default_factory=dict)  # folded email / username / full name → user
+    owner_map: dict = field(default_factory=dict)  # folded source owner → user or None
+    owner_problems: dict = field(default_factory=dict)  # user pk → problem or None
+    # fingerprint → deal id (or "row:N" in a dry run) of the rows this run has seen.
+    seen: dict = field(default_factory=dict)
+    owner_column: str = "owner"
+
+
+class DealImporter(Importer):
+    entity = DEAL
+    label = "Deals"
+    targets = DEAL_TARGETS
+    option_names = ("pipeline", "owner_map")
+    looked_up_models = (Deal,)
+
+    def option_fields(self) -> list[OptionField]:
+        pipelines = Pipeline.objects.filter(is_archived=False).order_by("position", "name")
+        return [
+            OptionField(
+                "pipeline",
+                "Pipeline the deals go into",
+                (("", "The default pipeline"), *((str(p.pk), p.name) for p in pipelines)),
+                "The file's stages are matched to this pipeline's stages by name.",
+            )
+        ]
+
+    # --- the run -------------------------------------------------------------------------------
+
+    def begin(self, job) -> DealRun:
+        options = job.options or {}
+        run = DealRun(job=job, actor=job.created_by, policy=job.policy, pipeline=None)
+        chosen = str(options.get("pipeline") or "").strip()
+        pipelines = Pipeline.objects.filter(is_archived=False)
+        if chosen:
+            run.pipeline = next(
+                (p for p in pipelines if str(p.pk) == chosen or fold(p.name) == fold(chosen)),
+                None,
+            )
+            if run.pipeline is None:
+                names = ", ".join(p.name for p in pipelines) or "none yet"
+                run.pipeline_problem = f"No pipeline named {chosen!r}. Pipelines: {names}."
+        else:
+            run.pipeline = default_pipeline()
+            if run.pipeline is None:
+                run.pipeline_problem = "Create a pipeline first: deals are imported into one."
+        if run.pipeline is not None:
+            stages = list(run.pipeline.stages.order_by("position", "id"))
+            for stage in stages:
+                run.stages.setdefault(fold(stage.name), stage)
+            run.first_stage = next((s for s in stages if s.kind == StageKind.OPEN), None)
+            run.won_stage = next((s for s in stages if s.kind == StageKind.WON), None)
+            run.lost_stage = next((s for s in stages if s.kind == StageKind.LOST), None)
+        run.lost_reasons = {
+            fold(reason.name): reason for reason in LostReason.objects.filter(is_active=True)
+        }
+        _load_users(run, options)
+        return run
+
+    def process_batch(self, rows: list[SourceRow], run: DealRun, *, dry_run: bool):
+        results = []
+        for row in rows:
+            source_id = row.values.get("source_id", "").strip()
+            if source_id:
+                row.fingerprint = source_fingerprint(DEAL, source_id[:200])
+            results.append(
+                RowResult(
+                    number=row.number,
+                    action=RowAction.CREATED,
+                    entity=DEAL,
+                    fingerprint=row.fingerprint,
+                )
+            )
+        earlier = imported_before(run.job, DEAL, {row.fingerprint for row in rows})
+        existing = Deal.objects.in_bulk(set(earlier.values()))
+        organizations = self._organizations(rows, run)
+        contacts = self._contacts(rows, run)
+        for row, result in zip(rows, results, strict=True):
+            if run.pipeline_problem:
+                _fail(result, "stage", run.pipeline_problem)
+                continue
+            if row.fingerprint in run.seen:
+                # The same deal twice in one file: one deal.
+                seen = run.seen[row.fingerprint]
+                result.action = RowAction.UNCHANGED
+                result.object_id = seen if isinstance(seen, int) else None
+                continue
+            deal = existing.get(earlier.get(row.fingerprint))
+            if deal is not None:
+                if not access.can(run.actor, Action.CHANGE, deal):
+                    _fail(
+                        result,
+                        "source_id" if row.values.get("source_id") else "name",
+                        "This deal was imported before and is not yours: the row was left out.",
+                    )
+                    continue
+                run.seen[row.fingerprint] = deal.pk
+                result.object_id = deal.pk
+                result.action = (
+                    RowAction.SKIPPED if run.policy == ImportPolicy.SKIP else RowAction.UNCHANGED
+                )
+                continue
+            try:
+                data = self._clean(row, run, organizations, contacts)
+            except RowErrors as exc:
+                result.action, result.errors = RowAction.ERROR, exc.errors
+                continue
+            try:
+                self._create(data, result, run, dry_run=dry_run)
+            except ValidationError as exc:
+                result.action, result.object_id, result.after = RowAction.ERROR, None, {}
+                result.errors = [
+                    {"field": SERVICE_FIELDS.get(key, key), "message": message}
+                    for key, messages in exc.message_dict.items()
+                    for message in messages
+                ]
+                continue
+            except PermissionDenied as exc:
+                result.action, result.object_id, result.after = RowAction.ERROR, None, {}
+                result.errors = [{"field": "", "message": str(exc)}]
+                continue
+            run.seen[row.fingerprint] = result.object_id or f"row:{row.number}"
+        return results
+
+    # --- batch lookups -------------------------------------------------------------------------
+
+    def _organizations(self, rows, run) -> dict[str, list]:
+        """Folded-case name → the organizations of that name the importer may see, those it may
+        change first; one query for the batch."""
+        names = {row.values.get("organization", "").strip().casefold() for row in rows} - {""}
+        if not names:
+            return {}
+        found: dict[str, list] = {}
+        for organization in (
+            _visible(Organization.objects.all(), run.actor)
+            .annotate(folded_name=Lower("name"))
+            .filter(folded_name__in=names)
+            .order_by("pk")
+        ):
+            found.setdefault(organization.folded_name, []).append(organization)
+        for candidates in found.values():
+            candidates.sort(key=lambda o: not access.can(run.actor, Action.CHANGE, o))
+        return found
+
+    def _contacts(self, rows, run) -> dict[str, list]:
+        """Email or folded full name → the contacts the importer may see; two queries."""
+        emails, names = set(), set()
+        for row in rows:
+            cell = row.values.get("contact", "").strip()
+            if not cell:
+                continue
+            match = _EMAIL.search(cell)
+            if match:
+                emails.add(match.group(0).casefold())
+            else:
+                names.add(" ".join(cell.split()).casefold())
+        found: dict[str, list] = {}
+        if emails:
+            visible = _visible(Contact.objects.all(), run.actor)
+            for address in (
+                ContactEmail.objects.filter(email__in=emails, contact__in=visible)
+                .select_related("contact")
+                .order_by("contact_id")
+            ):
+                found.setdefault(address.email, []).append(address.contact)
+        if names:
+            for contact in (
+                _visible(Contact.objects.all(), run.actor)
+                .annotate(full=Lower(Concat("first_name", Value(" "), "last_name")))
+                .filter(full__in=names)
+                .order_by("pk")
+            ):
+                found.setdefault(contact.full, []).append(contact)
+        return found
+
+    # --- one row -------------------------------------------------------------------------------
+
+    def _clean(self, row: SourceRow, run: DealRun, organizations, contacts) -> dict:
+        values, errors = row.values, []
+
+        def fail(column, message):
+            errors.append({"field": column, "message": message})
+
+        data: dict = {"number": row.number}
+        name = " ".join(values.get("name", "").split())
+        if not name:
+            fail("name", "Every deal needs a name.")
+        elif len(name) > 200:
+            fail("name", f"Use at most 200 characters (it has {len(name)}).")
+        data["name"] = name
+        data["amount"] = _amount(values.get("amount", ""))
+        problems: dict[str, list[str]] = {}
+        clean_amount(data["amount"], field="amount", errors=problems)
+        for message in problems.get("amount", []):
+            fail("amount", message)
+        currency = values.get("currency", "").strip().upper()
+        if currency and (len(currency) != 3 or not currency.isalpha() or not currency.isascii()):
+            fail("currency", f"{currency[:20]!r} is not a currency: use a code such as EUR.")
+        data["currency"] = currency or None
+        data["stage"] = self._stage(values, run, fail)
+        data["created_at"] = _moment(values, "created_at", fail)
+        if data["created_at"] and data["created_at"] > timezone.now():
+            fail("created_at", "A creation date cannot be in the future.")
+        close = _moment(values, "close_date", fail)
+        stage = data["stage"]
+        if stage is not None and stage.kind != StageKind.OPEN:
+            close = close or data["created_at"] or timezone.now()
+            if close > timezone.now():
+                fail("close_date", "A won or lost deal cannot close in the future.")
+            if data["created_at"] and close < data["created_at"]:
+                if close.date() == timezone.localtime(data["created_at"]).date():
+                    close = data["created_at"]  # closed on the day it was created
+                else:
+                    fail("close_date", "The deal closes before it was created.")
+        elif close is None and "close_date" not in {e["field"] for e in errors}:
+            fail("close_date", "Give the expected close date, such as 2024-03-31.")
+        data["close"] = close
+        if stage is not None and stage.kind == StageKind.LOST:
+            data["lost_reason"] = self._lost_reason(values.get("lost_reason", ""), run, fail)
+        data["organization"] = self._pick(
+            values.get("organization", ""), organizations, "organization", fail
+        )
+        data["contact"] = self._contact(values.get("contact", ""), contacts, fail)
+        data["owner"] = self._owner(values.get("owner", ""), run, fail)
+        description = values.get("description", "").strip()
+        if len(description) > 20_000:
+            fail("description", "Use at most 20,000 characters.")
+        data["description"] = description
+        if errors:
+            raise RowErrors(errors)
+        return data
+
+    def _stage(self, values: dict, run: DealRun, fail):
+        raw = " ".join(values.get("stage", "").split())
+        folded = fold(raw)
+        closed = _flag(values.get("is_closed", ""))
+        won = _flag(values.get("is_won", ""))
+        if folded in run.stages:
+            return run.stages[folded]
+        if folded in WON_NAMES or folded.replace(" ", "") in WON_NAMES or (not raw and won):
+            return run.won_stage or _missing(fail, "won", run)
+        if (
+            folded in LOST_NAMES
+            or folded.replace(" ", "") in LOST_NAMES
+            or folded.startswith("closed lost")
+            or (not raw and closed and won is False)
+        ):
+            return run.lost_stage or _missing(fail, "lost", run)
+        if raw and closed:
+            # A stage of the other system's own, on a deal its flags say is closed.
+            if won:
+                return run.won_stage or _missing(fail, "won", run)
+            return run.lost_stage or _missing(fail, "lost", run)
+        if not raw:
+            if run.first_stage is None:
+                fail("stage", f"{run.pipeline.name} has no open stage; give each deal a stage.")
+            return run.first_stage
+        names = ", ".join(stage.name for stage in sorted(run.stages.values(), key=_by_position))
+        fail("stage", f"{raw[:60]!r} is not a stage of {run.pipeline.name}. Use one of: {names}.")
+        return None
+
+    def _lost_reason(self, raw: str, run: DealRun, fail):
+        text = " ".join(raw.split())
+        names = ", ".join(reason.name for reason in run.lost_reasons.values())
+        if not text:
+            if run.lost_reasons:
+                fail("lost_reason", f"Say why the deal was lost: one of {names}.")
+            return None
+        reason = run.lost_reasons.get(fold(text))
+        if reason is None:
+            fail(
+                "lost_reason",
+                f"{text[:60]!r} is not a lost reason. Use one of: {names or 'none are set up'}.",
+            )
+        return reason
+
+    def _pick(self, raw: str, found: dict, column: str, fail):
+        text = " ".join(raw.split())
+        if not text:
+            return None
+        candidates = found.get(text.casefold())
+        if not candidates:
+            fail(
+                column,
+                f"No organization named {text[:80]!r} among those you can see; import the "
+                "organizations first, or leave the column empty.",
+            )
+            return None
+        return candidates[0]
+
+    def _contact(self, raw: str, found: dict, fail):
+        text = " ".join(raw.split())
+        if not text:
+            return None
+        match = _EMAIL.search(text)
+        key = match.group(0).casefold() if match else text.casefold()
+        candidates = found.get(key)
+        if not candidates:
+            fail(
+                "contact",
+                f"No contact {'with the email' if match else 'named'} {text[:80]!r} among those "
+                "you can see; import the contacts first, or leave the column empty.",
+            )
+            return None
+        if len(candidates) > 1 and not match:
+            fail("contact", f"More than one contact is named {text[:80]!r}; give an email.")
+            return None
+        return candidates[0]
+
+    def _owner(self, raw: str, run, fail):
+        text = " ".join(raw.split())
+        if not text:
+            return None
+        if fold(text) in run.owner_map:
+            user = run.owner_map[fold(text)]
+            if user is None:
+                return None  # mapped to "the importer"
+        else:
+            user = run.users.get(text.casefold()) or run.users.get(fold(text))
+        if user is None:
+            fail(
+                run.owner_column,
+                f"No Rapport user {text[:80]!r}: give a user's email address, or map this owner "
+                "to a user in the import's owner mapping.",
+            )
+            return None
+        if user.pk not in run.owner_problems:
+            # Who may be given a deal: within the importer's reach. A task may be handed to
+            # anyone active who can work it (the rule of `create_task`).
+            giver = run.actor if run.owner_column == "owner" else None
+            run.owner_problems[user.pk] = access.owner_problem(giver, user, Domain.SALES)
+        problem = run.owner_problems[user.pk]
+        if problem:
+            fail(run.owner_column, problem)
+            return None
+        return user
+
+    def _create(self, data: dict, result: RowResult, run: DealRun, *, dry_run: bool) -> None:
+        stage = data["stage"]
+        closed = stage.kind != StageKind.OPEN
+        created = data["created_at"] or (data["close"] if closed else None)
+        try:
+            with transaction.atomic():
+                deal = create_deal(
+                    actor=run.actor,
+                    name=data["name"],
+                    pipeline=run.pipeline,
+                    stage=run.first_stage if closed and run.first_stage else stage,
+                    expected_close_date=timezone.localtime(data["close"]).date()
+                    if data["close"]
+                    else None,
+                    amount=data["amount"],
+                    currency=data["currency"],
+                    owner=data["owner"],
+                    contact=data["contact"],
+                    organization=data["organization"],
+                    source="import",
+                    description=data["description"],
+                    lost_reason=data.get("lost_reason") if not run.first_stage else None,
+                    at=created,
+                )
+                if closed and run.first_stage:
+                    # Won or lost on the day the file says: the deal's history and the revenue
+                    # by month start then.
+                    move_deal(
+                        actor=run.actor,
+                        deal=deal,
+                        stage=stage,
+                        lost_reason=data.get("lost_reason"),
+                        at=data["close"],
+                    )
+                result.after = {
+                    "name": deal.name,
+                    "stage": stage.name,
+                    "amount": str(deal.amount),
+                    "currency": deal.currency,
+                }
+                if dry_run:
+                    raise _DryRun
+                result.object_id = deal.pk
+        except _DryRun:
+            result.object_id = None
+
+    # --- undo ----------------------------------------------------------------------------------
+
+    def undo(self, job, rows, actor) -> dict:
+        """Delete the deals this import created, unless someone changed them since."""
+        report = {"deleted": 0, "kept_changed_since": 0, "already_gone": 0}
+        finished = job.finished_at or job.created_at
+        ids = sorted(
+            {
+                row.object_id
+                for row in rows
+                if row.entity == DEAL and row.action == RowAction.CREATED and row.object_id
+            }
+        )
+        deals = Deal.objects.in_bulk(ids)
+        changed = audit_changed_since("sales.deal", ids, finished)
+        deletable = []
+        for pk in ids:
+            deal = deals.get(pk)
+            if deal is None:
+                report["already_gone"] += 1
+            elif pk in changed or not access.can(actor, Action.DELETE, deal):
+                report["kept_changed_since"] += 1
+            else:
+                deletable.append(deal)
+        record_deletions(actor=actor, instances=deletable, message=f"import #{job.pk} undone")
+        Deal.objects.filter(pk__in=[deal.pk for deal in deletable]).delete()
+        report["deleted"] += len(deletable)
+        return report
+
+
+def _load_users(run, options: dict) -> None:
+    """Users are few: one query for all, then every owner cell is matched in memory."""
+    for user in get_user_model().objects.filter(is_active=True).order_by("pk"):
+        for key in (user.email, user.username, f"{user.first_name} {user.last_name}"):
+            if key and fold(key):
+                run.users.setdefault(key.casefold().strip(), user)
+                run.users.setdefault(fold(key), user)
+    owner_map = options.get("owner_map") or {}
+    if not isinstance(owner_map, dict):
+        owner_map = {}
+    for source, target in owner_map.items():
+        target = str(target or "").strip()
+        run.owner_map[fold(str(source))] = (
+            (run.users.get(target.casefold()) or run.users.get(fold(target))) if target else None
+        )
+
+
+def _visible(queryset, actor):
+    # The system (a CLI run without --as) sees everything.
+    return queryset if actor is None else queryset.visible_to(actor)
+
+
+def _by_position(stage):
+    return (stage.position, stage.pk)
+
+
+def _missing(fail, kind: str, run: DealRun):
+    fail("stage", f"{run.pipeline.name} has no {kind} stage.")
+    return None
+
+
+def _flag(raw: str) -> bool | None:
+    text = raw.strip().casefold()
+    if not text:
+        return None
+    if text in TRUE_WORDS:
+        return True
+    if text in FALSE_WORDS:
+        return False
+    return None
+
+
+def _amount(raw: str) -> str:
+    # "$12,500.00", "12 500.00 EUR": the number; the service checks it and says what is wrong.
+    text = re.sub(r"^(?:[$€£¥]|[A-Z]{3}\s)\s*", "", raw.strip())
+    text = re.sub(r"\s*(?:[$€£¥]|\s[A-Z]{3})$", "", text)
+    return text.replace(" ", "").replace("\u00a0", "")
+
+
+def _moment(values: dict, column: str, fail) -> dt.datetime | None:
+    raw = values.get(column, "").strip()
+    if not raw:
+        return None
+    try:
+        return parse_export_moment(raw, example="2024-03-31")
+    except ValidationError as exc:
+        fail(column, exc.messages[0])
+        return None
+
+
+def _fail(result: RowResult, column: str, message: str) -> None:
+    result.action = RowAction.ERROR
+    result.errors = [{"field": column, "message": message}]
+
+
+# --- tasks -------------------------------------------------------------------------------------
+
+TASK = "task"
+
+TASK_TARGETS = (
+    Target(
+        "source_id",
+        "Task id in the other system",
+        ("id", "record id", "task id", "activity id"),
+        "The task's id where it comes from: importing the file again adds nothing.",
+    ),
+    Target("title", "Title", ("subject", "task title", "task name", "name")),
+    Target(
+        "due_at",
+        "Due date",
+        ("activity date", "due", "due date", "due date time", "due time"),
+        "A date, or a date and time; a date alone is due at 09:00.",
+    ),
+    Target("status", "Status", ("task status",), "Done when it says completed or done."),
+    Target("priority", "Priority", ("task priority",), "Low, normal, high or urgent."),
+    Target(
+        "assignee",
+        "Assigned to",
+        ("task owner", "owner", "assigned to", "owner email", "assignee", "owner name"),
+        "A user's email address, username or full name; the importer when empty.",
+    ),
+    Target("description", "Description", ("notes", "body", "comments", "task notes")),
+    Target(
+        "contact",
+        "Contact (email)",
+        ("contact email", "email", "associated contact", "contact name", "contact"),
+        "An email address or the contact's full name.",
+    ),
+    Target(
+        "organization",
+        "Organization",
+        ("account name", "associated company", "company", "company name", "account"),
+        "The organization's name, as Rapport has it.",
+    ),
+)
+
+DONE_WORDS = {"completed", "complete", "done", "closed", "finished"}
+PRIORITY_WORDS = {
+    "lowest": "low",
+    "low": "low",
+    "normal": "normal",
+    "medium": "normal",
+    "none": "normal",
+    "": "normal",
+    "high": "high",
+    "highest": "urgent",
+    "urgent": "urgent",
+}
+
+
+@dataclass
+class TaskRun:
+    job: object
+    actor: object
+    policy: str
+    users: dict = field(default_factory=dict)
+    owner_map: dict = field(default_factory=dict)
+    owner_problems: dict = field(default_factory=dict)
+    seen: dict = field(default_factory=dict)
+    owner_column: str = "assignee"
+
+
+class TaskImporter(DealImporter):
+    """Tasks (Salesforce Task, HubSpot tasks, Zoho Tasks) through `sales.services.create_task`,
+    linked to a contact by email or name and/or an organization by name; a completed one is
+    completed through `complete_task` (on the import's day: the service takes no past date)."""
+
+    entity = TASK
+    label = "Tasks"
+    targets = TASK_TARGETS
+    option_names = ("owner_map",)
+    looked_up_models = ()
+
+    def option_fields(self) -> list[OptionField]:
+        return []
+
+    def begin(self, job) -> TaskRun:
+        run = TaskRun(job=job, actor=job.created_by, policy=job.policy)
+        _load_users(run, job.options or {})
+        return run
+
+    def process_batch(self, rows: list[SourceRow], run: TaskRun, *, dry_run: bool):
+        results = []
+        for row in rows:
+            source_id = row.values.get("source_id", "").strip()
+            if source_id:
+                row.fingerprint = source_fingerprint(TASK, source_id[:200])
+            results.append(
+                RowResult(
+                    number=row.number,
+                    action=RowAction.CREATED,
+                    entity=TASK,
+                    fingerprint=row.fingerprint,
+                )
+            )
+        earlier = imported_before(run.job, TASK, {row.fingerprint for row in rows})
+        existing = Task.objects.in_bulk(set(earlier.values()))
+        organizations = self._organizations(rows, run)
+        contacts = self._contacts(rows, run)
+        for row, result in zip(rows, results, strict=True):
+            if row.fingerprint in run.seen:
+                seen = run.seen[row.fingerprint]
+                result.action = RowAction.UNCHANGED
+                result.object_id = seen if isinstance(seen, int) else None
+                continue
+            task = existing.get(earlier.get(row.fingerprint))
+            if task is not None:
+                if not access.can(run.actor, Action.CHANGE, task):
+                    _fail(
+                        result,
+                        "source_id" if row.values.get("source_id") else "title",
+                        "This task was imported before and is not yours: the row was left out.",
+                    )
+                    continue
+                run.seen[row.fingerprint] = task.pk
+                result.object_id = task.pk
+                result.action = (
+                    RowAction.SKIPPED if run.policy == ImportPolicy.SKIP else RowAction.UNCHANGED
+                )
+                continue
+            try:
+                data = self._clean_task(row, run, organizations, contacts)
+                self._create_task(data, result, run, dry_run=dry_run)
+            except RowErrors as exc:
+                result.action, result.errors = RowAction.ERROR, exc.errors
+                continue
+            except ValidationError as exc:
+                result.action, result.object_id, result.after = RowAction.ERROR, None, {}
+                result.errors = [
+                    {"field": key, "message": message}
+                    for key, messages in exc.message_dict.items()
+                    for message in messages
+                ]
+                continue
+            except PermissionDenied as exc:
+                result.action, result.object_id, result.after = RowAction.ERROR, None, {}
+                result.errors = [{"field": "", "message": str(exc)}]
+                continue
+            run.seen[row.fingerprint] = result.object_id or f"row:{row.number}"
+        return results
+
+    def _clean_task(self, row: SourceRow, run: TaskRun, organizations, contacts) -> dict:
+        values, errors = row.values, []
+
+        def fail(column, message):
+            errors.append({"field": column, "message": message})
+
+        data: dict = {}
+        title = " ".join(values.get("title", "").split())
+        if not title:
+            fail("title", "Every task needs a title.")
+        elif len(title) > 200:
+            fail("title", f"Use at most 200 characters (it has {len(title)}).")
+        data["title"] = title
+        raw_due = values.get("due_at", "").strip()
+        data["due_at"] = None
+        if not raw_due:
+            fail("due_at", "Give the due date, such as 2024-03-31.")
+        else:
+            try:
+                due = parse_export_moment(raw_due)
+            except ValidationError as exc:
+                fail("due_at", exc.messages[0])
+            else:
+                if ":" not in raw_due and "T" not in raw_due:
+                    due = due.replace(hour=9)  # a day alone: due in the morning
+                data["due_at"] = due
+        priority = PRIORITY_WORDS.get(fold(values.get("priority", "")))
+        if priority is None:
+            fail("priority", "Use low, normal, high or urgent.")
+        data["priority"] = priority or "normal"
+        data["done"] = fold(values.get("status", "")) in DONE_WORDS
+        data["description"] = values.get("description", "").strip()
+        data["organization"] = self._pick(
+            values.get("organization", ""), organizations, "organization", fail
+        )
+        data["contact"] = self._contact(values.get("contact", ""), contacts, fail)
+        data["assignee"] = self._owner(values.get("assignee", ""), run, fail)
+        if errors:
+            raise RowErrors(errors)
+        return data
+
+    def _create_task(self, data: dict, result: RowResult, run: TaskRun, *, dry_run: bool):
+        done = data.pop("done")
+        try:
+            with transaction.atomic():
+                task = create_task(actor=run.actor, **data)
+                if done:
+                    task = complete_task(actor=run.actor, task=task)
+                result.after = {"title": task.title, "status": task.status}
+                if dry_run:
+                    raise _DryRun
+                result.object_id = task.pk
+        except _DryRun:
+            result.object_id = None
+
+    def undo(self, job, rows, actor) -> dict:
+        """Delete the tasks this import created, unless someone changed them since."""
+        report = {"deleted": 0, "kept_changed_since": 0, "already_gone": 0}
+        finished = job.finished_at or job.created_at
+        ids = sorted(
+            {
+                row.object_id
+                for row in rows
+                if row.entity == TASK and row.action == RowAction.CREATED and row.object_id
+            }
+        )
+        tasks = Task.objects.in_bulk(ids)
+        changed = audit_changed_since("sales.task", ids, finished)
+        deletable = []
+        for pk in ids:
+            task = tasks.get(pk)
+            if task is None:
+                report["already_gone"] += 1
+            elif pk in changed or not access.can(actor, Action.DELETE, task):
+                report["kept_changed_since"] += 1
+            else:
+                deletable.append(task)
+        record_deletions(actor=actor, instances=deletable, message=f"import #{job.pk} undone")
+        Task.objects.filter(pk__in=[task.pk for task in deletable]).delete()
+        report["deleted"] += len(deletable)
+        return report
