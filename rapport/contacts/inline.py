@@ -66,16 +66,20 @@ class Spec:
     error_prefix: str = ""
 
 
-CONTACT_SPECS = [
-    Spec("email", "Email", EMAILS, error_prefix="emails"),
-    Spec("phone", "Phone", PHONES, error_prefix="phones"),
-    Spec("job_title", "Job title"),
+# The owner and postal address both kinds of record have, in this order.
+OWNER_AND_ADDRESS = [
     Spec("owner", "Owner", OWNER),
     Spec("street", "Street"),
     Spec("postcode", "Postcode"),
     Spec("city", "City"),
     Spec("region", "Region"),
     Spec("country", "Country", COUNTRY),
+]
+CONTACT_SPECS = [
+    Spec("email", "Email", EMAILS, error_prefix="emails"),
+    Spec("phone", "Phone", PHONES, error_prefix="phones"),
+    Spec("job_title", "Job title"),
+    *OWNER_AND_ADDRESS,
     Spec("source", "Source", CHOICE, choices=tuple(ContactSource.choices)),
     Spec("source_detail", "Source detail"),
     Spec("about", "About", TEXTAREA),
@@ -86,12 +90,7 @@ ORGANIZATION_SPECS = [
     Spec("industry", "Industry"),
     Spec("size", "Size", CHOICE, choices=(("", "—"), *OrganizationSize.choices)),
     Spec("phone", "Phone", PHONE),
-    Spec("owner", "Owner", OWNER),
-    Spec("street", "Street"),
-    Spec("postcode", "Postcode"),
-    Spec("city", "City"),
-    Spec("region", "Region"),
-    Spec("country", "Country", COUNTRY),
+    *OWNER_AND_ADDRESS,
     Spec("description", "Description", TEXTAREA),
 ]
 SPECS = {"contact": CONTACT_SPECS, "organization": ORGANIZATION_SPECS}
@@ -414,25 +413,16 @@ def _field(request, entity: str, pk: int, name: str, *, edit: bool = False):
     return _render_field(request, context, header=_header(request, entity, saved))
 
 
-@login_required
-@require_http_methods(["GET", "POST"])
-def contact_field(request, pk: int, name: str):
-    return _field(request, "contact", pk, name)
-
-
-@login_required
-@require_GET
-def contact_field_edit(request, pk: int, name: str):
-    return _field(request, "contact", pk, name, edit=True)
+# One pair of views for contacts and organizations: the URL names the `entity`.
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def organization_field(request, pk: int, name: str):
-    return _field(request, "organization", pk, name)
+def field(request, entity: str, pk: int, name: str):
+    return _field(request, entity, pk, name)
 
 
 @login_required
 @require_GET
-def organization_field_edit(request, pk: int, name: str):
-    return _field(request, "organization", pk, name, edit=True)
+def field_edit(request, entity: str, pk: int, name: str):
+    return _field(request, entity, pk, name, edit=True)

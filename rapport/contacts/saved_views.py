@@ -133,6 +133,32 @@ def _clean(view: SavedView, spec: ListSpec, errors: dict) -> None:
     view.columns = [column.key for column in chosen_columns(spec.columns, view.columns)]
 
 
+# An argument of `update_saved_view` not given.
+_UNCHANGED = object()
+
+
+def _check_and_save(view, spec: ListSpec, *, actor, query, action: str, before=None) -> None:
+    """Read the filters from `query` (unless `_UNCHANGED`), check the view, save it and leave
+    its audit record; raises ValidationError with every problem."""
+    errors: dict[str, list[str]] = {}
+    if query is not _UNCHANGED:
+        try:
+            view.filters = _filters_from(spec, query, actor)
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+    _clean(view, spec, errors)
+    if errors:
+        raise ValidationError(errors)
+    _save(view)
+    record_change(
+        actor=actor,
+        action=action,
+        instance=view,
+        before=before,
+        after=snapshot(view, SAVED_VIEW_FIELDS),
+    )
+
+
 def _save(view: SavedView) -> None:
     try:
         with transaction.atomic():
@@ -164,25 +190,8 @@ def create_saved_view(
         sort=(sort or "").strip(),
     )
     access.require(actor, Action.CREATE, view)
-    errors: dict[str, list[str]] = {}
-    try:
-        view.filters = _filters_from(spec, query, actor)
-    except ValidationError as exc:
-        errors.update(exc.message_dict)
-    _clean(view, spec, errors)
-    if errors:
-        raise ValidationError(errors)
-    _save(view)
-    record_change(
-        actor=actor,
-        action=ChangeAction.CREATE,
-        instance=view,
-        after=snapshot(view, SAVED_VIEW_FIELDS),
-    )
+    _check_and_save(view, spec, actor=actor, query=query, action=ChangeAction.CREATE)
     return view
-
-
-_UNCHANGED = object()
 
 
 @transaction.atomic
@@ -200,7 +209,6 @@ def update_saved_view(
     access.require(actor, Action.CHANGE, view)
     spec = spec_for(view.list_kind)
     before = snapshot(view, SAVED_VIEW_FIELDS)
-    errors: dict[str, list[str]] = {}
     if name is not _UNCHANGED:
         view.name = name
     if is_shared is not _UNCHANGED:
@@ -209,22 +217,7 @@ def update_saved_view(
         view.columns = parse_column_keys(columns)
     if sort is not _UNCHANGED:
         view.sort = (sort or "").strip()
-    if query is not _UNCHANGED:
-        try:
-            view.filters = _filters_from(spec, query, actor)
-        except ValidationError as exc:
-            errors.update(exc.message_dict)
-    _clean(view, spec, errors)
-    if errors:
-        raise ValidationError(errors)
-    _save(view)
-    record_change(
-        actor=actor,
-        action=ChangeAction.UPDATE,
-        instance=view,
-        before=before,
-        after=snapshot(view, SAVED_VIEW_FIELDS),
-    )
+    _check_and_save(view, spec, actor=actor, query=query, action=ChangeAction.UPDATE, before=before)
     return view
 
 

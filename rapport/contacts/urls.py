@@ -11,10 +11,16 @@ urlpatterns = [
     path("contacts/<int:pk>/archive/", views.contact_archive, name="contact_archive"),
     path("contacts/<int:pk>/restore/", views.contact_restore, name="contact_restore"),
     path("contacts/<int:pk>/lifecycle/", views.contact_lifecycle, name="contact_lifecycle"),
-    path("contacts/<int:pk>/fields/<str:name>/", inline.contact_field, name="contact_field"),
+    path(
+        "contacts/<int:pk>/fields/<str:name>/",
+        inline.field,
+        {"entity": "contact"},
+        name="contact_field",
+    ),
     path(
         "contacts/<int:pk>/fields/<str:name>/edit/",
-        inline.contact_field_edit,
+        inline.field_edit,
+        {"entity": "contact"},
         name="contact_field_edit",
     ),
     path(
@@ -45,12 +51,14 @@ urlpatterns = [
     path("organizations/<int:pk>/edit/", views.organization_edit, name="organization_edit"),
     path(
         "organizations/<int:pk>/fields/<str:name>/",
-        inline.organization_field,
+        inline.field,
+        {"entity": "organization"},
         name="organization_field",
     ),
     path(
         "organizations/<int:pk>/fields/<str:name>/edit/",
-        inline.organization_field_edit,
+        inline.field_edit,
+        {"entity": "organization"},
         name="organization_field_edit",
     ),
     path(

@@ -15,10 +15,12 @@ import datetime as dt
 import hashlib
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from django.core.exceptions import ValidationError
-from django.db import models
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
@@ -193,7 +195,11 @@ def fold(text: str) -> str:
 _EXPORT_DATE_FORMATS = ("%b %d, %Y", "%d %b %Y", "%B %d, %Y", "%d %B %Y", "%b %d, %Y %I:%M %p")
 
 
-def parse_export_moment(raw: str, *, example: str = "2024-03-31 or 2024-03-31 14:05"):
+# The example a problem with an exported date gives.
+MOMENT_EXAMPLE = "2024-03-31 or 2024-03-31 14:05"
+
+
+def parse_export_moment(raw: str, *, example: str = MOMENT_EXAMPLE):
     """A moment from an exported date: ISO 8601 as the CRMs write it ("2023-04-05",
     "2023-04-05 10:20:30", Salesforce's "2023-04-05T10:20:30.000+0000") or a month spelled out
     ("Apr 5, 2023"). A time without a zone is taken in the current time zone; a date alone is
@@ -260,3 +266,219 @@ def imported_before(job, entity: str, fingerprints) -> dict[str, int]:
         .values_list("pk", flat=True)
     )
     return {f: object_id for job_id, f, object_id in rows if job_id not in left_out}
+
+
+# --- the plumbing of a row importer: each row creates one record through a service ---------------
+
+
+class DryRun(Exception):
+    """Rolls back a dry run's writes once the services have checked them."""
+
+
+def fail_row(result: RowResult, column: str, message: str) -> None:
+    """The row is left out with one problem."""
+    result.action = RowAction.ERROR
+    result.errors = [{"field": column, "message": message}]
+
+
+def visible(queryset, actor):
+    """The records `actor` may see; the system (a CLI run without --as) sees everything."""
+    return queryset if actor is None else queryset.visible_to(actor)
+
+
+def start_results(rows: list[SourceRow], entity: str) -> list[RowResult]:
+    """A result per row, each a creation until found otherwise. A row with the source's own id
+    takes the fingerprint of that id, so the same record exported again is the same row."""
+    results = []
+    for row in rows:
+        source_id = row.values.get("source_id", "").strip()
+        if source_id:
+            row.fingerprint = source_fingerprint(entity, source_id[:200])
+        results.append(
+            RowResult(
+                number=row.number,
+                action=RowAction.CREATED,
+                entity=entity,
+                fingerprint=row.fingerprint,
+            )
+        )
+    return results
+
+
+def settle_known(
+    result: RowResult,
+    *,
+    seen: dict,
+    key: str,
+    record,
+    policy: str,
+    may_change: Callable[[object], bool],
+    column: str,
+    not_yours: str,
+) -> bool:
+    """Whether the row needs no write: its record came earlier in this run (`seen`: key → id,
+    or "row:N" in a dry run), or an earlier import brought `record` in. One the importer may
+    not change is left out with the `not_yours` problem on `column`."""
+    if key in seen:
+        earlier = seen[key]
+        result.action = RowAction.UNCHANGED
+        result.object_id = earlier if isinstance(earlier, int) else None
+        return True
+    if record is None:
+        return False
+    if not may_change(record):
+        fail_row(result, column, not_yours)
+        return True
+    seen[key] = record.pk
+    result.object_id = record.pk
+    result.action = RowAction.SKIPPED if policy == ImportPolicy.SKIP else RowAction.UNCHANGED
+    return True
+
+
+def attempt(
+    result: RowResult,
+    step: Callable[[], object],
+    *,
+    fields: dict[str, str] | None = None,
+    permission_field: str = "",
+) -> bool:
+    """Run one row's cleaning and writing; a row's problems (RowErrors), the services'
+    ValidationError (its fields named as the columns, through `fields`) and PermissionDenied
+    (on `permission_field`) become the row's errors. True when the row went through."""
+    fields = fields or {}
+    try:
+        step()
+    except RowErrors as exc:
+        result.action, result.errors = RowAction.ERROR, exc.errors
+    except ValidationError as exc:
+        result.action, result.object_id, result.after = RowAction.ERROR, None, {}
+        result.errors = [
+            {"field": fields.get(key, key), "message": message}
+            for key, messages in exc.message_dict.items()
+            for message in messages
+        ]
+    except PermissionDenied as exc:
+        result.action, result.object_id, result.after = RowAction.ERROR, None, {}
+        result.errors = [{"field": permission_field, "message": str(exc)}]
+    else:
+        return True
+    return False
+
+
+def write_row(result: RowResult, write: Callable[[], int], *, dry_run: bool) -> None:
+    """Run `write()` (which fills `result.after` and returns the new record's id) in a
+    savepoint; a dry run's writes are rolled back once the services have checked them."""
+    try:
+        with transaction.atomic():
+            object_id = write()
+            if dry_run:
+                raise DryRun
+            result.object_id = object_id
+    except DryRun:
+        result.object_id = None
+
+
+def cell_moment(
+    values: dict, column: str, fail, *, example: str = MOMENT_EXAMPLE, missing: str = ""
+) -> dt.datetime | None:
+    """The moment in `column` (see `parse_export_moment`), or None when the cell is empty (a
+    problem then if `missing` says one)."""
+    raw = values.get(column, "").strip()
+    if not raw:
+        if missing:
+            fail(column, missing)
+        return None
+    try:
+        return parse_export_moment(raw, example=example)
+    except ValidationError as exc:
+        fail(column, exc.messages[0])
+        return None
+
+
+@dataclass
+class Owners:
+    """The active users by folded email, username and full name, and the job's `owner_map`
+    (a source owner → a user's email or username; an empty one maps to the importer, None)."""
+
+    users: dict = field(default_factory=dict)
+    owner_map: dict = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, options: dict) -> Owners:
+        """Users are few: one query for all, then every owner cell is matched in memory."""
+        owners = cls()
+        for user in get_user_model().objects.filter(is_active=True).order_by("pk"):
+            for key in (user.email, user.username, f"{user.first_name} {user.last_name}"):
+                if key and fold(key):
+                    owners.users.setdefault(key.casefold().strip(), user)
+                    owners.users.setdefault(fold(key), user)
+        owner_map = options.get("owner_map") or {}
+        if not isinstance(owner_map, dict):
+            owner_map = {}
+        for source, target in owner_map.items():
+            target = str(target or "").strip()
+            owners.owner_map[fold(str(source))] = owners.user(target) if target else None
+        return owners
+
+    def user(self, text: str):
+        return self.users.get(text.casefold()) or self.users.get(fold(text))
+
+    def find(self, raw: str, column: str, fail):
+        """The user an owner cell names; None when empty, mapped to the importer or unknown
+        (a problem on `column` then)."""
+        text = " ".join(raw.split())
+        if not text:
+            return None
+        if fold(text) in self.owner_map:
+            return self.owner_map[fold(text)]
+        user = self.user(text)
+        if user is None:
+            fail(
+                column,
+                f"No Rapport user {text[:80]!r}: give a user's email address, or map this owner "
+                "to a user in the import's owner mapping.",
+            )
+        return user
+
+
+def created_ids(rows, entity: str) -> list[int]:
+    """The ids of the records of `entity` an import's rows created, in order."""
+    return sorted(
+        {
+            row.object_id
+            for row in rows
+            if row.entity == entity and row.action == RowAction.CREATED and row.object_id
+        }
+    )
+
+
+def undo_created(
+    job,
+    rows,
+    model,
+    entity: str,
+    may_delete: Callable[[object], bool],
+    changed_since: Callable[[str, list[int], dt.datetime], set],
+    record_deletions: Callable[..., object],
+) -> dict:
+    """Delete the records of `entity` the import created, unless someone changed them since
+    the import (`changed_since(model label, ids, moment)`) or `may_delete(record)` says no;
+    the deletions are recorded in one write (`record_deletions(instances=…, message=…)`)."""
+    report = {"deleted": 0, "kept_changed_since": 0, "already_gone": 0}
+    finished = job.finished_at or job.created_at
+    ids = created_ids(rows, entity)
+    records = model.objects.in_bulk(ids)
+    changed = changed_since(model._meta.label_lower, ids, finished)
+    deletable = []
+    for pk in ids:
+        record = records.get(pk)
+        if record is None:
+            report["already_gone"] += 1
+        elif pk in changed or not may_delete(record):
+            report["kept_changed_since"] += 1
+        else:
+            deletable.append(record)
+    record_deletions(instances=deletable, message=f"import #{job.pk} undone")
+    model.objects.filter(pk__in=[record.pk for record in deletable]).delete()
+    report["deleted"] += len(deletable)
+    return report

@@ -19,30 +19,36 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import partial
 
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
-from django.db.models import Value
-from django.db.models.functions import Concat, Lower
 from django.utils import timezone
 
 from rapport.accounts import access
 from rapport.accounts.access import Action
 from rapport.audit.querysets import changed_since as audit_changed_since
 from rapport.audit.services import record_deletions
-from rapport.contacts.models import Contact, ContactEmail, Organization
+from rapport.contacts.import_lookups import (
+    changeable,
+    contact_named,
+    contacts_by_email_or_name,
+    organizations_by_name,
+    organizations_named,
+)
 from rapport.core.importing import (
     Importer,
-    ImportPolicy,
     OptionField,
-    RowAction,
     RowErrors,
     RowResult,
     SourceRow,
     Target,
+    attempt,
+    cell_moment,
+    fail_row,
     fold,
-    parse_export_moment,
-    source_fingerprint,
+    settle_known,
+    start_results,
+    undo_created,
+    write_row,
 )
 from rapport.interactions.choices import OUTCOMES, Direction, InteractionKind
 from rapport.interactions.models import Interaction
@@ -232,12 +238,7 @@ OUTCOME_WORDS = {
 
 SERVICE_FIELDS = {"duration_minutes": "duration", "contact": "contact"}
 
-_EMAIL = re.compile(r"[^\s<>()\[\],;\"']+@[^\s<>()\[\],;\"']+\.[^\s<>()\[\],;\"']+")
 _CLOCK = re.compile(r"^(?:(\d+):)?(\d{1,2}):(\d{2})$")
-
-
-class _DryRun(Exception):
-    """Rolls back a dry run's writes once the service has checked them."""
 
 
 @dataclass
@@ -286,118 +287,47 @@ class ActivityImporter(Importer):
         return run
 
     def process_batch(self, rows: list[SourceRow], run: ActivityRun, *, dry_run: bool):
-        results, keys = [], []
-        for row in rows:
-            source_id = row.values.get("source_id", "").strip()
-            if source_id:
-                row.fingerprint = source_fingerprint(ACTIVITY, source_id[:200])
-            keys.append(f"import:{row.fingerprint}")
-            results.append(
-                RowResult(
-                    number=row.number,
-                    action=RowAction.CREATED,
-                    entity=ACTIVITY,
-                    fingerprint=row.fingerprint,
-                )
-            )
+        results = start_results(rows, ACTIVITY)
+        keys = [f"import:{row.fingerprint}" for row in rows]
         existing = {
             entry.external_id: entry
             for entry in Interaction.objects.filter(external_id__in=keys).select_related(
                 "contact", "organization"
             )
         }
-        contacts = self._contacts(rows, run)
-        organizations = self._organizations(rows, run)
+        contacts = contacts_by_email_or_name(
+            (row.values.get("contact", "") for row in rows), run.actor
+        )
+        organizations = organizations_by_name(
+            (row.values.get("organization", "") for row in rows), run.actor
+        )
+
+        def may_change(record) -> bool:
+            return access.can(run.actor, Action.CHANGE, record)
+
         for row, result, key in zip(rows, results, keys, strict=True):
             if run.kind_problem:
-                _fail(result, "kind", run.kind_problem)
+                fail_row(result, "kind", run.kind_problem)
                 continue
-            if key in run.seen:
-                seen = run.seen[key]
-                result.action = RowAction.UNCHANGED
-                result.object_id = seen if isinstance(seen, int) else None
+            if settle_known(
+                result,
+                seen=run.seen,
+                key=key,
+                record=existing.get(key),
+                policy=run.policy,
+                may_change=may_change,
+                column="source_id" if row.values.get("source_id") else "subject",
+                not_yours="This activity was imported before and is not yours: the row was left out.",
+            ):
                 continue
-            entry = existing.get(key)
-            if entry is not None:
-                if not access.can(run.actor, Action.CHANGE, entry):
-                    _fail(
-                        result,
-                        "source_id" if row.values.get("source_id") else "subject",
-                        "This activity was imported before and is not yours: the row was left out.",
-                    )
-                    continue
-                run.seen[key] = entry.pk
-                result.object_id = entry.pk
-                result.action = (
-                    RowAction.SKIPPED if run.policy == ImportPolicy.SKIP else RowAction.UNCHANGED
-                )
-                continue
-            try:
-                data = self._clean(row, run, contacts, organizations)
-                self._create(data, key, result, run, dry_run=dry_run)
-            except RowErrors as exc:
-                result.action, result.errors = RowAction.ERROR, exc.errors
-                continue
-            except ValidationError as exc:
-                result.action, result.object_id, result.after = RowAction.ERROR, None, {}
-                result.errors = [
-                    {"field": SERVICE_FIELDS.get(k, k), "message": message}
-                    for k, messages in exc.message_dict.items()
-                    for message in messages
-                ]
-                continue
-            except PermissionDenied as exc:
-                result.action, result.object_id, result.after = RowAction.ERROR, None, {}
-                result.errors = [{"field": "contact", "message": str(exc)}]
-                continue
-            run.seen[key] = result.object_id or f"row:{row.number}"
+            write = partial(self._write, row, key, run, contacts, organizations, result, dry_run)
+            if attempt(result, write, fields=SERVICE_FIELDS, permission_field="contact"):
+                run.seen[key] = result.object_id or f"row:{row.number}"
         return results
 
-    # --- batch lookups -------------------------------------------------------------------------
-
-    def _contacts(self, rows, run: ActivityRun) -> dict[str, list]:
-        """Email or folded full name → the contacts the importer may see; two queries."""
-        emails, names = set(), set()
-        for row in rows:
-            cell = row.values.get("contact", "").strip()
-            if not cell:
-                continue
-            match = _EMAIL.search(cell)
-            if match:
-                emails.add(match.group(0).casefold())
-            else:
-                names.add(" ".join(cell.split()).casefold())
-        found: dict[str, list] = {}
-        visible = _visible(Contact.objects.all(), run.actor)
-        if emails:
-            for address in (
-                ContactEmail.objects.filter(email__in=emails, contact__in=visible)
-                .select_related("contact")
-                .order_by("contact_id")
-            ):
-                found.setdefault(address.email, []).append(address.contact)
-        if names:
-            for contact in (
-                visible.annotate(full=Lower(Concat("first_name", Value(" "), "last_name")))
-                .filter(full__in=names)
-                .order_by("pk")
-            ):
-                found.setdefault(contact.full, []).append(contact)
-        return found
-
-    def _organizations(self, rows, run: ActivityRun) -> dict[str, list]:
-        names = {row.values.get("organization", "").strip().casefold() for row in rows} - {""}
-        if not names:
-            return {}
-        found: dict[str, list] = {}
-        for organization in (
-            _visible(Organization.objects.all(), run.actor)
-            .annotate(folded_name=Lower("name"))
-            .filter(folded_name__in=names)
-            .order_by("pk")
-        ):
-            found.setdefault(organization.folded_name, []).append(organization)
-        return found
+    def _write(self, row, key, run, contacts, organizations, result, dry_run: bool) -> None:
+        data = self._clean(row, run, contacts, organizations)
+        self._create(data, key, result, run, dry_run=dry_run)
 
     # --- one row -------------------------------------------------------------------------------
 
@@ -413,14 +343,14 @@ class ActivityImporter(Importer):
         if kind is None:
             fail("kind", f"{raw_kind[:40]!r} is not a type of activity: use {KIND_NAMES}.")
         data["kind"] = kind
-        raw_date = values.get("occurred_at", "").strip()
-        if not raw_date:
-            fail("occurred_at", "Give the date it happened, such as 2024-03-31 14:05.")
-        else:
-            try:
-                data["occurred_at"] = parse_export_moment(raw_date)
-            except ValidationError as exc:
-                fail("occurred_at", exc.messages[0])
+        occurred_at = cell_moment(
+            values,
+            "occurred_at",
+            fail,
+            missing="Give the date it happened, such as 2024-03-31 14:05.",
+        )
+        if occurred_at is not None:
+            data["occurred_at"] = occurred_at
         data["subject"] = " ".join(values.get("subject", "").split())
         data["body"] = values.get("body", "").strip()
         raw_direction = fold(values.get("direction", ""))
@@ -456,92 +386,41 @@ class ActivityImporter(Importer):
         return data
 
     def _contact(self, raw: str, found: dict, run: ActivityRun, fail):
-        text = " ".join(raw.split())
-        if not text:
-            return None
-        match = _EMAIL.search(text)
-        candidates = found.get(match.group(0).casefold() if match else text.casefold())
-        if not candidates:
-            fail(
-                "contact",
-                f"No contact {'with the email' if match else 'named'} {text[:80]!r} among those "
-                "you can see; import the contacts first.",
-            )
-            return None
-        if len(candidates) > 1 and not match:
-            fail("contact", f"More than one contact is named {text[:80]!r}; give an email.")
-            return None
-        if not access.can(run.actor, Action.CHANGE, candidates[0]):
+        contact = contact_named(raw, found, fail, advice="import the contacts first")
+        if contact is not None and not changeable(run.actor, [contact]):
             fail("contact", "This contact is not yours: its timeline was left as it is.")
             return None
-        return candidates[0]
+        return contact
 
     def _organization(self, raw: str, found: dict, run: ActivityRun, fail):
-        text = " ".join(raw.split())
-        if not text:
-            return None
-        candidates = found.get(text.casefold())
-        if not candidates:
-            fail(
-                "organization",
-                f"No organization named {text[:80]!r} among those you can see; import the "
-                "organizations first.",
-            )
-            return None
-        writable = [o for o in candidates if access.can(run.actor, Action.CHANGE, o)]
-        if not writable:
+        candidates = organizations_named(raw, found, fail, advice="import the organizations first")
+        writable = changeable(run.actor, candidates)
+        if candidates and not writable:
             fail("organization", "This organization is not yours: its timeline was left as it is.")
             return None
-        return writable[0]
+        return writable[0] if writable else None
 
     def _create(self, data: dict, key: str, result: RowResult, run: ActivityRun, *, dry_run):
-        try:
-            with transaction.atomic():
-                entry = log_interaction(actor=run.actor, external_id=key, **data)
-                result.after = {
-                    "kind": entry.kind,
-                    "occurred_at": timezone.localtime(entry.occurred_at).isoformat(),
-                    "subject": entry.subject[:80],
-                }
-                if dry_run:
-                    raise _DryRun
-                result.object_id = entry.pk
-        except _DryRun:
-            result.object_id = None
+        def write() -> int:
+            entry = log_interaction(actor=run.actor, external_id=key, **data)
+            result.after = {
+                "kind": entry.kind,
+                "occurred_at": timezone.localtime(entry.occurred_at).isoformat(),
+                "subject": entry.subject[:80],
+            }
+            return entry.pk
+
+        write_row(result, write, dry_run=dry_run)
 
     # --- undo ----------------------------------------------------------------------------------
 
     def undo(self, job, rows, actor) -> dict:
         """Delete the entries this import created, unless someone changed them since."""
-        report = {"deleted": 0, "kept_changed_since": 0, "already_gone": 0}
-        finished = job.finished_at or job.created_at
-        ids = sorted(
-            {
-                row.object_id
-                for row in rows
-                if row.entity == ACTIVITY and row.action == RowAction.CREATED and row.object_id
-            }
+        deletable = partial(access.can, actor, Action.DELETE)
+        audited = partial(record_deletions, actor=actor)
+        return undo_created(
+            job, rows, Interaction, ACTIVITY, deletable, audit_changed_since, audited
         )
-        entries = Interaction.objects.in_bulk(ids)
-        changed = audit_changed_since("interactions.interaction", ids, finished)
-        deletable = []
-        for pk in ids:
-            entry = entries.get(pk)
-            if entry is None:
-                report["already_gone"] += 1
-            elif pk in changed or not access.can(actor, Action.DELETE, entry):
-                report["kept_changed_since"] += 1
-            else:
-                deletable.append(entry)
-        record_deletions(actor=actor, instances=deletable, message=f"import #{job.pk} undone")
-        Interaction.objects.filter(pk__in=[entry.pk for entry in deletable]).delete()
-        report["deleted"] += len(deletable)
-        return report
-
-
-def _visible(queryset, actor):
-    # The system (a CLI run without --as) sees everything.
-    return queryset if actor is None else queryset.visible_to(actor)
 
 
 def _duration(values: dict, fail) -> int | None:
@@ -571,8 +450,3 @@ def _duration(values: dict, fail) -> int | None:
         fail("duration" if raw else "duration_seconds", "Give a duration of at most 24 hours.")
         return None
     return minutes_total
-
-
-def _fail(result: RowResult, column: str, message: str) -> None:
-    result.action = RowAction.ERROR
-    result.errors = [{"field": column, "message": message}]

@@ -23,15 +23,10 @@ someone changed them since.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from dataclasses import dataclass, field
+from functools import partial
 
-from django.contrib.auth import get_user_model
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
-from django.db.models import Value
-from django.db.models.functions import Concat, Lower
 from django.utils import timezone
 
 from rapport.accounts import access
@@ -39,20 +34,29 @@ from rapport.accounts.access import Action
 from rapport.accounts.choices import Domain
 from rapport.audit.querysets import changed_since as audit_changed_since
 from rapport.audit.services import record_deletions
-from rapport.contacts.models import Contact, ContactEmail, Organization
+from rapport.contacts.import_lookups import (
+    contact_named,
+    contacts_by_email_or_name,
+    organizations_by_name,
+    organizations_named,
+)
 from rapport.core.importing import (
     Importer,
-    ImportPolicy,
     OptionField,
-    RowAction,
+    Owners,
     RowErrors,
     RowResult,
     SourceRow,
     Target,
+    attempt,
+    cell_moment,
+    fail_row,
     fold,
     imported_before,
-    parse_export_moment,
-    source_fingerprint,
+    settle_known,
+    start_results,
+    undo_created,
+    write_row,
 )
 from rapport.sales.choices import StageKind
 from rapport.sales.models import Deal, LostReason, Pipeline, Task
@@ -164,12 +168,6 @@ SERVICE_FIELDS = {
     "pipeline": "stage",
 }
 
-_EMAIL = re.compile(r"[^\s<>()\[\],;\"']+@[^\s<>()\[\],;\"']+\.[^\s<>()\[\],;\"']+")
-
-
-class _DryRun(Exception):
-    """Rolls back a dry run's writes once the services have checked them."""
-
 
 @dataclass
 class DealRun:
@@ -183,8 +181,7 @@ class DealRun:
     won_stage: object = None
     lost_stage: object = None
     lost_reasons: dict = field(default_factory=dict)  # folded name → LostReason
-    users: dict = field(default_factory=dict)  # folded email / username / full name → user
-    owner_map: dict = field(default_factory=dict)  # folded source owner → user or None
+    owners: Owners = field(default_factory=Owners)
     owner_problems: dict = field(default_factory=dict)  # user pk → problem or None
     # fingerprint → deal id (or "row:N" in a dry run) of the rows this run has seen.
     seen: dict = field(default_factory=dict)
@@ -197,6 +194,10 @@ class DealImporter(Importer):
     targets = DEAL_TARGETS
     option_names = ("pipeline", "owner_map")
     looked_up_models = (Deal,)
+    # The records a row creates, the column naming one, and the service's fields → columns.
+    record_model = Deal
+    title_column = "name"
+    service_fields = SERVICE_FIELDS
 
     def option_fields(self) -> list[OptionField]:
         pipelines = Pipeline.objects.filter(is_archived=False).order_by("position", "name")
@@ -238,123 +239,62 @@ class DealImporter(Importer):
         run.lost_reasons = {
             fold(reason.name): reason for reason in LostReason.objects.filter(is_active=True)
         }
-        _load_users(run, options)
+        run.owners = Owners.load(options)
         return run
 
-    def process_batch(self, rows: list[SourceRow], run: DealRun, *, dry_run: bool):
-        results = []
-        for row in rows:
-            source_id = row.values.get("source_id", "").strip()
-            if source_id:
-                row.fingerprint = source_fingerprint(DEAL, source_id[:200])
-            results.append(
-                RowResult(
-                    number=row.number,
-                    action=RowAction.CREATED,
-                    entity=DEAL,
-                    fingerprint=row.fingerprint,
-                )
-            )
-        earlier = imported_before(run.job, DEAL, {row.fingerprint for row in rows})
-        existing = Deal.objects.in_bulk(set(earlier.values()))
+    def process_batch(self, rows: list[SourceRow], run, *, dry_run: bool):
+        results = start_results(rows, self.entity)
+        earlier = imported_before(run.job, self.entity, {row.fingerprint for row in rows})
+        existing = self.record_model.objects.in_bulk(set(earlier.values()))
         organizations = self._organizations(rows, run)
-        contacts = self._contacts(rows, run)
+        contacts = contacts_by_email_or_name(
+            (row.values.get("contact", "") for row in rows), run.actor
+        )
+
+        def may_change(record) -> bool:
+            return access.can(run.actor, Action.CHANGE, record)
+
         for row, result in zip(rows, results, strict=True):
-            if run.pipeline_problem:
-                _fail(result, "stage", run.pipeline_problem)
+            problem = self._problem(run)
+            if problem:
+                fail_row(result, *problem)
                 continue
-            if row.fingerprint in run.seen:
-                # The same deal twice in one file: one deal.
-                seen = run.seen[row.fingerprint]
-                result.action = RowAction.UNCHANGED
-                result.object_id = seen if isinstance(seen, int) else None
+            # The same record twice in one file, or imported before: one record.
+            if settle_known(
+                result,
+                seen=run.seen,
+                key=row.fingerprint,
+                record=existing.get(earlier.get(row.fingerprint)),
+                policy=run.policy,
+                may_change=may_change,
+                column="source_id" if row.values.get("source_id") else self.title_column,
+                not_yours=f"This {self.entity} was imported before and is not yours: the row "
+                "was left out.",
+            ):
                 continue
-            deal = existing.get(earlier.get(row.fingerprint))
-            if deal is not None:
-                if not access.can(run.actor, Action.CHANGE, deal):
-                    _fail(
-                        result,
-                        "source_id" if row.values.get("source_id") else "name",
-                        "This deal was imported before and is not yours: the row was left out.",
-                    )
-                    continue
-                run.seen[row.fingerprint] = deal.pk
-                result.object_id = deal.pk
-                result.action = (
-                    RowAction.SKIPPED if run.policy == ImportPolicy.SKIP else RowAction.UNCHANGED
-                )
-                continue
-            try:
-                data = self._clean(row, run, organizations, contacts)
-            except RowErrors as exc:
-                result.action, result.errors = RowAction.ERROR, exc.errors
-                continue
-            try:
-                self._create(data, result, run, dry_run=dry_run)
-            except ValidationError as exc:
-                result.action, result.object_id, result.after = RowAction.ERROR, None, {}
-                result.errors = [
-                    {"field": SERVICE_FIELDS.get(key, key), "message": message}
-                    for key, messages in exc.message_dict.items()
-                    for message in messages
-                ]
-                continue
-            except PermissionDenied as exc:
-                result.action, result.object_id, result.after = RowAction.ERROR, None, {}
-                result.errors = [{"field": "", "message": str(exc)}]
-                continue
-            run.seen[row.fingerprint] = result.object_id or f"row:{row.number}"
+            write = partial(self._write, row, run, organizations, contacts, result, dry_run=dry_run)
+            if attempt(result, write, fields=self.service_fields):
+                run.seen[row.fingerprint] = result.object_id or f"row:{row.number}"
         return results
+
+    def _problem(self, run) -> tuple[str, str] | None:
+        """A problem of the whole run every row is left out with: (column, message)."""
+        return ("stage", run.pipeline_problem) if run.pipeline_problem else None
+
+    def _write(self, row, run, organizations, contacts, result, *, dry_run: bool) -> None:
+        data = self._clean(row, run, organizations, contacts)
+        self._create(data, result, run, dry_run=dry_run)
 
     # --- batch lookups -------------------------------------------------------------------------
 
     def _organizations(self, rows, run) -> dict[str, list]:
         """Folded-case name → the organizations of that name the importer may see, those it may
         change first; one query for the batch."""
-        names = {row.values.get("organization", "").strip().casefold() for row in rows} - {""}
-        if not names:
-            return {}
-        found: dict[str, list] = {}
-        for organization in (
-            _visible(Organization.objects.all(), run.actor)
-            .annotate(folded_name=Lower("name"))
-            .filter(folded_name__in=names)
-            .order_by("pk")
-        ):
-            found.setdefault(organization.folded_name, []).append(organization)
+        found = organizations_by_name(
+            (row.values.get("organization", "") for row in rows), run.actor
+        )
         for candidates in found.values():
             candidates.sort(key=lambda o: not access.can(run.actor, Action.CHANGE, o))
-        return found
-
-    def _contacts(self, rows, run) -> dict[str, list]:
-        """Email or folded full name → the contacts the importer may see; two queries."""
-        emails, names = set(), set()
-        for row in rows:
-            cell = row.values.get("contact", "").strip()
-            if not cell:
-                continue
-            match = _EMAIL.search(cell)
-            if match:
-                emails.add(match.group(0).casefold())
-            else:
-                names.add(" ".join(cell.split()).casefold())
-        found: dict[str, list] = {}
-        if emails:
-            visible = _visible(Contact.objects.all(), run.actor)
-            for address in (
-                ContactEmail.objects.filter(email__in=emails, contact__in=visible)
-                .select_related("contact")
-                .order_by("contact_id")
-            ):
-                found.setdefault(address.email, []).append(address.contact)
-        if names:
-            for contact in (
-                _visible(Contact.objects.all(), run.actor)
-                .annotate(full=Lower(Concat("first_name", Value(" "), "last_name")))
-                .filter(full__in=names)
-                .order_by("pk")
-            ):
-                found.setdefault(contact.full, []).append(contact)
         return found
 
     # --- one row -------------------------------------------------------------------------------
@@ -382,10 +322,10 @@ class DealImporter(Importer):
             fail("currency", f"{currency[:20]!r} is not a currency: use a code such as EUR.")
         data["currency"] = currency or None
         data["stage"] = self._stage(values, run, fail)
-        data["created_at"] = _moment(values, "created_at", fail)
+        data["created_at"] = cell_moment(values, "created_at", fail, example="2024-03-31")
         if data["created_at"] and data["created_at"] > timezone.now():
             fail("created_at", "A creation date cannot be in the future.")
-        close = _moment(values, "close_date", fail)
+        close = cell_moment(values, "close_date", fail, example="2024-03-31")
         stage = data["stage"]
         if stage is not None and stage.kind != StageKind.OPEN:
             close = close or data["created_at"] or timezone.now()
@@ -401,10 +341,8 @@ class DealImporter(Importer):
         data["close"] = close
         if stage is not None and stage.kind == StageKind.LOST:
             data["lost_reason"] = self._lost_reason(values.get("lost_reason", ""), run, fail)
-        data["organization"] = self._pick(
-            values.get("organization", ""), organizations, "organization", fail
-        )
-        data["contact"] = self._contact(values.get("contact", ""), contacts, fail)
+        data["organization"] = self._pick(values.get("organization", ""), organizations, fail)
+        data["contact"] = _contact(values.get("contact", ""), contacts, fail)
         data["owner"] = self._owner(values.get("owner", ""), run, fail)
         description = values.get("description", "").strip()
         if len(description) > 20_000:
@@ -458,56 +396,16 @@ class DealImporter(Importer):
             )
         return reason
 
-    def _pick(self, raw: str, found: dict, column: str, fail):
-        text = " ".join(raw.split())
-        if not text:
-            return None
-        candidates = found.get(text.casefold())
-        if not candidates:
-            fail(
-                column,
-                f"No organization named {text[:80]!r} among those you can see; import the "
-                "organizations first, or leave the column empty.",
-            )
-            return None
-        return candidates[0]
-
-    def _contact(self, raw: str, found: dict, fail):
-        text = " ".join(raw.split())
-        if not text:
-            return None
-        match = _EMAIL.search(text)
-        key = match.group(0).casefold() if match else text.casefold()
-        candidates = found.get(key)
-        if not candidates:
-            fail(
-                "contact",
-                f"No contact {'with the email' if match else 'named'} {text[:80]!r} among those "
-                "you can see; import the contacts first, or leave the column empty.",
-            )
-            return None
-        if len(candidates) > 1 and not match:
-            fail("contact", f"More than one contact is named {text[:80]!r}; give an email.")
-            return None
-        return candidates[0]
+    def _pick(self, raw: str, found: dict, fail):
+        candidates = organizations_named(
+            raw, found, fail, advice="import the organizations first, or leave the column empty"
+        )
+        return candidates[0] if candidates else None
 
     def _owner(self, raw: str, run, fail):
-        text = " ".join(raw.split())
-        if not text:
-            return None
-        if fold(text) in run.owner_map:
-            user = run.owner_map[fold(text)]
-            if user is None:
-                return None  # mapped to "the importer"
-        else:
-            user = run.users.get(text.casefold()) or run.users.get(fold(text))
+        user = run.owners.find(raw, run.owner_column, fail)
         if user is None:
-            fail(
-                run.owner_column,
-                f"No Rapport user {text[:80]!r}: give a user's email address, or map this owner "
-                "to a user in the import's owner mapping.",
-            )
-            return None
+            return None  # none, mapped to "the importer", or unknown
         if user.pk not in run.owner_problems:
             # Who may be given a deal: within the importer's reach. A task may be handed to
             # anyone active who can work it (the rule of `create_task`).
@@ -523,98 +421,55 @@ class DealImporter(Importer):
         stage = data["stage"]
         closed = stage.kind != StageKind.OPEN
         created = data["created_at"] or (data["close"] if closed else None)
-        try:
-            with transaction.atomic():
-                deal = create_deal(
+
+        def write() -> int:
+            deal = create_deal(
+                actor=run.actor,
+                name=data["name"],
+                pipeline=run.pipeline,
+                stage=run.first_stage if closed and run.first_stage else stage,
+                expected_close_date=timezone.localtime(data["close"]).date()
+                if data["close"]
+                else None,
+                amount=data["amount"],
+                currency=data["currency"],
+                owner=data["owner"],
+                contact=data["contact"],
+                organization=data["organization"],
+                source="import",
+                description=data["description"],
+                lost_reason=data.get("lost_reason") if not run.first_stage else None,
+                at=created,
+            )
+            if closed and run.first_stage:
+                # Won or lost on the day the file says: the deal's history and the revenue
+                # by month start then.
+                move_deal(
                     actor=run.actor,
-                    name=data["name"],
-                    pipeline=run.pipeline,
-                    stage=run.first_stage if closed and run.first_stage else stage,
-                    expected_close_date=timezone.localtime(data["close"]).date()
-                    if data["close"]
-                    else None,
-                    amount=data["amount"],
-                    currency=data["currency"],
-                    owner=data["owner"],
-                    contact=data["contact"],
-                    organization=data["organization"],
-                    source="import",
-                    description=data["description"],
-                    lost_reason=data.get("lost_reason") if not run.first_stage else None,
-                    at=created,
+                    deal=deal,
+                    stage=stage,
+                    lost_reason=data.get("lost_reason"),
+                    at=data["close"],
                 )
-                if closed and run.first_stage:
-                    # Won or lost on the day the file says: the deal's history and the revenue
-                    # by month start then.
-                    move_deal(
-                        actor=run.actor,
-                        deal=deal,
-                        stage=stage,
-                        lost_reason=data.get("lost_reason"),
-                        at=data["close"],
-                    )
-                result.after = {
-                    "name": deal.name,
-                    "stage": stage.name,
-                    "amount": str(deal.amount),
-                    "currency": deal.currency,
-                }
-                if dry_run:
-                    raise _DryRun
-                result.object_id = deal.pk
-        except _DryRun:
-            result.object_id = None
+            result.after = {
+                "name": deal.name,
+                "stage": stage.name,
+                "amount": str(deal.amount),
+                "currency": deal.currency,
+            }
+            return deal.pk
+
+        write_row(result, write, dry_run=dry_run)
 
     # --- undo ----------------------------------------------------------------------------------
 
     def undo(self, job, rows, actor) -> dict:
-        """Delete the deals this import created, unless someone changed them since."""
-        report = {"deleted": 0, "kept_changed_since": 0, "already_gone": 0}
-        finished = job.finished_at or job.created_at
-        ids = sorted(
-            {
-                row.object_id
-                for row in rows
-                if row.entity == DEAL and row.action == RowAction.CREATED and row.object_id
-            }
+        """Delete the records this import created, unless someone changed them since."""
+        deletable = partial(access.can, actor, Action.DELETE)
+        audited = partial(record_deletions, actor=actor)
+        return undo_created(
+            job, rows, self.record_model, self.entity, deletable, audit_changed_since, audited
         )
-        deals = Deal.objects.in_bulk(ids)
-        changed = audit_changed_since("sales.deal", ids, finished)
-        deletable = []
-        for pk in ids:
-            deal = deals.get(pk)
-            if deal is None:
-                report["already_gone"] += 1
-            elif pk in changed or not access.can(actor, Action.DELETE, deal):
-                report["kept_changed_since"] += 1
-            else:
-                deletable.append(deal)
-        record_deletions(actor=actor, instances=deletable, message=f"import #{job.pk} undone")
-        Deal.objects.filter(pk__in=[deal.pk for deal in deletable]).delete()
-        report["deleted"] += len(deletable)
-        return report
-
-
-def _load_users(run, options: dict) -> None:
-    """Users are few: one query for all, then every owner cell is matched in memory."""
-    for user in get_user_model().objects.filter(is_active=True).order_by("pk"):
-        for key in (user.email, user.username, f"{user.first_name} {user.last_name}"):
-            if key and fold(key):
-                run.users.setdefault(key.casefold().strip(), user)
-                run.users.setdefault(fold(key), user)
-    owner_map = options.get("owner_map") or {}
-    if not isinstance(owner_map, dict):
-        owner_map = {}
-    for source, target in owner_map.items():
-        target = str(target or "").strip()
-        run.owner_map[fold(str(source))] = (
-            (run.users.get(target.casefold()) or run.users.get(fold(target))) if target else None
-        )
-
-
-def _visible(queryset, actor):
-    # The system (a CLI run without --as) sees everything.
-    return queryset if actor is None else queryset.visible_to(actor)
 
 
 def _by_position(stage):
@@ -644,20 +499,10 @@ def _amount(raw: str) -> str:
     return text.replace(" ", "").replace("\u00a0", "")
 
 
-def _moment(values: dict, column: str, fail) -> dt.datetime | None:
-    raw = values.get(column, "").strip()
-    if not raw:
-        return None
-    try:
-        return parse_export_moment(raw, example="2024-03-31")
-    except ValidationError as exc:
-        fail(column, exc.messages[0])
-        return None
-
-
-def _fail(result: RowResult, column: str, message: str) -> None:
-    result.action = RowAction.ERROR
-    result.errors = [{"field": column, "message": message}]
+def _contact(raw: str, found: dict, fail):
+    return contact_named(
+        raw, found, fail, advice="import the contacts first, or leave the column empty"
+    )
 
 
 # --- tasks -------------------------------------------------------------------------------------
@@ -720,8 +565,7 @@ class TaskRun:
     job: object
     actor: object
     policy: str
-    users: dict = field(default_factory=dict)
-    owner_map: dict = field(default_factory=dict)
+    owners: Owners = field(default_factory=Owners)
     owner_problems: dict = field(default_factory=dict)
     seen: dict = field(default_factory=dict)
     owner_column: str = "assignee"
@@ -737,74 +581,24 @@ class TaskImporter(DealImporter):
     targets = TASK_TARGETS
     option_names = ("owner_map",)
     looked_up_models = ()
+    record_model = Task
+    title_column = "title"
+    service_fields = {}
 
     def option_fields(self) -> list[OptionField]:
         return []
 
     def begin(self, job) -> TaskRun:
         run = TaskRun(job=job, actor=job.created_by, policy=job.policy)
-        _load_users(run, job.options or {})
+        run.owners = Owners.load(job.options or {})
         return run
 
-    def process_batch(self, rows: list[SourceRow], run: TaskRun, *, dry_run: bool):
-        results = []
-        for row in rows:
-            source_id = row.values.get("source_id", "").strip()
-            if source_id:
-                row.fingerprint = source_fingerprint(TASK, source_id[:200])
-            results.append(
-                RowResult(
-                    number=row.number,
-                    action=RowAction.CREATED,
-                    entity=TASK,
-                    fingerprint=row.fingerprint,
-                )
-            )
-        earlier = imported_before(run.job, TASK, {row.fingerprint for row in rows})
-        existing = Task.objects.in_bulk(set(earlier.values()))
-        organizations = self._organizations(rows, run)
-        contacts = self._contacts(rows, run)
-        for row, result in zip(rows, results, strict=True):
-            if row.fingerprint in run.seen:
-                seen = run.seen[row.fingerprint]
-                result.action = RowAction.UNCHANGED
-                result.object_id = seen if isinstance(seen, int) else None
-                continue
-            task = existing.get(earlier.get(row.fingerprint))
-            if task is not None:
-                if not access.can(run.actor, Action.CHANGE, task):
-                    _fail(
-                        result,
-                        "source_id" if row.values.get("source_id") else "title",
-                        "This task was imported before and is not yours: the row was left out.",
-                    )
-                    continue
-                run.seen[row.fingerprint] = task.pk
-                result.object_id = task.pk
-                result.action = (
-                    RowAction.SKIPPED if run.policy == ImportPolicy.SKIP else RowAction.UNCHANGED
-                )
-                continue
-            try:
-                data = self._clean_task(row, run, organizations, contacts)
-                self._create_task(data, result, run, dry_run=dry_run)
-            except RowErrors as exc:
-                result.action, result.errors = RowAction.ERROR, exc.errors
-                continue
-            except ValidationError as exc:
-                result.action, result.object_id, result.after = RowAction.ERROR, None, {}
-                result.errors = [
-                    {"field": key, "message": message}
-                    for key, messages in exc.message_dict.items()
-                    for message in messages
-                ]
-                continue
-            except PermissionDenied as exc:
-                result.action, result.object_id, result.after = RowAction.ERROR, None, {}
-                result.errors = [{"field": "", "message": str(exc)}]
-                continue
-            run.seen[row.fingerprint] = result.object_id or f"row:{row.number}"
-        return results
+    def _problem(self, run) -> tuple[str, str] | None:
+        return None
+
+    def _write(self, row, run, organizations, contacts, result, *, dry_run: bool) -> None:
+        data = self._clean_task(row, run, organizations, contacts)
+        self._create_task(data, result, run, dry_run=dry_run)
 
     def _clean_task(self, row: SourceRow, run: TaskRun, organizations, contacts) -> dict:
         values, errors = row.values, []
@@ -820,28 +614,18 @@ class TaskImporter(DealImporter):
             fail("title", f"Use at most 200 characters (it has {len(title)}).")
         data["title"] = title
         raw_due = values.get("due_at", "").strip()
-        data["due_at"] = None
-        if not raw_due:
-            fail("due_at", "Give the due date, such as 2024-03-31.")
-        else:
-            try:
-                due = parse_export_moment(raw_due)
-            except ValidationError as exc:
-                fail("due_at", exc.messages[0])
-            else:
-                if ":" not in raw_due and "T" not in raw_due:
-                    due = due.replace(hour=9)  # a day alone: due in the morning
-                data["due_at"] = due
+        due = cell_moment(values, "due_at", fail, missing="Give the due date, such as 2024-03-31.")
+        if due is not None and ":" not in raw_due and "T" not in raw_due:
+            due = due.replace(hour=9)  # a day alone: due in the morning
+        data["due_at"] = due
         priority = PRIORITY_WORDS.get(fold(values.get("priority", "")))
         if priority is None:
             fail("priority", "Use low, normal, high or urgent.")
         data["priority"] = priority or "normal"
         data["done"] = fold(values.get("status", "")) in DONE_WORDS
         data["description"] = values.get("description", "").strip()
-        data["organization"] = self._pick(
-            values.get("organization", ""), organizations, "organization", fail
-        )
-        data["contact"] = self._contact(values.get("contact", ""), contacts, fail)
+        data["organization"] = self._pick(values.get("organization", ""), organizations, fail)
+        data["contact"] = _contact(values.get("contact", ""), contacts, fail)
         data["assignee"] = self._owner(values.get("assignee", ""), run, fail)
         if errors:
             raise RowErrors(errors)
@@ -849,41 +633,12 @@ class TaskImporter(DealImporter):
 
     def _create_task(self, data: dict, result: RowResult, run: TaskRun, *, dry_run: bool):
         done = data.pop("done")
-        try:
-            with transaction.atomic():
-                task = create_task(actor=run.actor, **data)
-                if done:
-                    task = complete_task(actor=run.actor, task=task)
-                result.after = {"title": task.title, "status": task.status}
-                if dry_run:
-                    raise _DryRun
-                result.object_id = task.pk
-        except _DryRun:
-            result.object_id = None
 
-    def undo(self, job, rows, actor) -> dict:
-        """Delete the tasks this import created, unless someone changed them since."""
-        report = {"deleted": 0, "kept_changed_since": 0, "already_gone": 0}
-        finished = job.finished_at or job.created_at
-        ids = sorted(
-            {
-                row.object_id
-                for row in rows
-                if row.entity == TASK and row.action == RowAction.CREATED and row.object_id
-            }
-        )
-        tasks = Task.objects.in_bulk(ids)
-        changed = audit_changed_since("sales.task", ids, finished)
-        deletable = []
-        for pk in ids:
-            task = tasks.get(pk)
-            if task is None:
-                report["already_gone"] += 1
-            elif pk in changed or not access.can(actor, Action.DELETE, task):
-                report["kept_changed_since"] += 1
-            else:
-                deletable.append(task)
-        record_deletions(actor=actor, instances=deletable, message=f"import #{job.pk} undone")
-        Task.objects.filter(pk__in=[task.pk for task in deletable]).delete()
-        report["deleted"] += len(deletable)
-        return report
+        def write() -> int:
+            task = create_task(actor=run.actor, **data)
+            if done:
+                task = complete_task(actor=run.actor, task=task)
+            result.after = {"title": task.title, "status": task.status}
+            return task.pk
+
+        write_row(result, write, dry_run=dry_run)

@@ -2,52 +2,34 @@
 original dates, linked by email or name within the importer's access, re-imports that add
 nothing, dry runs that write nothing, undo."""
 
-import csv
 import datetime as dt
 import io
 
 import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from rapport.contacts.tests.factories import make_contact, make_organization
 from rapport.core.importing import auto_map, get_importer
-from rapport.data_exchange.choices import ImportStatus, RowAction
+from rapport.core.tests.importing_helpers import (  # noqa: F401 (media_in_tmp: a fixture)
+    errors_of,
+    import_csv,
+    make_book,
+    media_in_tmp,
+)
+from rapport.data_exchange.choices import ImportStatus
 from rapport.data_exchange.importing import jobs
 from rapport.interactions.models import Interaction
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def media_in_tmp(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-
-
 def import_activities(actor, header, rows, **kwargs):
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    upload = SimpleUploadedFile("activities.csv", buffer.getvalue().encode(), "text/csv")
-    job = jobs.create_import(actor=actor, entity="activity", upload=upload, **kwargs)
-    return jobs.run_import(job.pk)
-
-
-def errors_of(job) -> dict[int, list[tuple[str, str]]]:
-    return {
-        row.row_number: [(e["field"], e["message"]) for e in row.errors]
-        for row in job.rows.filter(action=RowAction.ERROR).order_by("row_number")
-    }
+    return import_csv(actor, "activity", "activities.csv", header, rows, **kwargs)
 
 
 @pytest.fixture
 def book(owner):
-    nordlicht = make_organization(actor=owner, owner=owner, name="Nordlicht Logistik GmbH")
-    ana = make_contact(
-        actor=owner, owner=owner, first_name="Ana", last_name="Silva", emails=["ana@nordlicht.de"]
-    )
-    return {"organization": nordlicht, "contact": ana}
+    return make_book(owner)
 
 
 HUBSPOT = [

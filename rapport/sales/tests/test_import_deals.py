@@ -2,9 +2,7 @@
 to the chosen pipeline, won and lost dates in the deal's history, record access, re-imports that
 add nothing, dry runs that write nothing, undo."""
 
-import csv
 import datetime as dt
-import io
 from decimal import Decimal
 
 import pytest
@@ -14,6 +12,12 @@ from django.utils import timezone
 from rapport.accounts.tests.factories import UserFactory
 from rapport.contacts.tests.factories import make_contact, make_organization
 from rapport.core.importing import auto_map, get_importer
+from rapport.core.tests.importing_helpers import (  # noqa: F401 (media_in_tmp: a fixture)
+    errors_of,
+    import_csv,
+    make_book,
+    media_in_tmp,
+)
 from rapport.data_exchange.choices import ImportStatus, RowAction
 from rapport.data_exchange.importing import jobs
 from rapport.sales.models import Deal, DealStageChange
@@ -21,26 +25,8 @@ from rapport.sales.models import Deal, DealStageChange
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def media_in_tmp(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-
-
 def import_deals(actor, header, rows, **kwargs):
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    upload = SimpleUploadedFile("deals.csv", buffer.getvalue().encode(), "text/csv")
-    job = jobs.create_import(actor=actor, entity="deal", upload=upload, **kwargs)
-    return jobs.run_import(job.pk)
-
-
-def errors_of(job) -> dict[int, list[tuple[str, str]]]:
-    return {
-        row.row_number: [(e["field"], e["message"]) for e in row.errors]
-        for row in job.rows.filter(action=RowAction.ERROR).order_by("row_number")
-    }
+    return import_csv(actor, "deal", "deals.csv", header, rows, **kwargs)
 
 
 def at(day: str) -> dt.datetime:
@@ -51,11 +37,7 @@ def at(day: str) -> dt.datetime:
 @pytest.fixture
 def book(owner, pipeline):
     """The importer's organization and contact, and the default pipeline."""
-    nordlicht = make_organization(actor=owner, owner=owner, name="Nordlicht Logistik GmbH")
-    ana = make_contact(
-        actor=owner, owner=owner, first_name="Ana", last_name="Silva", emails=["ana@nordlicht.de"]
-    )
-    return {"organization": nordlicht, "contact": ana, "pipeline": pipeline}
+    return {**make_book(owner), "pipeline": pipeline}
 
 
 SALESFORCE = [
