@@ -4,6 +4,7 @@ Works below the API framework, on the raw request and response, so every POST en
 without each handler remembering to. A key is scoped to the caller's credentials.
 """
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -119,29 +120,25 @@ class IdempotencyMiddleware:
         record, answer = self._claim(request, principal, key, fingerprint)
         if answer is not None:
             return answer
-        response = self.get_response(request)
-        if (
-            response.status_code >= 500
-            or response.status_code in NOT_KEPT
-            or not response.get("Content-Type", "").startswith(
-                ("application/json", "application/problem+json")
-            )
-        ):
-            record.delete()  # a failure is not a result: let the retry run again
-            return response
-        if "no-store" in response.get("Cache-Control", ""):
-            # A secret shown once (a new API token) is never written down here; a retry
-            # learns that the first request succeeded, not the secret.
-            body = WITHHELD
-        else:
-            try:
-                body = json.loads(response.content or b"null")
-            except ValueError:
-                record.delete()
-                return response
-        IdempotencyRecord.objects.filter(pk=record.pk).update(
-            status_code=response.status_code, response_body=body, locked_until=None
-        )
+        # The request's writes and its stored answer commit together, or neither does. Before,
+        # a create could commit and the connection die before its answer was stored: the
+        # client got 503, the key stayed pending, and a retry after the lease wrote it again.
+        with transaction.atomic():
+            response = self.get_response(request)
+            body = _kept_body(response)
+            if body is None:
+                if response.status_code >= 500:
+                    transaction.set_rollback(True)  # nothing half written; a retry runs again
+                else:
+                    IdempotencyRecord.objects.filter(pk=record.pk).delete()
+            else:
+                IdempotencyRecord.objects.filter(pk=record.pk).update(
+                    status_code=response.status_code, response_body=body, locked_until=None
+                )
+        if body is None and response.status_code >= 500:
+            # A failure is not a result: free the key (if the database is still there).
+            with contextlib.suppress(DatabaseError):  # else the lease frees it
+                IdempotencyRecord.objects.filter(pk=record.pk).delete()
         return response
 
     def _claim(self, request, principal, key, fingerprint):
@@ -205,6 +202,27 @@ class IdempotencyMiddleware:
                 response["Retry-After"] = "1"
                 return None, response
             time.sleep(0.1)
+
+
+def _kept_body(response):
+    """The JSON a retry should get back, or None when the answer is not one to keep (a failure,
+    a refusal, anything but JSON)."""
+    if (
+        response.status_code >= 500
+        or response.status_code in NOT_KEPT
+        or not response.get("Content-Type", "").startswith(
+            ("application/json", "application/problem+json")
+        )
+    ):
+        return None
+    if "no-store" in response.get("Cache-Control", ""):
+        # A secret shown once (a new API token) is never written down here; a retry learns
+        # that the first request succeeded, not the secret.
+        return WITHHELD
+    try:
+        return json.loads(response.content or b"null")
+    except ValueError:
+        return None
 
 
 def _replay(record):

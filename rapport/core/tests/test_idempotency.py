@@ -253,3 +253,26 @@ def test_an_upload_over_the_memory_limit_with_a_key_is_accepted_and_replayed(
     assert retry.status_code == 202
     assert retry["Idempotent-Replayed"] == "true"
     assert retry.json() == first.json()
+
+
+def test_a_create_whose_answer_cannot_be_stored_is_not_written(api, monkeypatch):
+    """The connection dies between the create and storing its answer: the client is told 503,
+    and the create must not be there, or a retry with the same key would write it twice."""
+    from django.db import OperationalError
+
+    def connection_lost(response):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(idempotency, "_kept_body", connection_lost)
+    response = post(api, "/api/v1/contacts/", {"first_name": "Once"}, key="lost-answer")
+
+    assert response.status_code == 503
+    assert not Contact.objects.filter(first_name="Once").exists()
+    assert not ChangeRecord.objects.filter(entity="contacts.contact").exists()
+
+    monkeypatch.undo()
+    record = IdempotencyRecord.objects.get(key="lost-answer")
+    IdempotencyRecord.objects.filter(pk=record.pk).update(locked_until=None)  # the lease ran out
+    retry = post(api, "/api/v1/contacts/", {"first_name": "Once"}, key="lost-answer")
+    assert retry.status_code == 201
+    assert Contact.objects.filter(first_name="Once").count() == 1
