@@ -888,7 +888,7 @@ def _check_parent(parent: Organization, child: Organization, errors: dict) -> No
 def remove_relationship(*, actor, relationship: OrganizationRelationship) -> None:
     org = relationship.from_organization
     access.require(actor, Action.CHANGE, org)
-    label = f"{relationship.kind} of #{relationship.to_organization_id}"
+    label = f"{relationship.get_kind_display()} {relationship.to_organization.name}"
     relationship.delete()
     record_change(
         actor=actor,

@@ -736,7 +736,7 @@ def merge_contacts(*, actor, survivor: Contact, loser: Contact, choices=None) ->
     survivor = contact_services.update_contact(actor=actor, contact=survivor, **changes)
     if stage is not None:
         contact_services.set_lifecycle_stage(
-            actor=actor, contact=survivor, stage=stage, reason=f"merged with #{loser.pk}"
+            actor=actor, contact=survivor, stage=stage, reason=f"merged with {loser}"[:200]
         )
 
     leftovers = other_related_counts(loser, _CONTACT_HANDLED)

@@ -203,3 +203,18 @@ def test_relationship_to_itself_is_refused(owner):
             kind="friend",
         )
     ) == {"kind", "to_organization"}
+
+
+def test_relationship_changes_are_recorded_by_name(owner):
+
+    holding = make_organization(actor=owner, owner=owner, name="Holding AG")
+    daughter = make_organization(actor=owner, owner=owner, name="Daughter GmbH")
+    tie = services.add_relationship(
+        actor=owner, from_organization=holding, to_organization=daughter, kind="parent"
+    )
+    services.remove_relationship(actor=owner, relationship=tie)
+
+    records = ChangeRecord.objects.filter(object_id=str(holding.pk)).order_by("id")
+    added, removed = list(records)[-2:]
+    assert added.after == {"relationship": "Parent company of Daughter GmbH"}
+    assert removed.before == {"relationship": "Parent company of Daughter GmbH"}

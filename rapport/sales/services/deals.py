@@ -301,7 +301,7 @@ def _on_won(deal: Deal, actor) -> None:
             actor=actor,
             contact=contact,
             stage=LifecycleStage.CUSTOMER,
-            reason=f"won deal #{deal.pk}",
+            reason=f"won the deal “{deal.name}”"[:200],
         )
 
 

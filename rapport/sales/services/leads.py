@@ -141,7 +141,7 @@ def convert_lead(
         actor=actor,
         contact=contact,
         stage=LifecycleStage.OPPORTUNITY,
-        reason=f"converted to deal #{deal.pk}",
+        reason=f"converted to the deal “{deal.name}”"[:200],
     )
     emit(events.LeadConverted(contact_id=contact.pk, deal_id=deal.pk, actor_id=actor_id(actor)))
     return deal
