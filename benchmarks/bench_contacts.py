@@ -80,10 +80,12 @@ def free_port() -> int:
 
 
 class Server:
-    """gunicorn, one worker, on a loopback port, against the benchmark database."""
+    """gunicorn on a loopback port, against the benchmark database: one worker with one thread
+    unless told otherwise (bench_load runs it as `rapport serve` does)."""
 
-    def __init__(self, port: int):
+    def __init__(self, port: int, workers: int = 1, threads: int = 1):
         self.port = port
+        self.workers, self.threads = workers, threads
         env = {
             **os.environ,
             "RAPPORT_DEBUG": "0",
@@ -102,12 +104,12 @@ class Server:
                 "--bind",
                 f"127.0.0.1:{port}",
                 "--workers",
-                "1",
+                str(workers),
                 # gthread keeps connections alive, so each timing is one request, not a handshake.
                 "--worker-class",
                 "gthread",
                 "--threads",
-                "1",
+                str(threads),
                 "--log-level",
                 "warning",
             ],

@@ -2,8 +2,8 @@
 
 (a) DATABASE RESTART (PostgreSQL only, and only with `--allow-restart`: it restarts the local
 cluster with pg_ctlcluster, which every user of that server notices). Seeds N contacts through
-seed.py (reusing a seeded database), serves the app with bench_load's ServeServer (gunicorn as
-`rapport serve` runs it), and 4 writers create contacts through `POST /api/v1/contacts/`, each
+seed.py (reusing a seeded database), serves the app with bench_contacts' Server with the
+worker and thread counts `rapport serve` uses, and 4 writers create contacts through `POST /api/v1/contacts/`, each
 with a unique email and an Idempotency-Key, recording every acknowledged one (201).
 `--restart-at` seconds in, the bench stops PostgreSQL (`-m fast`), waits `--outage` seconds,
 and starts it again; the writers keep
@@ -48,11 +48,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import seed as seeding  # benchmarks/ is not a package: found through sys.path
-from bench_contacts import _safe, api_token, free_port
+from bench_contacts import Server, _safe, api_token, free_port
 from bench_load import (
     SERVE_THREADS,
     LoadClient,
-    ServeServer,
     delete_written_contacts,
     descendants,
     load_average,
@@ -188,7 +187,7 @@ def restart_under_writes(args, console) -> int:
     connection.close()
 
     port = free_port()
-    server = ServeServer(port, args.workers, args.threads)
+    server = Server(port, args.workers, args.threads)
     console.print(
         f"(a) database restart: {counts['contacts']:,} contacts; gunicorn {args.workers} × "
         f"{args.threads}; {WRITERS} writers for {args.seconds:.0f} s, PostgreSQL stopped at "

@@ -47,7 +47,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import bench_contacts  # benchmarks/ is not a package: found through sys.path
 import seed as seeding
 from bench_contacts import (
     Client,
@@ -76,31 +75,6 @@ def serve_workers() -> int:
 
 
 SERVE_THREADS = 4  # `rapport serve --threads` default
-
-
-class ServeServer(Server):
-    """bench_contacts' Server (gunicorn, gthread, production settings, loopback port) with the
-    worker processes and threads `rapport serve` uses instead of its one and one.
-
-    The Server builds its command inside __init__; the worker and thread counts are swapped in
-    as it starts the process, so the rest (environment, readiness wait, stop) stays its own.
-    """
-
-    def __init__(self, port: int, workers: int, threads: int):
-        self.workers, self.threads = workers, threads
-        popen = subprocess.Popen
-
-        def with_counts(args, **kwargs):
-            args = list(args)
-            args[args.index("--workers") + 1] = str(workers)
-            args[args.index("--threads") + 1] = str(threads)
-            return popen(args, **kwargs)
-
-        bench_contacts.subprocess.Popen = with_counts
-        try:
-            super().__init__(port)
-        finally:
-            bench_contacts.subprocess.Popen = popen
 
 
 class LoadClient(Client):
@@ -677,7 +651,7 @@ def main(argv: list[str] | None = None) -> int:
     port = free_port()
     os.environ["PGAPPNAME"] = WEB_APP_NAME  # for gunicorn's environment (ServerCpu)
     try:
-        server = ServeServer(port, args.workers, args.threads)
+        server = Server(port, args.workers, args.threads)
     finally:
         os.environ.pop("PGAPPNAME")
     worker = None if args.no_task_worker else start_task_worker()

@@ -113,10 +113,6 @@ def rule_for(record_or_model) -> Rule | None:
     return None
 
 
-def registered_models() -> list[type]:
-    return list(_rules)
-
-
 # --- who the user is -----------------------------------------------------------------------
 
 

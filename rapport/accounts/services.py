@@ -463,8 +463,6 @@ def record_login_attempt(*, username: str, ip_address: str | None, succeeded: bo
         now = timezone.now()
         keep = max(settings.RAPPORT_LOGIN_WINDOW_SECONDS, 86_400)
         LoginAttempt.objects.filter(
-            succeeded=False, attempted_at__lt=now - dt.timedelta(seconds=keep)
-        ).delete()
-        LoginAttempt.objects.filter(
-            succeeded=True, attempted_at__lt=now - dt.timedelta(days=KNOWN_ADDRESS_DAYS)
+            Q(succeeded=False, attempted_at__lt=now - dt.timedelta(seconds=keep))
+            | Q(succeeded=True, attempted_at__lt=now - dt.timedelta(days=KNOWN_ADDRESS_DAYS))
         ).delete()

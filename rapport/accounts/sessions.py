@@ -90,10 +90,13 @@ def active_sessions(user: User) -> list[UserSession]:
     """The user's sessions that still sign them in, most recently used first (stale rows go)."""
     live, stale = [], []
     for user_session in UserSession.objects.filter(user=user):
-        (live if _is_live(user_session, user) else stale).append(user_session.pk)
+        if _is_live(user_session, user):
+            live.append(user_session)
+        else:
+            stale.append(user_session.pk)
     if stale:
         UserSession.objects.filter(pk__in=stale).delete()
-    return list(UserSession.objects.filter(pk__in=live))
+    return live
 
 
 @transaction.atomic

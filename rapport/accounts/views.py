@@ -74,6 +74,16 @@ def complete_sign_in(request, user: User, *, address: str | None, target: str):
     return redirect(safe_target(request, target))
 
 
+def start_code_step(request, user: User, *, target: str):
+    """A first factor passed (a password, or the OIDC provider): ask for the code next."""
+    request.session[TWO_FACTOR_PENDING] = {
+        "user": user.pk,
+        "at": timezone.now().isoformat(),
+        "next": target,
+    }
+    return redirect("accounts:login_code")
+
+
 def login(request):
     """Sign-in, throttled per account and per address; the message never says which failed.
 
@@ -95,12 +105,7 @@ def login(request):
         elif form.is_valid():
             user = form.get_user()
             if two_factor.has_two_factor(user):
-                request.session[TWO_FACTOR_PENDING] = {
-                    "user": user.pk,
-                    "at": timezone.now().isoformat(),
-                    "next": target,
-                }
-                return redirect("accounts:login_code")
+                return start_code_step(request, user, target=target)
             return complete_sign_in(request, user, address=address, target=target)
         else:
             record_login_attempt(username=username, ip_address=address, succeeded=False)

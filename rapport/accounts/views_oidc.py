@@ -12,12 +12,11 @@ from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
 from rapport.accounts import oidc, two_factor
 from rapport.accounts.services import login_is_throttled, record_login_attempt
-from rapport.accounts.views import TWO_FACTOR_PENDING, complete_sign_in
+from rapport.accounts.views import complete_sign_in, start_code_step
 from rapport.core.http import client_address
 
 log = logging.getLogger(__name__)
@@ -83,10 +82,5 @@ def oidc_callback(request):
         messages.error(request, refused.message)
         return redirect("accounts:login")
     if two_factor.has_two_factor(user):
-        request.session[TWO_FACTOR_PENDING] = {
-            "user": user.pk,
-            "at": timezone.now().isoformat(),
-            "next": target,
-        }
-        return redirect("accounts:login_code")
+        return start_code_step(request, user, target=target)
     return complete_sign_in(request, user, address=address, target=target)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from decimal import Decimal
 
-from django.db.models import Count, Sum
+from django.db.models import Sum
 from django.urls import reverse
 
 from rapport.commerce.models import Order
@@ -51,7 +51,7 @@ def company_group_panel(request, organization):
     open_deals = _by_organization(
         deals.filter(status="open")
         .values("organization_id", "currency")
-        .annotate(total=Sum("amount"), n=Count("id")),
+        .annotate(total=Sum("amount")),
         "total",
     )
     won_deals = _by_organization(

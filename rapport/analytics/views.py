@@ -128,7 +128,12 @@ def _customer_page(request, *, preset: dict | None = None, template="analytics/c
         tiers=ValueTier.choices,
         clv_available=clv_available,
         is_filtered=bool(cleaned),
-        static_lists=Segment.objects.static().filter(is_archived=False)[:100]
+        # Only the lists this user may add to (their own, or any for an administrator).
+        static_lists=[
+            item
+            for item in Segment.objects.static().filter(is_archived=False)[:100]
+            if access.can(request.user, Action.CHANGE, item)
+        ]
         if can_write(request.user)
         else [],
         headers=_headers(sort, clv_available),

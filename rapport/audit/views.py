@@ -22,7 +22,7 @@ from rapport.accounts.views import render_for_user, user_zone
 from rapport.accounts.views_admin import administrator_required
 from rapport.audit.models import ChangeAction, ChangeRecord
 from rapport.audit.services import diff
-from rapport.audit.wording import ChangeWords
+from rapport.audit.wording import ChangeWords, record_kind
 from rapport.core.htmx import is_htmx
 from rapport.core.pagination import CursorError, keyset_page
 
@@ -164,7 +164,12 @@ def change_list(request):
     context = {
         "form": form,
         "entries": [
-            {"record": record, "rows": change_rows(record, words)} for record in page.items
+            {
+                "record": record,
+                "rows": change_rows(record, words),
+                "kind": record_kind(record.entity),
+            }
+            for record in page.items
         ],
         "next_url": next_url,
         "is_first_page": not request.GET.get("cursor") or bool(cursor_error),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import defaultdict
+from functools import cache
 
 from django.apps import apps
 from django.db import models
@@ -41,7 +42,19 @@ def _model(entity: str):
         return None
 
 
+def record_kind(entity: str) -> str:
+    """ "Contact" for "contacts.contact": the record type in words (a removed model keeps its
+    label)."""
+    model = _model(entity)
+    if model is None:
+        return entity
+    name = str(model._meta.verbose_name)
+    return name[:1].upper() + name[1:]
+
+
+@cache
 def _fields_by_key(model) -> dict[str, models.Field]:
+    """A model's concrete fields by name and by attname (a model's fields are fixed at start)."""
     if model is None:
         return {}
     fields = {}
@@ -118,8 +131,9 @@ class ChangeWords:
     def value(self, model, key: str, value) -> str:
         if value is None or value == "" or value == [] or value == {}:
             return NOTHING
-        field = _fields_by_key(model).get(key)
-        related = self._related_model(_fields_by_key(model), key)
+        fields = _fields_by_key(model)
+        field = fields.get(key)
+        related = self._related_model(fields, key)
         if related is not None:
             names = self._names.get(related, {})
             items = value if isinstance(value, list) else [value]

@@ -40,6 +40,7 @@ from rapport.core.importing import (
     RowResult,
     SourceRow,
     Target,
+    created_ids,
 )
 
 ORDER = "order"
@@ -505,20 +506,15 @@ class OrderImporter(Importer):
         it moved, where nobody moved them since."""
         report = {"deleted": 0, "restored": 0, "kept_changed_since": 0, "already_gone": 0}
         finished = job.finished_at or job.created_at
-        created = sorted(
-            {
-                row.object_id
-                for row in rows
-                if row.action == RowAction.CREATED and row.entity == ORDER and row.object_id
-            }
-        )
+        created = created_ids(rows, ORDER)
         changed_since = audit_changed_since("commerce.order", created, finished)
         orders = Order.objects.in_bulk(created)
         for pk in created:
             order = orders.get(pk)
             if order is None:
                 report["already_gone"] += 1
-            elif pk in changed_since:
+            elif pk in changed_since or not access.can(actor, Action.DELETE, order):
+                # An order the undoer may no longer delete is kept, as the other importers do.
                 report["kept_changed_since"] += 1
             else:
                 commerce.delete_order(actor=actor, order=order)
@@ -530,7 +526,9 @@ class OrderImporter(Importer):
             if order is None:
                 report["already_gone"] += 1
                 continue
-            if order.status != row.after.get("status"):
+            if order.status != row.after.get("status") or not access.can(
+                actor, Action.CHANGE, order
+            ):
                 report["kept_changed_since"] += 1
                 continue
             # Back to the earlier status, which `set_order_status` would refuse (statuses only

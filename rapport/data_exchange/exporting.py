@@ -21,7 +21,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 
-from rapport.contacts.models import Contact, Membership, Organization
+from rapport.contacts.models import Membership
 from rapport.customfields.choices import Entity as CustomFieldEntity
 from rapport.customfields.services import definitions_for
 
@@ -280,10 +280,6 @@ def export_filename(entity: str, extension: str) -> str:
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     plural = "contacts" if entity == "contact" else "organizations"
     return f"{plural}-{stamp}.{extension}"
-
-
-def base_queryset(entity: str) -> QuerySet:
-    return Contact.objects.all() if entity == "contact" else Organization.objects.all()
 
 
 def error_report_response(job):

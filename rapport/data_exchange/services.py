@@ -14,7 +14,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from rapport.accounts.access import can_administer, can_write
+from rapport.accounts import access
+from rapport.accounts.access import can_administer
 from rapport.audit.models import ChangeAction
 from rapport.audit.services import record_change, snapshot
 from rapport.contacts import services as contact_services
@@ -89,12 +90,6 @@ ORGANIZATION_MERGE_FIELDS = [
 
 def _actor_id(actor):
     return actor.pk if getattr(actor, "is_authenticated", False) else None
-
-
-def _require_writer(actor) -> None:
-    # A service called from a task or command has no user; access is checked by the caller.
-    if actor is not None and getattr(actor, "is_authenticated", False) and not can_write(actor):
-        raise PermissionDenied("Your role is read-only.")
 
 
 # --- matching rules ---------------------------------------------------------------------------
@@ -223,7 +218,7 @@ def mark_as_duplicates(*, actor, first, second):
     a person asking overrides the earlier "not a duplicate"."""
     from rapport.data_exchange import matching
 
-    _require_writer(actor)
+    access.require_write(actor)
     if type(first) is not type(second) or first.pk == second.pk:
         raise ValidationError({"other": ["Choose another record of the same kind."]})
     entity = Entity.CONTACT if isinstance(first, Contact) else Entity.ORGANIZATION
@@ -256,7 +251,7 @@ def mark_as_duplicates(*, actor, first, second):
 def dismiss_duplicate(*, actor, pair: ContactDuplicate | OrganizationDuplicate):
     """Mark a suspected pair "not a duplicate": it stays recorded and is never suggested again
     (a later scan leaves dismissed pairs alone)."""
-    _require_writer(actor)
+    access.require_write(actor)
     if pair.status == DuplicateStatus.DISMISSED:
         return pair
     pair.status = DuplicateStatus.DISMISSED
@@ -640,7 +635,7 @@ def merge_contacts(*, actor, survivor: Contact, loser: Contact, choices=None) ->
     when nothing points at it any more (archived otherwise), leaving a MergeRecord with its
     snapshot and a "merge" ChangeRecord on both. Sets off ContactsMerged.
     """
-    _require_writer(actor)
+    access.require_write(actor)
     _check_pair(survivor, loser)
     locked = {
         # Locked in id order, so two merges touching the same contacts cannot deadlock.
@@ -879,7 +874,7 @@ def merge_organizations(
     fields and every registered MergeRelation move; the loser's domain and id become aliases;
     the loser is deleted (archived if something still points at it). Sets off
     OrganizationsMerged."""
-    _require_writer(actor)
+    access.require_write(actor)
     _check_pair(survivor, loser)
     locked = {
         o.pk: o
@@ -1114,10 +1109,9 @@ def save_mapping_preset(
     """Create or replace the preset `name` for `entity`. Targets must be fields the entity's
     importer knows (or blank to ignore the column). A preset is personal: only its creator or
     an administrator may replace it (PermissionDenied otherwise)."""
-    from rapport.accounts import access
     from rapport.core.importing import get_importer
 
-    _require_writer(actor)
+    access.require_write(actor)
     errors: dict[str, list[str]] = {}
     name = " ".join((name or "").split())
     if not name or len(name) > 80:
@@ -1164,9 +1158,8 @@ def save_mapping_preset(
 @transaction.atomic
 def delete_mapping_preset(*, actor, preset: MappingPreset) -> None:
     """Delete a preset: its creator or an administrator only (PermissionDenied otherwise)."""
-    from rapport.accounts import access
 
-    _require_writer(actor)
+    access.require_write(actor)
     access.require(actor, access.Action.DELETE, preset)
     state = snapshot(preset)
     pk = preset.pk

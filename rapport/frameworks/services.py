@@ -56,10 +56,6 @@ def _require_manager(actor) -> None:
         raise PermissionDenied("Only administrators and managers may change the CRM models' goals.")
 
 
-def _require_writer(actor) -> None:
-    access.require_write(actor)
-
-
 def _actor_or_none(actor):
     return actor if getattr(actor, "is_authenticated", False) else None
 
@@ -568,7 +564,7 @@ def answer_assessment(
 ) -> int:
     """Record the actor's scores: `answers` maps "stage.question" to 1–5 (None or "" skips it);
     answering again replaces the earlier score. Returns how many scores were stored."""
-    _require_writer(actor)
+    access.require_write(actor)
     if assessment.status != AssessmentStatus.OPEN:
         raise ValidationError(
             {"assessment": ["This assessment is completed; it takes no more answers."]}

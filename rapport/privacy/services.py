@@ -184,10 +184,8 @@ def erase_contact(*, actor, contact: Contact, reason: str) -> Erasure:
     )
 
     task_ids = list(Task.objects.filter(contact=contact).values_list("pk", flat=True))
-    for task in Task.objects.filter(pk__in=task_ids).only("pk", "title"):
-        Task.objects.filter(pk=task.pk).update(
-            title=scrub_text(task.title, pattern), description=""
-        )
+    Task.objects.filter(pk__in=task_ids).update(description="")
+    _rewrite(Task.objects.filter(pk__in=task_ids), ["title"], scrub)
     counts["tasks_redacted"] = len(task_ids)
 
     deal_ids = list(Deal.objects.filter(contact=contact).values_list("pk", flat=True))

@@ -23,12 +23,11 @@ from rapport.accounts.api.schemas import (
     UserParams,
 )
 from rapport.accounts.models import ApiToken, Team, User
+from rapport.core.api_types import MAX_ID
 from rapport.core.pagination import keyset_page
 from rapport.core.problems import check_query_params, relocate
 
 router = Router()
-
-MAX_ID = 2**63 - 1
 
 
 def user_queryset():

@@ -42,3 +42,17 @@ def test_the_api_refuses_another_writer_on_my_list(my_list, teammate, admin_user
     admin_api = api_client_for(admin_user)
     assert admin_api.delete(f"{url}/{contact.pk}").status_code in (200, 204)
     assert SegmentMember.objects.count() == 0
+
+
+def test_another_writer_is_not_offered_my_list_or_its_remove_buttons(
+    my_list, owner, teammate, web_client_for
+):
+    segment, contact = my_list
+    mine = web_client_for(owner)
+    theirs = web_client_for(teammate)
+    assert "Remove</button>" in mine.get(segment.get_absolute_url()).content.decode()
+    page = theirs.get(segment.get_absolute_url()).content.decode()
+    assert contact.full_name in page  # the teammate sees the member, not a button to remove it
+    assert "Remove</button>" not in page
+    assert theirs.get("/analytics/customers/").context["static_lists"] == []
+    assert mine.get("/analytics/customers/").context["static_lists"] == [segment]

@@ -241,3 +241,12 @@ def test_changes_made_through_the_admin_pages_appear_with_their_request_id(admin
     [entry] = log.context["entries"]
     assert entry["record"].entity == "accounts.team"
     assert entry["record"].source == "web"
+
+
+def test_a_row_names_the_record_type_in_words(admin_client, owner):
+    change(owner, entity="contacts.contact", object_id=7)
+
+    body = admin_client.get(URL).content.decode()
+
+    assert "Contact · id 7" in body
+    assert "contacts.contact #7" not in body

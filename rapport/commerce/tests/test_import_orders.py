@@ -11,7 +11,7 @@ from django.core.management import call_command
 
 from rapport.commerce.models import Order, OrderLine
 from rapport.commerce.tests.factories import make_order, make_product
-from rapport.contacts.models import ExternalId
+from rapport.contacts.models import Contact, ExternalId
 from rapport.contacts.tests.factories import make_contact
 from rapport.core.importing import auto_map, get_importer
 from rapport.data_exchange.choices import ImportStatus, RowAction
@@ -224,3 +224,17 @@ def test_an_import_neither_writes_on_nor_reveals_customers_outside_the_access(
     assert problems[4, "email"].startswith("No contact has this email")
     assert Order.objects.filter(contact=shop["ben"]).count() == 0
     assert Order.objects.get(external_id="1001").status == "paid"
+
+
+def test_undo_keeps_an_order_now_outside_the_undoers_access(
+    owner, outsider, shop, django_capture_on_commit_callbacks
+):
+    job = import_orders(owner, ROWS)
+    # Ben's contact moves to another team after the import, without touching his order.
+    Contact.objects.filter(pk=shop["ben"].pk).update(owner=outsider)
+    with django_capture_on_commit_callbacks(execute=True):
+        jobs.undo_import(actor=owner, job=job)
+    job.refresh_from_db()
+    assert job.status == ImportStatus.UNDONE
+    assert (job.undo_report["deleted"], job.undo_report["kept_changed_since"]) == (1, 1)
+    assert list(Order.objects.values_list("contact", flat=True)) == [shop["ben"].pk]

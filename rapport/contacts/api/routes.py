@@ -62,12 +62,12 @@ from rapport.contacts.models import (
     OrganizationRelationship,
     Tag,
 )
+from rapport.core.api_types import MAX_ID
 from rapport.core.pagination import keyset_page
 from rapport.core.problems import check_query_params, relocate
 
 router = Router()
 
-MAX_ID = 2**63 - 1
 PAGE_PARAMS = ("cursor", "limit", "ordering")
 BODY_NAMES = {"owner": "owner_id", "organization": "organization_id"}
 

@@ -7,17 +7,10 @@ from django.template import Context, Template
 from django.test import RequestFactory
 from django.urls import reverse
 
-from rapport.accounts.tests.factories import RoleFactory, UserFactory
 from rapport.contacts.models import Contact, Organization
 from rapport.contacts.tests.factories import make_contact, make_organization
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def viewer(sales_team):
-    role = RoleFactory(name="Viewer", is_read_only=True, scopes={"contacts": "team"})
-    return UserFactory(username="viewer", role=role, teams=[sales_team])
 
 
 def fields_of(response) -> dict:

@@ -3,7 +3,6 @@
 import pytest
 from django.urls import reverse
 
-from rapport.accounts.tests.factories import RoleFactory, UserFactory
 from rapport.audit.models import ChangeRecord
 from rapport.contacts.models import Contact, Organization
 from rapport.contacts.tests.factories import make_contact, make_organization
@@ -12,12 +11,6 @@ from rapport.customfields.services import create_definition
 pytestmark = pytest.mark.django_db
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
-
-
-@pytest.fixture
-def viewer(sales_team):
-    role = RoleFactory(name="Viewer", is_read_only=True, scopes={"contacts": "team"})
-    return UserFactory(username="viewer", role=role, teams=[sales_team])
 
 
 @pytest.fixture

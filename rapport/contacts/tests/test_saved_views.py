@@ -4,7 +4,6 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.urls import reverse
 
-from rapport.accounts.tests.factories import RoleFactory, UserFactory
 from rapport.audit.models import ChangeRecord
 from rapport.contacts import saved_views
 from rapport.contacts.models import ListKind, ListPreference, SavedView
@@ -19,12 +18,6 @@ ORGANIZATIONS = reverse("contacts:organization_list")
 @pytest.fixture
 def client(owner, web_client_for):
     return web_client_for(owner)
-
-
-@pytest.fixture
-def viewer(sales_team):
-    role = RoleFactory(name="Viewer", is_read_only=True, scopes={"contacts": "team"})
-    return UserFactory(username="viewer", role=role, teams=[sales_team])
 
 
 def save_view(actor, name="Hot leads", **overrides):

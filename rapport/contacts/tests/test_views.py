@@ -7,7 +7,6 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from rapport.accounts.tests.factories import RoleFactory, UserFactory
 from rapport.contacts import services
 from rapport.contacts.models import (
     Consent,
@@ -25,12 +24,6 @@ from rapport.interactions.services import log_interaction
 pytestmark = pytest.mark.django_db
 
 XSS = '<script>alert("x")</script>'
-
-
-@pytest.fixture
-def viewer(sales_team):
-    role = RoleFactory(name="Viewer", is_read_only=True, scopes={"contacts": "team"})
-    return UserFactory(username="viewer", role=role, teams=[sales_team])
 
 
 @pytest.fixture

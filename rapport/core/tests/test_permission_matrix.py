@@ -7,7 +7,8 @@ the operation's own request schema, and checks, for every operation:
 
 - anonymous gets 401 (only PUBLIC operations may answer without credentials);
 - on a write (POST/PUT/PATCH/DELETE) the read-only role gets 403 or 404, and the outsider (a
-  rep of another team) gets 403 or 404 when the path names a record of the owner;
+  rep of another team) gets 403 or 404 on a read or write when the path names a record of the
+  owner;
 - a refusal writes nothing: no ChangeRecord, and no row count of the domain tables changes.
 
 Beside it, the service matrix calls each writing service of contacts, commerce, interactions,
@@ -50,6 +51,12 @@ READ_ONLY_MAY = {
     ("post", "/api/v1/notifications/read-all"): "a person's own inbox",
     ("post", "/api/v1/segments/preview"): "a read: counts who would be in a segment",
     ("post", "/api/v1/frameworks/recommendation"): "a read: computes a recommendation",
+}
+
+# Reads of a record of the owner an outsider may make, and why.
+OUTSIDER_MAY_READ = {
+    ("get", "/api/v1/segments/{segment_id}"): "segment definitions are shared",
+    ("get", "/api/v1/segments/{segment_id}/members"): "members are scoped by the viewer",
 }
 
 # The tables a refused call must leave alone (row counts).
@@ -338,8 +345,10 @@ def test_every_api_operation_refuses_who_may_not(world, people, api_client_for):
         roles = ["anonymous"]
         if method in WRITES and (method, path) not in READ_ONLY_MAY:
             roles.append("read_only")
-            if names_owned_record:
-                roles.append("outsider")
+        reads = method == "get" and (method, path) not in OUTSIDER_MAY_READ
+        if names_owned_record and (reads or "read_only" in roles):
+            # A record outside the outsider's scope is neither read nor written.
+            roles.append("outsider")
         for role in roles:
             before = domain_counts()
             response = send(clients[role], method, url, operation, document)

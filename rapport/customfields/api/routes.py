@@ -8,6 +8,7 @@ from django.shortcuts import get_object_or_404
 from ninja import Path, Query, Router, Status
 
 from rapport.accounts.api.auth import require_admin
+from rapport.core.api_types import MAX_ID
 from rapport.core.problems import check_query_params, relocate
 from rapport.customfields import services
 from rapport.customfields.api.schemas import (
@@ -20,8 +21,6 @@ from rapport.customfields.api.schemas import (
 from rapport.customfields.models import CustomFieldDefinition
 
 router = Router(tags=["custom fields"])
-
-MAX_ID = 2**63 - 1
 
 
 @router.get("/custom-fields/", response=CustomFieldList)

@@ -21,7 +21,8 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from rapport.accounts.access import can_administer, can_write
+from rapport.accounts import access
+from rapport.accounts.access import can_administer
 from rapport.audit.models import ChangeAction
 from rapport.audit.services import record_change
 from rapport.core.context import work_context
@@ -124,8 +125,7 @@ def create_import(
     mapping — the one given, else the preset's, else recognised headers. Nothing is imported
     until `start_import`. Raises ValidationError naming the problem (file, mapping, policy).
     """
-    if actor is not None and not can_write(actor):
-        raise PermissionDenied("Your role is read-only.")
+    access.require_write(actor)
     errors: dict[str, list[str]] = {}
     try:
         importer = get_importer(entity)
@@ -592,8 +592,7 @@ def resume_import(*, actor, job: ImportJob) -> ImportJob:
 def _check_owner(actor, job: ImportJob) -> None:
     if actor is None:
         return
-    if not can_write(actor):
-        raise PermissionDenied("Your role is read-only.")
+    access.require_write(actor)
     if job.created_by_id != actor.pk and not can_administer(actor):
         raise PermissionDenied("Only the person who imported the file, or an administrator.")
 

@@ -10,6 +10,7 @@ from ninja import Path, Query, Router, Status
 
 from rapport.accounts.api.auth import require_write
 from rapport.contacts.models import Contact, Organization
+from rapport.core.api_types import MAX_ID
 from rapport.core.pagination import keyset_page
 from rapport.core.problems import check_query_params, relocate
 from rapport.interactions import services
@@ -24,7 +25,6 @@ from rapport.interactions.models import Interaction
 
 router = Router(tags=["interactions"])
 
-MAX_ID = 2**63 - 1
 NEWEST_FIRST = {"order_fields": ("occurred_at",), "descending": True}
 
 

@@ -14,7 +14,7 @@ from django.utils.html import escape
 from django.views.decorators.http import require_POST
 
 from rapport.accounts.access import require_admin
-from rapport.core.conditions import OPERATORS, ConditionError
+from rapport.core.conditions import ConditionError
 from rapport.core.conditions import validate as validate_condition
 from rapport.sales import tasks
 from rapport.sales.assignment import (
@@ -35,7 +35,7 @@ from rapport.sales.models import (
     ScoringRule,
     WebForm,
 )
-from rapport.sales.scoring.facts import field_choices, lead_field_set
+from rapport.sales.scoring.facts import lead_field_set
 from rapport.sales.scoring.features import feature_label
 from rapport.sales.scoring.rules import describe
 from rapport.sales.scoring.services import (
@@ -49,20 +49,6 @@ from rapport.sales.scoring.services import (
 from rapport.sales.services.settings import get_sales_settings, update_sales_settings
 from rapport.sales.services.webforms import available_targets, create_webform, update_webform
 from rapport.sales.webform_embed import embed_html, iframe_html, public_urls
-
-
-def _field_reference():
-    fields = lead_field_set()
-    choices = field_choices()
-    return [
-        {"name": name, "label": field.label, "kind": field.kind, "choices": choices.get(name, [])}
-        for name, field in fields.items()
-    ]
-
-
-def _rule_editor_context():
-    return {"field_reference": _field_reference(), "operators": OPERATORS}
-
 
 # -- scoring rules -----------------------------------------------------------------------------
 
@@ -86,7 +72,7 @@ def scoring_rules(request):
     return render(
         request,
         "sales/scoring/rules.html",
-        {"form": form, "rules": rules, "model": active_model(), **_rule_editor_context()},
+        {"form": form, "rules": rules, "model": active_model()},
         status=422 if form.errors else 200,
     )
 
@@ -121,7 +107,7 @@ def scoring_rule_edit(request, rule_id: int):
     return render(
         request,
         "sales/scoring/rule_edit.html",
-        {"form": form, "rule": rule, "kind": "scoring", **_rule_editor_context()},
+        {"form": form, "rule": rule, "kind": "scoring"},
         status=422 if form.errors else 200,
     )
 
@@ -284,7 +270,6 @@ def assignment_rules(request):
             "form": form,
             "settings_form": settings_form,
             "rules": rules,
-            **_rule_editor_context(),
         },
         status=status,
     )
@@ -321,7 +306,7 @@ def assignment_rule_edit(request, rule_id: int):
     return render(
         request,
         "sales/scoring/rule_edit.html",
-        {"form": form, "rule": rule, "kind": "assignment", **_rule_editor_context()},
+        {"form": form, "rule": rule, "kind": "assignment"},
         status=422 if form.errors else 200,
     )
 

@@ -119,7 +119,12 @@ def _log_form_for(request, contact, deal) -> dict | None:
     if subject is None and deal.organization_id:
         subject = Organization.objects.visible_to(request.user).filter(pk=deal.organization_id)
         subject, kind = subject.first(), "organization"
-    if subject is None or subject.is_archived or not access.can(request.user, Action.CREATE):
+    # The same question `log_interaction` asks: may this user change the subject's timeline?
+    if (
+        subject is None
+        or subject.is_archived
+        or not access.can(request.user, Action.CHANGE, subject)
+    ):
         return None
     return {
         "form": InteractionForm(),
