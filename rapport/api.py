@@ -32,6 +32,8 @@ API_APPS = [
     "analytics",
     "frameworks",
     "privacy",
+    "mail",
+    "automation",
 ]
 
 
@@ -134,3 +136,5 @@ for _app in API_APPS:
     _module = f"rapport.{_app}.api.routes"
     if find_spec(_module) is not None:
         api.add_router("/", import_module(_module).router)
+# Bulk actions span the apps' entities, so their router lives in core, beside `core.bulk`.
+api.add_router("/", import_module("rapport.core.api_bulk").router)

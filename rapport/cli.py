@@ -1,6 +1,8 @@
 """The `rapport` command: Rapport's own subcommands plus every Django management command.
 
-rapport serve [--port 8000]       gunicorn + a task worker, stopped together by Ctrl-C
+rapport serve [--port 8000]       gunicorn + a task worker (+ the local mail sink when no
+                                  RAPPORT_SMTP_URL is set), stopped together by Ctrl-C
+rapport mailsink [--port 8025]    the local SMTP sink alone: keeps mail, sends nothing out
 rapport worker [--batch]          the task worker alone (database or RQ backend)
 rapport demo [--contacts 3000]    a believable demo business (into an empty database
                                   unless --force; --if-empty skips a filled one)

@@ -2,6 +2,7 @@
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -95,6 +96,8 @@ INSTALLED_APPS = [
     "rapport.analytics",
     "rapport.frameworks",
     "rapport.privacy",
+    "rapport.mail",
+    "rapport.automation",
     "rapport.demo",
 ]
 
@@ -279,3 +282,61 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("RAPPORT_LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+
+# Mail (rapport.mail). Outgoing mail goes to the SMTP server RAPPORT_SMTP_URL names, e.g.
+# smtp://user:pass@smtp.example.com:587 (STARTTLS) or smtps://user:pass@smtp.example.com (TLS);
+# see rapport.core.mailurl. Unset, `rapport serve` starts a local sink on 127.0.0.1 that keeps
+# every message under var/mail/delivered (Mail → Delivered here) and sends nothing out.
+from rapport.core.mailurl import local_sink_settings, mail_key, smtp_settings_from_url  # noqa: E402
+
+RAPPORT_SMTP_URL = os.environ.get("RAPPORT_SMTP_URL", "").strip()
+try:
+    RAPPORT_MAIL_SINK_PORT = int(os.environ.get("RAPPORT_MAIL_SINK_PORT", "8025"))
+except ValueError:
+    RAPPORT_MAIL_SINK_PORT = 0
+if not 0 < RAPPORT_MAIL_SINK_PORT < 65536:
+    raise ImproperlyConfigured(
+        f"RAPPORT_MAIL_SINK_PORT={os.environ.get('RAPPORT_MAIL_SINK_PORT')!r} is not a port "
+        "number from 1 to 65535."
+    )
+RAPPORT_MAIL_SINK_DIR = Path(
+    os.environ.get("RAPPORT_MAIL_SINK_DIR", "") or VAR_DIR / "mail" / "delivered"
+)
+# Encrypts the mailbox passwords Rapport stores (rapport.mail.secrets). Unset, it is derived
+# from SECRET_KEY (rapport.core.mailurl.mail_key says why that is acceptable); production
+# should set its own, so rotating SECRET_KEY does not make stored mailbox passwords unreadable.
+RAPPORT_MAIL_KEY = mail_key(
+    configured=os.environ.get("RAPPORT_MAIL_KEY", ""), secret_key=SECRET_KEY
+)
+# The address people reach this Rapport at, e.g. https://crm.example.com: links in mail (tracking,
+# one-click unsubscribe) and the passkeys' relying party are built from it. Unset, the request's
+# own host is used where there is a request, and http://127.0.0.1:8000 in mail.
+RAPPORT_PUBLIC_URL = os.environ.get("RAPPORT_PUBLIC_URL", "").strip().rstrip("/")
+# The right-hand side of the Message-IDs Rapport writes.
+RAPPORT_MAIL_DOMAIN = (
+    os.environ.get("RAPPORT_MAIL_DOMAIN", "").strip()
+    or (urlsplit(RAPPORT_PUBLIC_URL).hostname if RAPPORT_PUBLIC_URL else "")
+    or "rapport.localhost"
+)
+# Attachments are stored under MEDIA_ROOT; nothing serves MEDIA_URL publicly, they are
+# downloaded through views that check who may see the message.
+MEDIA_URL = "/media/"
+# Django's own mail (password resets, error mails) takes the same road as Rapport's.
+_email = (
+    smtp_settings_from_url(RAPPORT_SMTP_URL)
+    if RAPPORT_SMTP_URL
+    else local_sink_settings(RAPPORT_MAIL_SINK_PORT)
+)
+EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+EMAIL_HOST = _email["EMAIL_HOST"]
+EMAIL_PORT = _email["EMAIL_PORT"]
+EMAIL_HOST_USER = _email["EMAIL_HOST_USER"]
+EMAIL_HOST_PASSWORD = _email["EMAIL_HOST_PASSWORD"]
+EMAIL_USE_TLS = _email["EMAIL_USE_TLS"]
+EMAIL_USE_SSL = _email["EMAIL_USE_SSL"]
+EMAIL_TIMEOUT = _email["EMAIL_TIMEOUT"]
+DEFAULT_FROM_EMAIL = (
+    os.environ.get("RAPPORT_DEFAULT_FROM_EMAIL", "").strip()
+    or f"Rapport <rapport@{RAPPORT_MAIL_DOMAIN}>"
+)
+SERVER_EMAIL = DEFAULT_FROM_EMAIL

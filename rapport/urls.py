@@ -20,12 +20,17 @@ APP_URLS = [
     ("analytics/", "rapport.analytics"),
     ("models/", "rapport.frameworks"),
     ("privacy/", "rapport.privacy"),
+    ("mail/", "rapport.mail"),
+    ("automation/", "rapport.automation"),
 ]
 
 urlpatterns = [
     # No Django admin mount: administration is Rapport's own pages, and a second password form
     # would sit outside the sign-in throttle.
     path("api/v1/", api.urls),
+    # Mail's public endpoints (open pixel, tracked links, one-click unsubscribe): short, signed
+    # links that recipients follow without signing in.
+    path("m/", include("rapport.mail.public_urls")),
 ]
 
 for prefix, package in APP_URLS:

@@ -190,3 +190,36 @@ _SYSTEMS = [
 
 
 __all__ = ["ApiToken", "Domain", "LoginAttempt", "Role", "Scope", "Team", "User", "UserSession"]
+
+
+class Passkey(models.Model):
+    """A WebAuthn credential (a passkey) a user registered to sign in with.
+
+    Only the public half is kept: the private key never leaves the user's authenticator. The
+    credential id is stored base64url-encoded, unique across all users, so an assertion names
+    its owner by itself (the passwordless sign-in starts without a username). `sign_count` is
+    the authenticator's counter at the last accepted use; a lower or equal one later is refused
+    as a possible clone (see `accounts.passkeys`).
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="passkeys")
+    name = models.CharField(max_length=80)
+    # Credential ids are at most 1023 bytes: 1364 characters of base64url.
+    credential_id = models.CharField(max_length=1364, unique=True)
+    public_key = models.BinaryField()
+    sign_count = models.PositiveBigIntegerField(default=0)
+    transports = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "name"], name="accounts_passkey_name_per_user")
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+__all__ += ["Passkey"]

@@ -25,6 +25,13 @@ def has_two_factor(user: User) -> bool:
     return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
 
 
+def has_second_factor(user: User) -> bool:
+    """An authenticator app or a passkey: either makes a password alone not enough."""
+    from rapport.accounts.models import Passkey
+
+    return has_two_factor(user) or Passkey.objects.filter(user=user).exists()
+
+
 def is_required(user: User) -> bool:
     return bool(user.role_id and user.role and user.role.requires_two_factor)
 

@@ -1,11 +1,30 @@
 from django.urls import path
 
-from rapport.accounts import views, views_admin, views_oidc, views_two_factor
+from rapport.accounts import (
+    views,
+    views_admin,
+    views_oidc,
+    views_passkeys,
+    views_password_reset,
+    views_two_factor,
+)
 
 app_name = "accounts"
 urlpatterns = [
     path("login/", views.login, name="login"),
     path("login/code/", views_two_factor.login_code, name="login_code"),
+    path("login/passkey/", views_passkeys.sign_in, name="passkey_sign_in"),
+    path(
+        "login/passkey/options/",
+        views_passkeys.sign_in_options,
+        name="passkey_sign_in_options",
+    ),
+    path("login/code/passkey/", views_passkeys.second_factor, name="passkey_second_factor"),
+    path(
+        "login/code/passkey/options/",
+        views_passkeys.second_factor_options,
+        name="passkey_second_factor_options",
+    ),
     path("login/sso/", views_oidc.oidc_start, name="oidc_start"),
     path("login/sso/callback/", views_oidc.oidc_callback, name="oidc_callback"),
     path("logout/", views.logout, name="logout"),
@@ -23,6 +42,9 @@ urlpatterns = [
         name="two_factor_recovery_codes",
     ),
     path("me/two-factor/off/", views_two_factor.two_factor_off, name="two_factor_off"),
+    path("me/passkeys/", views_passkeys.add, name="passkey_add"),
+    path("me/passkeys/options/", views_passkeys.add_options, name="passkey_add_options"),
+    path("me/passkeys/<int:pk>/remove/", views_passkeys.remove, name="passkey_remove"),
     path("admin/", views_admin.admin_home, name="admin_home"),
     path("admin/users/", views_admin.user_list, name="user_list"),
     path("admin/users/new/", views_admin.user_create, name="user_create"),
@@ -39,4 +61,16 @@ urlpatterns = [
     path("admin/roles/", views_admin.role_list, name="role_list"),
     path("admin/roles/new/", views_admin.role_create, name="role_create"),
     path("admin/roles/<int:pk>/", views_admin.role_edit, name="role_edit"),
+    path("password-reset/", views_password_reset.request_link, name="password_reset"),
+    path("password-reset/sent/", views_password_reset.link_sent, name="password_reset_sent"),
+    path(
+        "password-reset/<uidb64>/set-password/",
+        views_password_reset.set_password,
+        name="password_reset_confirm",
+    ),
+    path(
+        "password-reset/<uidb64>/<token>/",
+        views_password_reset.open_link,
+        name="password_reset_link",
+    ),
 ]

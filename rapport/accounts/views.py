@@ -67,7 +67,7 @@ def complete_sign_in(request, user: User, *, address: str | None, target: str):
         ip_address=address,
         starting=True,
     )
-    if two_factor.is_required(user) and not two_factor.has_two_factor(user):
+    if two_factor.is_required(user) and not two_factor.has_second_factor(user):
         # Signed in, but every page leads to the set-up until it is done (see the middleware).
         request.session[TWO_FACTOR_SETUP_REQUIRED] = True
         return redirect("accounts:two_factor_setup")
@@ -104,7 +104,7 @@ def login(request):
             status = 429
         elif form.is_valid():
             user = form.get_user()
-            if two_factor.has_two_factor(user):
+            if two_factor.has_second_factor(user):
                 return start_code_step(request, user, target=target)
             return complete_sign_in(request, user, address=address, target=target)
         else:

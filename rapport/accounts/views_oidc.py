@@ -81,6 +81,6 @@ def oidc_callback(request):
         record_login_attempt(username=refused.email, ip_address=address, succeeded=False)
         messages.error(request, refused.message)
         return redirect("accounts:login")
-    if two_factor.has_two_factor(user):
+    if two_factor.has_second_factor(user):
         return start_code_step(request, user, target=target)
     return complete_sign_in(request, user, address=address, target=target)

@@ -7,6 +7,9 @@ class AnalyticsConfig(AppConfig):
     verbose_name = "Analytics"
 
     def ready(self):
+        from rapport.analytics import bulk_actions
+
+        bulk_actions.register()
         from rapport.accounts import access
         from rapport.accounts.choices import Domain
         from rapport.analytics import groups, panels, refresh, services

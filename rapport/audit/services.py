@@ -3,6 +3,7 @@
 import datetime as dt
 import decimal
 import uuid
+from collections.abc import Iterable
 
 from django.db import models
 
@@ -53,6 +54,42 @@ def stamp(actor) -> dict:
     }
 
 
+def change_record(
+    *,
+    actor,
+    action: str,
+    instance: models.Model | None = None,
+    entity: str = "",
+    object_id=None,
+    object_repr: str = "",
+    before: dict | None = None,
+    after: dict | None = None,
+    message: str = "",
+) -> ChangeRecord | None:
+    """The ChangeRecord `record_change` writes, not yet saved (None for a no-op update).
+
+    A batch service builds one per member with this and writes them all with `record_changes`,
+    so the rows are exactly those one call per member would have written."""
+    before = _plain(before or {})
+    after = _plain(after or {})
+    if action == ChangeAction.UPDATE and before == after:
+        return None
+    if instance is not None:
+        entity = entity or instance._meta.label_lower
+        object_id = instance.pk if object_id is None else object_id
+        object_repr = object_repr or str(instance)[:200]
+    return ChangeRecord(
+        **stamp(actor),
+        action=action,
+        entity=entity,
+        object_id=str(object_id),
+        object_repr=object_repr[:200],
+        before=before,
+        after=after,
+        message=message[:300],
+    )
+
+
 def record_change(
     *,
     actor,
@@ -66,23 +103,27 @@ def record_change(
     message: str = "",
 ) -> ChangeRecord | None:
     """Write one ChangeRecord stamped with the current request or task. Skips no-op updates."""
-    before = _plain(before or {})
-    after = _plain(after or {})
-    if action == ChangeAction.UPDATE and before == after:
-        return None
-    if instance is not None:
-        entity = entity or instance._meta.label_lower
-        object_id = instance.pk if object_id is None else object_id
-        object_repr = object_repr or str(instance)[:200]
-    return ChangeRecord.objects.create(
-        **stamp(actor),
+    record = change_record(
+        actor=actor,
         action=action,
+        instance=instance,
         entity=entity,
-        object_id=str(object_id),
-        object_repr=object_repr[:200],
+        object_id=object_id,
+        object_repr=object_repr,
         before=before,
         after=after,
-        message=message[:300],
+        message=message,
+    )
+    if record is not None:
+        record.save(force_insert=True)
+    return record
+
+
+def record_changes(records: Iterable[ChangeRecord | None]) -> list[ChangeRecord]:
+    """Write the records `change_record` built, in one insert per thousand: a batch of a few
+    thousand timeline entries is then a few statements, not one round trip per entry."""
+    return ChangeRecord.objects.bulk_create(
+        [record for record in records if record is not None], batch_size=1000
     )
 
 

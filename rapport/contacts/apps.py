@@ -7,6 +7,9 @@ class ContactsConfig(AppConfig):
     verbose_name = "Contacts"
 
     def ready(self):
+        from rapport.contacts import bulk_actions
+
+        bulk_actions.register()
         from rapport.accounts import access
         from rapport.accounts.choices import Domain
         from rapport.contacts import panels

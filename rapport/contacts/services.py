@@ -373,11 +373,33 @@ def create_contact(
 
     now = timezone.now()
     contact.lifecycle_changed_at = now
+    # A new contact's emails, phones and employer are all in hand: its search and primary
+    # columns are set before the first save, in the order the rows read back (primary first,
+    # then as given), instead of re-reading what was just written and updating the row again.
+    emails_in_order = sorted(cleaned_emails, key=lambda item: not item["is_primary"])
+    phones_in_order = sorted(cleaned_phones, key=lambda item: not item["is_primary"])
+    contact.primary_email = next((e["email"] for e in emails_in_order if e["is_primary"]), "")
+    contact.primary_phone = next((p["number"] for p in phones_in_order if p["is_primary"]), "")
+    contact.search_text = search.search_text(
+        [
+            contact.first_name,
+            contact.last_name,
+            *(e["email"] for e in emails_in_order),
+            *(phone_search_digits(p["number"]) for p in phones_in_order),
+            *([organization.name] if organization is not None else []),
+        ]
+    )
     contact.save()
-    _replace_emails(contact, cleaned_emails)
-    _replace_phones(contact, cleaned_phones)
-    if tag_names:
-        contact.tags.set(ensure_tags(tag_names))
+    ContactEmail.objects.bulk_create(
+        [ContactEmail(contact=contact, **item) for item in cleaned_emails]
+    )
+    ContactPhone.objects.bulk_create(
+        [ContactPhone(contact=contact, **item) for item in cleaned_phones]
+    )
+    tag_rows = ensure_tags(tag_names) if tag_names else []
+    if tag_rows:
+        # A new contact has no tags to replace: `add` spares `set`'s read of the current ones.
+        contact.tags.add(*tag_rows)
     if cleaned_ids:
         ExternalId.objects.bulk_create(
             [ExternalId(contact=contact, **item) for item in cleaned_ids]
@@ -397,10 +419,13 @@ def create_contact(
         actor=actor if _actor_id(actor) else None,
         reason="created",
     )
-    _refresh_contact_search(contact)
-    record_change(
-        actor=actor, action=ChangeAction.CREATE, instance=contact, after=_contact_state(contact)
-    )
+    # The state `_contact_state` would read back, from what was just written.
+    state = snapshot(contact)
+    state["emails"] = [e["email"] for e in emails_in_order]
+    state["phones"] = [p["number"] for p in phones_in_order]
+    state["tags"] = sorted({tag.pk: tag.name for tag in tag_rows}.values())
+    state["organizations"] = [organization.pk] if organization is not None else []
+    record_change(actor=actor, action=ChangeAction.CREATE, instance=contact, after=state)
     emit(events.ContactCreated(contact_id=contact.pk, actor_id=_actor_id(actor), source=source))
     return contact
 

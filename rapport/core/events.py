@@ -8,6 +8,12 @@ A subscriber that can react to many events more cheaply than to each in turn (on
 one queued task for a whole import batch) subscribes with `many=True`: it then always receives
 a list of events of the one type — from `emit_many` the batch's events, from `emit` a list of
 one — so it has a single code path.
+
+An observer registered with `observe_in_transaction` is different: `emit_many` calls it at once,
+inside the emitting transaction, with the whole list of events, before anything is deferred.
+It exists for writes that must commit or roll back WITH the change (the webhook outbox): what it
+writes is part of the change, and an exception it raises fails the change — so an observer does
+only quick database writes, never I/O.
 """
 
 import dataclasses
@@ -22,6 +28,8 @@ logger = logging.getLogger(__name__)
 _subscribers: dict[type, list[Callable]] = defaultdict(list)
 # (event type, handler) pairs whose handler takes a list of events.
 _takes_many: set[tuple[type, Callable]] = set()
+# Handlers called with every emitted batch inside the emitting transaction.
+_in_transaction: list[Callable[[list], None]] = []
 
 
 def subscribe(event_type: type, handler: Callable, *, many: bool = False) -> None:
@@ -31,6 +39,13 @@ def subscribe(event_type: type, handler: Callable, *, many: bool = False) -> Non
         _takes_many.add((event_type, handler))
     else:
         _takes_many.discard((event_type, handler))
+
+
+def observe_in_transaction(handler: Callable[[list], None]) -> None:
+    """Call `handler(events)` synchronously from every `emit`/`emit_many`, inside the
+    emitting transaction (see the module docstring); registering it twice is a no-op."""
+    if handler not in _in_transaction:
+        _in_transaction.append(handler)
 
 
 def subscribers_of(event_type: type) -> list[Callable]:
@@ -81,12 +96,14 @@ def emit(event) -> None:
 
 def emit_many(events: Iterable) -> None:
     """Deliver `events` together once the current transaction commits: a many-handler gets
-    all of its type in one call."""
+    all of its type in one call. In-transaction observers see them first, right now."""
     events = list(events)
     for event in events:
         if not dataclasses.is_dataclass(event):
             raise TypeError("events are dataclass instances")
     if events:
+        for observer in list(_in_transaction):
+            observer(events)
         transaction.on_commit(lambda: _deliver(events))
 
 

@@ -42,7 +42,7 @@ from rapport.demo.context import (
     SERVICE,
     DemoContext,
 )
-from rapport.interactions.services import log_interaction
+from rapport.interactions.services import log_interactions
 
 ROLES = {
     ROLE_ADMINISTRATOR: dict(
@@ -792,6 +792,7 @@ def _timeline(
         at = ctx.moment_after(story.created_at, span_days)
         moments.append((min(at, end), None))
     company = organization.name if organization else "their company"
+    entries = []
     for at, caused in sorted(moments, key=lambda m: m[0]):
         at = min(ctx.now, max(at, story.created_at + dt.timedelta(minutes=5)))
         # The conversation that moved the contact on belongs to the stage it led to.
@@ -800,13 +801,18 @@ def _timeline(
         if phase == "customer" and caused is None and ctx.rng.random() < 0.3:
             actor = ctx.pick_user(SERVICE)
         fill = dict(first=first, company=company, me=actor.first_name or actor.username)
-        log_interaction(
-            actor=actor,
-            contact=contact,
-            organization=organization,
-            occurred_at=at,
-            **_interaction(ctx, _kind_for(ctx, phase, caused), phase, caused, fill),
+        entries.append(
+            dict(
+                actor=actor,
+                contact=contact,
+                organization=organization,
+                occurred_at=at,
+                **_interaction(ctx, _kind_for(ctx, phase, caused), phase, caused, fill),
+            )
         )
+    # One contact's whole history in one batch: the same entries, checks, audit records and
+    # events as one call each, in a handful of statements instead of four per entry.
+    log_interactions(entries=entries)
 
 
 def _interaction(ctx: DemoContext, kind: str, phase: str, caused: str | None, fill: dict) -> dict:
@@ -867,17 +873,20 @@ def _kind_for(ctx: DemoContext, phase: str, caused: str | None) -> str:
 def build_organization_notes(ctx: DemoContext) -> None:
     """Account-level notes and reviews that concern a whole organization, not one person."""
     chosen = [o for o in ctx.organizations if ctx.rng.random() < 0.3]
-    with ctx.progress("Account notes", len(chosen)) as advance, transaction.atomic():
+    with ctx.progress("Account notes", len(chosen)) as advance:
+        entries = []
         for org in chosen:
-            actor = org.owner or ctx.admin
-            log_interaction(
-                actor=actor,
-                kind="note",
-                organization=org,
-                occurred_at=ctx.moment(HISTORY_DAYS * 0.8, 1),
-                body=ctx.rng.choice(words.ORGANIZATION_NOTES),
+            entries.append(
+                dict(
+                    actor=org.owner or ctx.admin,
+                    kind="note",
+                    organization=org,
+                    occurred_at=ctx.moment(HISTORY_DAYS * 0.8, 1),
+                    body=ctx.rng.choice(words.ORGANIZATION_NOTES),
+                )
             )
             advance(1)
+        log_interactions(entries=entries)
 
 
 def build_extras(ctx: DemoContext) -> None:

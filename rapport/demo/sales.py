@@ -321,9 +321,11 @@ def _products(offer: dict) -> list[str]:
 
 
 def _deal_owner(ctx: DemoContext, contact: Contact):
-    reps = set(ctx.sales_reps())
-    if contact.owner in reps:
-        return contact.owner
+    # By id, returning the context's own user: `contact.owner` would read the user and then
+    # its role from the database again for every deal.
+    reps = {user.pk: user for user in ctx.sales_reps()}
+    if contact.owner_id in reps:
+        return reps[contact.owner_id]
     team = SALES_NORTH if contact.country in ("DE", "GB", "NL", "SE", "US") else SALES_SOUTH
     return ctx.pick_user(team)
 

@@ -1,6 +1,7 @@
 """Logging interactions on the timeline."""
 
 import datetime as dt
+import inspect
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
@@ -9,9 +10,9 @@ from django.utils import timezone
 from rapport.accounts import access
 from rapport.accounts.access import Action
 from rapport.audit.models import ChangeAction
-from rapport.audit.services import record_change, snapshot
+from rapport.audit.services import change_record, record_change, record_changes, snapshot
 from rapport.contacts.services import touch_contact
-from rapport.core.events import emit
+from rapport.core.events import emit, emit_many
 from rapport.interactions.choices import (
     DEFAULT_CHANNEL,
     OUTCOMES,
@@ -29,8 +30,7 @@ def _choice_error(values) -> list[str]:
     return [f"Choose one of: {', '.join(values)}."]
 
 
-@transaction.atomic
-def log_interaction(
+def _checked_interaction(
     *,
     actor,
     kind: str,
@@ -44,12 +44,11 @@ def log_interaction(
     outcome: str = "",
     duration_minutes: int | None = None,
     external_id: str | None = None,
+    employers: dict | None = None,
 ) -> Interaction:
-    """Put an interaction on the timeline of a contact and/or organization.
-
-    Text is stored as given and escaped when shown. A repeated `external_id` returns the entry
-    already logged instead of a second one. Sets off InteractionLogged.
-    """
+    """The entry `log_interaction` writes, checked and not yet saved; raises PermissionDenied or
+    a ValidationError naming each bad field. `employers` (contact id → primary organization)
+    lets a batch look each contact's employer up once instead of once per entry."""
     # Logging on a timeline changes the record it is about: the actor must be able to write it.
     access.require(actor, Action.CREATE, Interaction)
     for subject_record in (contact, organization):
@@ -98,17 +97,18 @@ def log_interaction(
     elif occurred_at > timezone.now() + dt.timedelta(days=366):
         errors["occurred_at"] = ["Must not be more than a year in the future."]
     if organization is None and contact is not None:
-        membership = (
-            contact.memberships.filter(is_primary=True).select_related("organization").first()
-        )
-        organization = membership.organization if membership else None
+        if employers is not None and contact.pk in employers:
+            organization = employers[contact.pk]
+        else:
+            membership = (
+                contact.memberships.filter(is_primary=True).select_related("organization").first()
+            )
+            organization = membership.organization if membership else None
+            if employers is not None:
+                employers[contact.pk] = organization
     if errors:
         raise ValidationError(errors)
-    if external_id:
-        existing = Interaction.objects.filter(external_id=external_id).first()
-        if existing is not None:
-            return existing
-    interaction = Interaction(
+    return Interaction(
         kind=kind,
         channel=channel,
         direction=direction,
@@ -122,15 +122,10 @@ def log_interaction(
         external_id=external_id or None,
         actor=actor if getattr(actor, "is_authenticated", False) else None,
     )
-    try:
-        with transaction.atomic():
-            interaction.save()
-    except IntegrityError:
-        # A concurrent delivery of the same external id won the race: return its entry.
-        return Interaction.objects.get(external_id=external_id)
-    if contact is not None:
-        touch_contact(contact_id=contact.pk, at=occurred_at)
-    record_change(
+
+
+def _logged_record(actor, interaction: Interaction):
+    return change_record(
         actor=actor,
         action=ChangeAction.CREATE,
         instance=interaction,
@@ -138,18 +133,144 @@ def log_interaction(
             interaction, ["kind", "channel", "subject", "outcome", "contact", "organization"]
         ),
     )
-    emit(
-        InteractionLogged(
-            interaction_id=interaction.pk,
-            contact_id=getattr(contact, "pk", None),
-            organization_id=getattr(organization, "pk", None),
-            kind=kind,
-            channel=channel,
-            direction=direction,
-            actor_id=interaction.actor_id,
-        )
+
+
+def _logged_event(interaction: Interaction) -> InteractionLogged:
+    return InteractionLogged(
+        interaction_id=interaction.pk,
+        contact_id=interaction.contact_id,
+        organization_id=interaction.organization_id,
+        kind=interaction.kind,
+        channel=interaction.channel,
+        direction=interaction.direction,
+        actor_id=interaction.actor_id,
     )
+
+
+@transaction.atomic
+def log_interaction(
+    *,
+    actor,
+    kind: str,
+    contact=None,
+    organization=None,
+    occurred_at: dt.datetime | None = None,
+    channel: str = "",
+    direction: str = "",
+    subject: str = "",
+    body: str = "",
+    outcome: str = "",
+    duration_minutes: int | None = None,
+    external_id: str | None = None,
+) -> Interaction:
+    """Put an interaction on the timeline of a contact and/or organization.
+
+    Text is stored as given and escaped when shown. A repeated `external_id` returns the entry
+    already logged instead of a second one. Sets off InteractionLogged.
+    """
+    interaction = _checked_interaction(
+        actor=actor,
+        kind=kind,
+        contact=contact,
+        organization=organization,
+        occurred_at=occurred_at,
+        channel=channel,
+        direction=direction,
+        subject=subject,
+        body=body,
+        outcome=outcome,
+        duration_minutes=duration_minutes,
+        external_id=external_id,
+    )
+    if interaction.external_id:
+        existing = Interaction.objects.filter(external_id=interaction.external_id).first()
+        if existing is not None:
+            return existing
+    try:
+        with transaction.atomic():
+            interaction.save()
+    except IntegrityError:
+        # A concurrent delivery of the same external id won the race: return its entry.
+        return Interaction.objects.get(external_id=external_id)
+    if interaction.contact_id is not None:
+        touch_contact(contact_id=interaction.contact_id, at=interaction.occurred_at)
+    _logged_record(actor, interaction).save(force_insert=True)
+    emit(_logged_event(interaction))
     return interaction
+
+
+_ENTRY_FIELDS = frozenset(inspect.signature(log_interaction).parameters)
+
+
+@transaction.atomic
+def log_interactions(*, entries: list[dict]) -> list[Interaction]:
+    """Put many interactions on timelines at once: a contact's history, an import, a mailbox sync.
+
+    Each entry holds the keyword arguments of `log_interaction` (its own `actor` included) and
+    gets exactly its checks, audit record, InteractionLogged event and `last_touched_at` update;
+    only the writes are grouped (one insert for the entries, one for their audit records, one
+    touch per contact). Every entry is checked before anything is written: a bad one raises a
+    ValidationError naming `entries[i].<field>` and logs none. A repeated `external_id` (already
+    stored, or earlier in the batch) returns that entry instead of a second one. Returns the
+    entries in the order given.
+    """
+    errors: dict[str, list[str]] = {}
+    checked: list[Interaction] = []
+    employers: dict = {}
+    for index, entry in enumerate(entries):
+        unknown = set(entry) - _ENTRY_FIELDS
+        if unknown or "actor" not in entry or "kind" not in entry:
+            errors[f"entries[{index}]"] = [
+                f"Give {', '.join(sorted(_ENTRY_FIELDS))} only (with actor and kind)."
+            ]
+            continue
+        try:
+            checked.append(_checked_interaction(**entry, employers=employers))
+        except ValidationError as exc:
+            for name, messages in exc.message_dict.items():
+                errors.setdefault(f"entries[{index}].{name}", []).extend(messages)
+    if errors:
+        raise ValidationError(errors)
+    wanted = {i.external_id for i in checked if i.external_id}
+    known = (
+        {i.external_id: i for i in Interaction.objects.filter(external_id__in=wanted)}
+        if wanted
+        else {}
+    )
+    logged, new, actors = [], [], []
+    for interaction, entry in zip(checked, entries, strict=True):
+        if interaction.external_id and interaction.external_id in known:
+            logged.append(known[interaction.external_id])
+            continue
+        if interaction.external_id:
+            known[interaction.external_id] = interaction
+        logged.append(interaction)
+        new.append(interaction)
+        actors.append(entry["actor"])
+    try:
+        with transaction.atomic():
+            Interaction.objects.bulk_create(new)
+    except IntegrityError:
+        # A concurrent delivery of one of these external ids won the race: log the entries one
+        # by one, each returning the entry that won, as single calls would have.
+        return [log_interaction(**entry) for entry in entries]
+    # `touch_contact` keeps the newest time, so one touch with each contact's newest entry
+    # leaves the same `last_touched_at` as one touch per entry.
+    newest: dict[int, dt.datetime] = {}
+    for interaction in new:
+        if interaction.contact_id is not None:
+            at = newest.get(interaction.contact_id)
+            newest[interaction.contact_id] = (
+                max(at, interaction.occurred_at) if at else (interaction.occurred_at)
+            )
+    for contact_id, at in newest.items():
+        touch_contact(contact_id=contact_id, at=at)
+    record_changes(
+        _logged_record(actor, interaction) for actor, interaction in zip(actors, new, strict=True)
+    )
+    # One delivery for the batch: a subscriber that takes many reacts to it in one go.
+    emit_many([_logged_event(interaction) for interaction in new])
+    return logged
 
 
 def may_delete(actor, interaction: Interaction) -> bool:
@@ -173,3 +294,14 @@ def delete_interaction(*, actor, interaction: Interaction) -> None:
     before = snapshot(interaction, ["kind", "channel", "subject", "body", "outcome", "contact"])
     record_change(actor=actor, action=ChangeAction.DELETE, instance=interaction, before=before)
     interaction.delete()
+
+
+def set_delivery_outcome(*, external_id_prefix: str, outcome: str) -> int:
+    """The system's update of entries a channel put on the timeline, as their delivery moves on
+    (an email's "sending" becomes "sent" or "failed"). No audit record: it is the channel's
+    state, not a person's change; the channel keeps the detail."""
+    if not external_id_prefix:
+        raise ValueError("An external id prefix is required.")
+    return Interaction.objects.filter(external_id__startswith=external_id_prefix).update(
+        outcome=outcome[:30]
+    )

@@ -7,6 +7,9 @@ class SalesConfig(AppConfig):
     verbose_name = "Sales"
 
     def ready(self):
+        from rapport.sales import bulk_actions
+
+        bulk_actions.register()
         from rapport.accounts import access
         from rapport.accounts.access import can_administer
         from rapport.accounts.choices import Domain

@@ -28,6 +28,7 @@ TOP = {
     "analytics",
     "frameworks",
     "privacy",
+    "mail",
     "demo",
     "automation",
     "service",

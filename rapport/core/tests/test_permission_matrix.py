@@ -26,7 +26,7 @@ from django.apps import apps
 from django.core.exceptions import PermissionDenied
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
-from django.test import Client
+from django.test import Client, override_settings
 from django.utils import timezone
 
 from rapport.accounts.services import create_api_token
@@ -51,6 +51,7 @@ READ_ONLY_MAY = {
     ("post", "/api/v1/notifications/read-all"): "a person's own inbox",
     ("post", "/api/v1/segments/preview"): "a read: counts who would be in a segment",
     ("post", "/api/v1/frameworks/recommendation"): "a read: computes a recommendation",
+    ("post", "/api/v1/mail/templates/{template_id}/preview"): "a read: renders a template",
 }
 
 # Reads of a record of the owner an outsider may make, and why.
@@ -69,6 +70,7 @@ DOMAIN_APPS = (
     "frameworks",
     "data_exchange",
     "customfields",
+    "mail",
 )
 
 
@@ -109,6 +111,15 @@ PATH_VALUES = {
     "kpi": (lambda w, p: w["framework_kpi"], False),
     "team_id": (lambda w, p: w["team"].pk, False),
     "user_id": (lambda w, p: w["owner"].pk, False),
+    "mailbox_id": (lambda w, p: w["mailbox"].pk, True),
+    "message_id": (lambda w, p: w["email_message"].uuid, True),
+    "thread_id": (lambda w, p: w["email_message"].thread_id, True),
+    "template_id": (lambda w, p: w["email_template"].pk, True),
+    # Webhooks are the administrators' (the owner is only told of failures).
+    "subscription_id": (lambda w, p: w["webhook_subscription"].pk, False),
+    "delivery_id": (lambda w, p: w["webhook_delivery"].pk, False),
+    # An operation is seen by whoever started it (and administrators).
+    "operation_id": (lambda w, p: w["bulk_operation"].pk, True),
 }
 
 
@@ -153,10 +164,14 @@ def world(people, admin_user, sales_team):  # noqa: F811
         expected_close_date=timezone.localdate() + dt.timedelta(days=20),
     )
     first, second = sorted((contact, twin), key=lambda c: c.pk)
+    mail = _mail_world(owner, contact)
+    automation = _automation_world(owner, admin_user, contact)
     model = MODELS["idic"]
     stage_with_kpi = next(stage for stage in model.stages if stage.kpis)
     upload = SimpleUploadedFile("people.csv", b"First name,Email\nEve,eve@example.com\n")
     return {
+        **mail,
+        **automation,
         "owner": owner,
         "team": sales_team,
         "contact": contact,
@@ -211,6 +226,72 @@ def world(people, admin_user, sales_team):  # noqa: F811
             name="Germany",
             condition={"field": "country", "op": "eq", "value": "DE"},
             target_user=owner,
+        ),
+    }
+
+
+def _mail_world(owner, contact):
+    """The owner's own mailbox and template, and a message exchanged with their contact."""
+    from rapport.mail.mailboxes import create_mailbox
+    from rapport.mail.models import EmailMessage, EmailThread, Participant
+    from rapport.mail.templating import create_template
+
+    mailbox = create_mailbox(
+        actor=owner,
+        kind="personal",
+        name="My mail",
+        email_address="owner@example.com",
+        smtp_host="127.0.0.1",
+        smtp_port=2525,
+        smtp_security="none",
+        check=False,
+    )
+    thread = EmailThread.objects.create(subject="Hello", message_count=1)
+    message = EmailMessage.objects.create(
+        mailbox=mailbox,
+        thread=thread,
+        direction="inbound",
+        status="received",
+        message_id="hello@example.com",
+        from_address="ada@example.com",
+        subject="Hello",
+        occurred_at=timezone.now(),
+        contact=contact,
+    )
+    Participant.objects.create(
+        message=message, role="from", email="ada@example.com", contact=contact
+    )
+    template = create_template(
+        actor=owner, name="Follow-up", subject="Hi {{ contact.first_name }}", body_html="<p>Hi</p>"
+    )
+    return {"mailbox": mailbox, "email_message": message, "email_template": template}
+
+
+def _automation_world(owner, admin_user, contact):
+    """An administrator's webhook subscription with one delivery, and the owner's bulk
+    operation on their own contact."""
+    from rapport.automation.webhooks import create_subscription, send_test_event
+    from rapport.core.bulk import start
+
+    # No receiver is started: nothing is delivered during the matrix (the worker is not run).
+    with override_settings(RAPPORT_WEBHOOKS_ALLOW_PRIVATE=True):
+        subscription, _secret = create_subscription(
+            actor=admin_user,
+            name="Receiver",
+            url="http://127.0.0.1:9/rapport",
+            event_types=["contact.created"],
+            owner=owner,
+        )
+    return {
+        "webhook_subscription": subscription,
+        "webhook_delivery": send_test_event(actor=admin_user, subscription=subscription),
+        "bulk_operation": start(
+            actor=owner,
+            entity_key="contacts",
+            action_key="add_tag",
+            params={"tag": "matrix"},
+            ids=[contact.pk],
+            inline=True,
         ),
     }
 
@@ -504,6 +585,36 @@ def service_calls(world, admin_user):
         ),
         "analytics.update_configuration": lambda a: analytics.update_configuration(
             actor=a, rfm_window_days=90
+        ),
+        **_mail_service_calls(w),
+    }
+
+
+def _mail_service_calls(w):
+    from rapport.mail import mailboxes, templating
+
+    return {
+        "mail.update_mailbox": lambda a: mailboxes.update_mailbox(
+            actor=a, mailbox=w["mailbox"], name="Taken over", check=False
+        ),
+        "mail.set_mailbox_paused": lambda a: mailboxes.set_mailbox_paused(
+            actor=a, mailbox=w["mailbox"], paused=True
+        ),
+        "mail.delete_mailbox": lambda a: mailboxes.delete_mailbox(actor=a, mailbox=w["mailbox"]),
+        "mail.create_mailbox (shared)": lambda a: mailboxes.create_mailbox(
+            actor=a,
+            kind="shared",
+            name="Sales",
+            email_address="sales@example.com",
+            smtp_host="127.0.0.1",
+            smtp_security="none",
+            check=False,
+        ),
+        "mail.update_template": lambda a: templating.update_template(
+            actor=a, template=w["email_template"], name="Mine now"
+        ),
+        "mail.delete_template": lambda a: templating.delete_template(
+            actor=a, template=w["email_template"]
         ),
     }
 

@@ -66,6 +66,7 @@ PAYNE_FROW = CrmModel(
                 StageKpi("linked_interaction_share", 95),
                 StageKpi("multi_team_touch_rate", 40),
                 StageKpi("lead_response_hours", 24),
+                StageKpi("email_engagement_rate", 25),
             ),
             features=(FeatureLink("Contacts", "contacts:contact_list"),),
         ),

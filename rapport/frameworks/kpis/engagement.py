@@ -127,6 +127,32 @@ def organization_network_coverage(ctx: EvaluationContext) -> Measurement:
     return share_of(counts, "No strategically significant customer belongs to an organization yet.")
 
 
+def tracked_emails(ctx: EvaluationContext):
+    """Tracked mail (marketing and sales) sent to a contact in the 90 days up to the day."""
+    from rapport.mail.models import EmailMessage
+
+    return EmailMessage.objects.filter(
+        direction="outbound",
+        is_tracked=True,
+        sent_at__gte=ctx.since(TOUCH_DAYS),
+        sent_at__lt=ctx.end,
+        contact__isnull=False,
+    ).filter(ctx.contact_q("contact_id"))
+
+
+def engaged_q(ctx: EvaluationContext) -> Q:
+    # Opened or clicked by the end of the day, so a past day reads what was known then.
+    return Q(first_opened_at__lt=ctx.end) | Q(first_clicked_at__lt=ctx.end)
+
+
+def email_engagement_rate(ctx: EvaluationContext) -> Measurement:
+    return share_of(
+        count_meeting(tracked_emails(ctx), engaged_q(ctx)),
+        "No tracked email was sent to a contact in the 90 days to this day, so there is no "
+        "open or click to count.",
+    )
+
+
 # --------------------------------------------------------------------------- records behind
 
 
@@ -167,6 +193,19 @@ def _single_team(ctx: EvaluationContext) -> RecordsBehind:
         "contacts",
         "Strategically significant customers touched by fewer than two teams in 90 days",
         significant_customers(ctx).exclude(pk__in=several),
+    )
+
+
+def _unengaged_recipients(ctx: EvaluationContext) -> RecordsBehind:
+    from rapport.contacts.models import Contact
+
+    engaged = tracked_emails(ctx).filter(engaged_q(ctx)).values("contact_id")
+    return RecordsBehind(
+        "contacts",
+        "Contacts sent tracked email in 90 days who opened and clicked none of it",
+        Contact.objects.filter(pk__in=tracked_emails(ctx).values("contact_id")).exclude(
+            pk__in=engaged
+        ),
     )
 
 
@@ -253,5 +292,19 @@ KPIS = (
         formula=organization_network_coverage,
         history=History.SNAPSHOTS,
         records=_unmapped_organizations,
+    ),
+    Kpi(
+        key="email_engagement_rate",
+        name="Email engagement rate",
+        definition=(
+            "Share of the tracked marketing and sales emails sent to contacts in the last 90 "
+            "days that were opened or clicked."
+        ),
+        unit=Unit.PERCENT,
+        direction=Direction.HIGHER,
+        area=AREA,
+        formula=email_engagement_rate,
+        history=History.DATED,
+        records=_unengaged_recipients,
     ),
 )

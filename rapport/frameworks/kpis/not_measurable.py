@@ -11,7 +11,6 @@ from rapport.frameworks.kpis.base import Direction, Kpi, Unit
 
 SURVEYS = "Service: customer surveys (NPS and CSAT) tied to contacts"
 TICKETS = "Service: tickets with SLA policies"
-EMAIL_TRACKING = "Email: sending with open and click tracking"
 OFFERS = "Marketing: offers and value propositions with eligibility rules"
 
 KPIS = (
@@ -52,19 +51,6 @@ KPIS = (
         area="experience",
         capability=TICKETS,
         not_measurable_reason="Rapport has no service tickets yet, so no response times.",
-    ),
-    Kpi(
-        key="email_engagement_rate",
-        name="Email engagement rate",
-        definition=(
-            "Share of the marketing and sales emails of the last 90 days that were opened or "
-            "clicked."
-        ),
-        unit=Unit.PERCENT,
-        direction=Direction.HIGHER,
-        area="engagement",
-        capability=EMAIL_TRACKING,
-        not_measurable_reason="Rapport does not send tracked email yet, so it sees no opens or clicks.",
     ),
     Kpi(
         key="personalized_offer_share",

@@ -12,7 +12,6 @@ NOT_YET = {
     "nps",
     "csat",
     "ticket_first_response_sla",
-    "email_engagement_rate",
     "personalized_offer_share",
     "offer_acceptance_rate",
 }

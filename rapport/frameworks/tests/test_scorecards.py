@@ -65,12 +65,19 @@ def test_a_manager_target_replaces_the_catalogues(measured, manager):
 
 
 def test_not_measurable_kpis_are_shown_with_their_reason(measured):
+    experience = _card(scorecards.build("gartner"), "customer_experience")
+    nps = _row(experience, "nps")
+    assert nps.status == "no_value"
+    assert nps.value is None
+    assert "surveys" in nps.reason
+    assert nps.kpi.capability.startswith("Service")
+
+
+def test_email_engagement_without_tracked_mail_says_why(measured):
     interact = _card(scorecards.build("idic"), "interact")
     engagement = _row(interact, "email_engagement_rate")
     assert engagement.status == "no_value"
-    assert engagement.value is None
-    assert "tracked email" in engagement.reason
-    assert engagement.kpi.capability.startswith("Email")
+    assert "No tracked email was sent" in engagement.reason
 
 
 def test_value_chain_stages_are_measured_on_significant_customers(measured):

@@ -14,6 +14,7 @@ from rapport.accounts import access
 from rapport.accounts.access import Action, require_write
 from rapport.audit.querysets import history_of
 from rapport.contacts.models import Contact, Organization
+from rapport.core.htmx import panel_entries
 from rapport.customfields.choices import Entity
 from rapport.customfields.forms import raw_custom_values
 from rapport.customfields.services import definitions_for
@@ -187,6 +188,8 @@ def deal_detail(request, deal_id: int):
             "timeline": timeline,
             "tasks": tasks,
             "task_form": task_form,
+            # Blocks other apps add to the deal page (mail's messages and compose).
+            "deal_panels": panel_entries("deal", request, deal),
             "contact": contact,
             "contact_hidden": deal.contact_id is not None and contact is None,
             "lead_score": LeadScore.objects.filter(contact=contact).first() if contact else None,

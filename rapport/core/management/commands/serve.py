@@ -1,4 +1,5 @@
-"""`rapport serve`: the web server (gunicorn + WhiteNoise) and a task worker, together."""
+"""`rapport serve`: the web server (gunicorn + WhiteNoise) and a task worker, together, plus the
+local mail sink when no outgoing mail server is configured."""
 
 import os
 import signal
@@ -8,11 +9,12 @@ import sys
 import time
 
 from django.conf import settings
-from django.core.management import call_command
+from django.core.management import call_command, get_commands
 from django.core.management.base import BaseCommand, CommandError
 
 READY_TIMEOUT_SECONDS = 60
 STOP_TIMEOUT_SECONDS = 15
+MAIL_SINK = "mail sink"
 
 
 def _port_is_open(host: str, port: int) -> bool:
@@ -84,6 +86,7 @@ class Command(BaseCommand):
             processes["task worker"] = subprocess.Popen(
                 [sys.executable, "-m", "rapport.cli", "worker"], env=env
             )
+        mail_line = self._start_mail_sink(processes, env)
 
         stopping = False
 
@@ -96,16 +99,69 @@ class Command(BaseCommand):
         failed = None
         try:
             failed = self._wait_until_ready(processes, host, port, lambda: stopping)
+            if failed is None and not stopping and MAIL_SINK in processes:
+                mail_line = self._wait_for_mail_sink(processes, lambda: stopping) or mail_line
             if failed is None and not stopping:
-                self._announce(host, port, backend, run_worker)
+                self._announce(host, port, backend, run_worker, mail_line)
             while failed is None and not stopping:
                 failed = next((n for n, p in processes.items() if p.poll() is not None), None)
+                if failed == MAIL_SINK:
+                    # Without the sink only mail stops working; the CRM stays up and says so.
+                    self.stderr.write(
+                        f"The local mail sink exited (code {processes[MAIL_SINK].returncode}); "
+                        "mail cannot be sent until Rapport is restarted."
+                    )
+                    processes.pop(MAIL_SINK)
+                    failed = None
                 time.sleep(0.3)
         finally:
             self._stop_all(processes)
         if failed is not None:
             raise CommandError(f"The {failed} exited (code {processes[failed].returncode}).")
         self.stdout.write("Rapport stopped.")
+
+    def _start_mail_sink(self, processes, env) -> str | None:
+        """Start `rapport mailsink` beside the server when RAPPORT_SMTP_URL is empty, so mail
+        (invitations, password resets, Rapport's own email) works on a fresh install without
+        reaching anyone. The line to announce, or None when a mail server is configured."""
+        if settings.RAPPORT_SMTP_URL:
+            return None
+        sink_port = settings.RAPPORT_MAIL_SINK_PORT
+        if "mailsink" not in get_commands():
+            return "Mail: no RAPPORT_SMTP_URL set and the mail app is not installed; no mail sink."
+        if _port_is_open("127.0.0.1", sink_port):
+            return (
+                f"Mail: no RAPPORT_SMTP_URL set, and port {sink_port} (the local mail sink) is "
+                "already in use, so the sink is not started; mail goes to whatever listens there. "
+                "Set RAPPORT_MAIL_SINK_PORT to another port or RAPPORT_SMTP_URL to a mail server."
+            )
+        processes[MAIL_SINK] = subprocess.Popen(
+            [sys.executable, "-m", "rapport.cli", "mailsink", "--port", str(sink_port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+        )
+        return (
+            f"Mail: no RAPPORT_SMTP_URL set, so mail is delivered to a local sink at "
+            f"127.0.0.1:{sink_port} (see Mail → Delivered here); nothing is sent to the internet."
+        )
+
+    def _wait_for_mail_sink(self, processes, stopping) -> str | None:
+        """Wait for the sink to accept mail, so the announced address works when it is read; a
+        line saying so instead when the sink did not start (the CRM runs on without it)."""
+        sink, sink_port = processes[MAIL_SINK], settings.RAPPORT_MAIL_SINK_PORT
+        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        while not stopping() and time.monotonic() < deadline:
+            if sink.poll() is not None:
+                processes.pop(MAIL_SINK)
+                return (
+                    f"Mail: the local mail sink did not start (code {sink.returncode}); mail "
+                    "cannot be sent. Set RAPPORT_SMTP_URL or free port "
+                    f"{sink_port} (RAPPORT_MAIL_SINK_PORT) and restart."
+                )
+            if _port_is_open("127.0.0.1", sink_port):
+                return None
+            time.sleep(0.2)
+        return None
 
     def _collect_static_if_missing(self) -> None:
         """Collect the static files when they never were: with the manifest storage every page
@@ -125,14 +181,14 @@ class Command(BaseCommand):
         deadline = time.monotonic() + READY_TIMEOUT_SECONDS
         while not stopping() and time.monotonic() < deadline:
             for name, process in processes.items():
-                if process.poll() is not None:
+                if name != MAIL_SINK and process.poll() is not None:
                     return name
             if _port_is_open(probe, port):
                 return None
             time.sleep(0.2)
         return None
 
-    def _announce(self, host, port, backend, run_worker) -> None:
+    def _announce(self, host, port, backend, run_worker, mail_line) -> None:
         database = settings.DATABASES["default"]
         where = (
             str(database["NAME"])
@@ -149,7 +205,9 @@ class Command(BaseCommand):
         login = _demo_login()
         if login:
             self.stdout.write(f"  demo login: {login[0]} / {login[1]}")
-        self.stdout.write("  API docs: /api/v1/docs   Ctrl-C stops the server and the worker.\n")
+        if mail_line:
+            self.stdout.write(f"  {mail_line}")
+        self.stdout.write("  API docs: /api/v1/docs   Ctrl-C stops everything started here.\n")
         self.stdout.flush()
 
     def _stop_all(self, processes) -> None:

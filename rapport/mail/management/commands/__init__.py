@@ -1,0 +1,1 @@
+"""`rapport mailsink`: the local mail sink."""
