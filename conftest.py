@@ -1,6 +1,7 @@
 """Fixtures shared by every app's tests: the people of the access matrix and API clients."""
 
 import os
+import socket
 
 import pytest
 from django.test import Client
@@ -16,6 +17,18 @@ pytest_plugins = ["rapport.core.tests.browser"]
 hypothesis_settings.register_profile("repeatable", derandomize=True, print_blob=True)
 hypothesis_settings.register_profile("explore", derandomize=False, print_blob=True)
 hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
+
+
+@pytest.fixture(autouse=True)
+def mail_sink_of_its_own(settings, tmp_path):
+    """Whatever starts the local mail sink in a test (the demo's mail part does) gets a free
+    port and its own Maildir: parallel tests never share one, and nothing lands in var/."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings.RAPPORT_MAIL_SINK_PORT = port
+    settings.RAPPORT_MAIL_SINK_DIR = tmp_path / "delivered"
+    return settings.RAPPORT_MAIL_SINK_DIR
 
 
 @pytest.fixture

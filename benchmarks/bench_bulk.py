@@ -27,39 +27,25 @@ import argparse
 import os
 import sys
 import time
-import urllib.parse
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parent
 BENCH_DIR = REPO_ROOT / "var" / "bench"
+sys.path.insert(0, str(HERE))
+
+import seed as seeding  # noqa: E402
+
 AIM_SECONDS = 60.0
 SEED_BATCH = 5000
 
 
 def database_url() -> str:
-    base = os.environ.get("DATABASE_URL", "")
-    if base.startswith(("postgres://", "postgresql://")):
-        parts = urllib.parse.urlsplit(base)
-        name = parts.path.lstrip("/") or "rapport"
-        if not name.endswith("_bulk"):
-            name = f"{name}_bulk"
-        return urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
-    return f"sqlite:///{BENCH_DIR / 'bench_bulk.sqlite3'}"
+    return seeding.own_database_url("bulk")
 
 
 def ensure_postgres_database(url: str) -> None:
-    import psycopg
-
-    parts = urllib.parse.urlsplit(url)
-    name = parts.path.lstrip("/")
-    admin_url = urllib.parse.urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin_url, autocommit=True) as connection:
-        exists = connection.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", [name]
-        ).fetchone()
-        if not exists:
-            connection.execute(f'CREATE DATABASE "{name}"')
+    seeding.ensure_postgres_database(url)
 
 
 def configure() -> str:

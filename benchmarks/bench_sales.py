@@ -50,6 +50,10 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parent
 BENCH_DIR = REPO_ROOT / "var" / "bench"
+sys.path.insert(0, str(HERE))
+
+import seed as seeding  # noqa: E402
+
 PIPELINE = "Bench pipeline"
 BENCH_ADMIN = "bench-sales-admin"
 FORM_NAME = "Bench form"
@@ -60,28 +64,11 @@ SECTIONS = ("board", "moves", "training", "scoring", "forms")
 
 
 def database_url() -> str:
-    base = os.environ.get("DATABASE_URL", "")
-    if base.startswith(("postgres://", "postgresql://")):
-        parts = urllib.parse.urlsplit(base)
-        name = parts.path.lstrip("/") or "rapport"
-        if not name.endswith("_sales"):
-            name = f"{name}_sales"
-        return urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
-    return f"sqlite:///{BENCH_DIR / 'bench_sales.sqlite3'}"
+    return seeding.own_database_url("sales")
 
 
 def ensure_postgres_database(url: str) -> None:
-    import psycopg
-
-    parts = urllib.parse.urlsplit(url)
-    name = parts.path.lstrip("/")
-    admin_url = urllib.parse.urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin_url, autocommit=True) as connection:
-        exists = connection.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", [name]
-        ).fetchone()
-        if not exists:
-            connection.execute(f'CREATE DATABASE "{name}"')
+    seeding.ensure_postgres_database(url)
 
 
 def configure() -> str:

@@ -62,6 +62,38 @@ def database_url() -> str:
     return os.environ.get("DATABASE_URL") or f"sqlite:///{BENCH_DIR / 'bench.sqlite3'}"
 
 
+def own_database_url(suffix: str) -> str:
+    """A benchmark's own database, so its writes never disturb the shared seeded one: on
+    PostgreSQL DATABASE_URL's database name + "_<suffix>", else var/bench/bench_<suffix>.sqlite3."""
+    import urllib.parse
+
+    base = os.environ.get("DATABASE_URL", "")
+    if base.startswith(("postgres://", "postgresql://")):
+        parts = urllib.parse.urlsplit(base)
+        name = parts.path.lstrip("/") or "rapport"
+        if not name.endswith(f"_{suffix}"):
+            name = f"{name}_{suffix}"
+        return urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
+    return f"sqlite:///{BENCH_DIR / f'bench_{suffix}.sqlite3'}"
+
+
+def ensure_postgres_database(url: str) -> None:
+    """Create the PostgreSQL database `url` names when it does not exist yet."""
+    import urllib.parse
+
+    import psycopg
+
+    parts = urllib.parse.urlsplit(url)
+    name = parts.path.lstrip("/")
+    admin_url = urllib.parse.urlunsplit(parts._replace(path="/postgres"))
+    with psycopg.connect(admin_url, autocommit=True) as connection:
+        exists = connection.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", [name]
+        ).fetchone()
+        if not exists:
+            connection.execute(f'CREATE DATABASE "{name}"')
+
+
 def configure() -> str:
     """Point Django at the benchmark database, set it up, and bring the schema up to date."""
     BENCH_DIR.mkdir(parents=True, exist_ok=True)

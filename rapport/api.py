@@ -34,6 +34,7 @@ API_APPS = [
     "privacy",
     "mail",
     "automation",
+    "sequences",
 ]
 
 

@@ -98,6 +98,7 @@ INSTALLED_APPS = [
     "rapport.privacy",
     "rapport.mail",
     "rapport.automation",
+    "rapport.sequences",
     "rapport.demo",
 ]
 
@@ -318,6 +319,8 @@ RAPPORT_MAIL_DOMAIN = (
     or (urlsplit(RAPPORT_PUBLIC_URL).hostname if RAPPORT_PUBLIC_URL else "")
     or "rapport.localhost"
 )
+# Seconds between two checks of each mailbox for new mail (at least 10).
+RAPPORT_MAIL_POLL_SECONDS = int(os.environ.get("RAPPORT_MAIL_POLL_SECONDS", "60"))
 # Attachments are stored under MEDIA_ROOT; nothing serves MEDIA_URL publicly, they are
 # downloaded through views that check who may see the message.
 MEDIA_URL = "/media/"

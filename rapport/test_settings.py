@@ -9,6 +9,8 @@ from rapport.settings import DATABASES
 
 # Tests enqueue tasks and run them inline; a separate test drives the real database worker.
 TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
+# Automation's memory of what it listens to is read on every event (core.presence).
+RAPPORT_PRESENCE_SECONDS = 0
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

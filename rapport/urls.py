@@ -22,6 +22,7 @@ APP_URLS = [
     ("privacy/", "rapport.privacy"),
     ("mail/", "rapport.mail"),
     ("automation/", "rapport.automation"),
+    ("sequences/", "rapport.sequences"),
 ]
 
 urlpatterns = [

@@ -16,3 +16,11 @@ class AutomationConfig(AppConfig):
         # deliveries hold copies of the CRM's events.
         events.observe_in_transaction(webhooks.record_deliveries)
         schedules.register_chain("webhook sweep", tasks.sweep_webhooks, tasks.schedule_sweep)
+
+        # Workflows: the same administrators' configuration; their triggers listen to the
+        # other apps' events, and the clock resumes waits and fires date and schedule triggers.
+        from rapport.automation import panels, triggers
+
+        triggers.connect()
+        panels.connect()
+        schedules.register_chain("workflow clock", tasks.workflow_clock, tasks.schedule_clock)

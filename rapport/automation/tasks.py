@@ -52,3 +52,39 @@ def schedule_sweep(now: dt.datetime | None = None) -> bool:
     """Queue the next sweep one interval from now; False when the backend cannot defer."""
     now = now or timezone.now()
     return schedules.queue_later(sweep_webhooks, now + dt.timedelta(seconds=sweep_seconds()))
+
+
+# --- workflows -------------------------------------------------------------------------------
+
+CLOCK_SECONDS = 60
+
+
+def clock_seconds() -> float:
+    return float(getattr(settings, "RAPPORT_WORKFLOW_CLOCK_SECONDS", CLOCK_SECONDS))
+
+
+@task(takes_context=True)
+def run_workflow(context, workflow_run_id: int) -> str | None:
+    """Run (or resume) one workflow run; a second delivery finds it taken and does nothing."""
+    from rapport.automation import runner
+
+    with work_context(task_id=str(context.task_result.id)[:64], source="task"):
+        return runner.advance(workflow_run_id)
+
+
+@task(takes_context=True)
+def workflow_clock(context) -> dict:
+    """Resume due runs, fire due date and schedule triggers, then queue the next tick."""
+    from rapport.automation import clock
+
+    with work_context(task_id=str(context.task_result.id)[:64], source="task"):
+        try:
+            return clock.tick()
+        finally:
+            schedule_clock()
+
+
+def schedule_clock(now: dt.datetime | None = None) -> bool:
+    """Queue the next clock tick; False when the backend cannot defer."""
+    now = now or timezone.now()
+    return schedules.queue_later(workflow_clock, now + dt.timedelta(seconds=clock_seconds()))

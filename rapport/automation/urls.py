@@ -19,3 +19,21 @@ urlpatterns = [
         name="delivery_replay",
     ),
 ]
+
+# Workflows (views_workflows): the list, the editor, the workflow's page and its runs.
+from rapport.automation import views_workflows  # noqa: E402
+
+urlpatterns += [
+    path("workflows/", views_workflows.workflow_list, name="workflow_list"),
+    path("workflows/new/", views_workflows.workflow_create, name="workflow_create"),
+    path(
+        "workflows/deals/suggest/",
+        views_workflows.workflow_deal_suggestions,
+        name="workflow_deal_suggestions",
+    ),
+    path("workflows/<int:pk>/", views_workflows.workflow_detail, name="workflow_detail"),
+    path("workflows/<int:pk>/edit/", views_workflows.workflow_edit, name="workflow_edit"),
+    path("workflows/<int:pk>/switch/", views_workflows.workflow_switch, name="workflow_switch"),
+    path("workflows/<int:pk>/delete/", views_workflows.workflow_delete, name="workflow_delete"),
+    path("workflows/runs/<int:pk>/", views_workflows.workflow_run, name="workflow_run"),
+]

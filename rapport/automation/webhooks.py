@@ -52,7 +52,7 @@ from standardwebhooks import Webhook
 from rapport.accounts import access
 from rapport.audit.models import ChangeAction
 from rapport.audit.services import record_change
-from rapport.automation import catalogue
+from rapport.automation import catalogue, listening
 from rapport.automation.models import (
     SENDABLE,
     DeliveryStatus,
@@ -278,6 +278,8 @@ def record_deliveries(events: list) -> list[WebhookDelivery]:
     if not named:
         return []
     wanted = {name for name, _event in named}
+    if not listening.webhook_events.any_of(wanted):
+        return []
     subscriptions = [
         (pk, set(types))
         for pk, types in WebhookSubscription.objects.active().values_list("pk", "event_types")

@@ -52,3 +52,8 @@ class CommerceConfig(AppConfig):
         from rapport.core.importing import register_importer
 
         register_importer(OrderImporter())
+        # Sales converts its totals with these rates without importing commerce.
+        from rapport.commerce.rates import load_rate_book
+        from rapport.core.exchange import register_rate_book_loader
+
+        register_rate_book_loader(load_rate_book)

@@ -170,3 +170,60 @@ class OrderLine(models.Model):
 
     def __str__(self):
         return f"{self.quantity} × {self.description or self.product}"
+
+
+class CompanyCurrency(models.Model):
+    """The one currency totals, forecasts and analytics are reported in (a single row, pk 1).
+
+    Until an administrator picks one, RAPPORT_CURRENCY from the environment is the company
+    currency; see `rapport.commerce.rates.company_currency`.
+    """
+
+    code = models.CharField("company currency", max_length=3)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return self.code
+
+
+class RateSource(models.TextChoices):
+    ENTERED = "entered", "Entered"
+    IMPORTED = "imported", "Imported"
+    # Made up for the demo data set; never a market rate.
+    DEMO = "demo", "Demo rate (not a market rate)"
+
+
+class ExchangeRate(TimeStampedModel):
+    """What one unit of `currency` was worth in `to_currency` from `valid_on` on.
+
+    `to_currency` is the company currency the rate was given for: after the company currency
+    changes, older rates are kept but no longer used. Rates are always greater than zero.
+    """
+
+    currency = models.CharField(max_length=3)
+    to_currency = models.CharField("company currency", max_length=3)
+    rate = models.DecimalField(max_digits=20, decimal_places=10)
+    valid_on = models.DateField("date")
+    source = models.CharField(max_length=10, choices=RateSource.choices, default=RateSource.ENTERED)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["currency", "-valid_on", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["currency", "to_currency", "valid_on"],
+                name="uniq_exchange_rate_per_day",
+                violation_error_message="There is already a rate for this currency on this date.",
+            ),
+            models.CheckConstraint(condition=Q(rate__gt=0), name="exchange_rate_positive"),
+        ]
+
+    def __str__(self):
+        return f"1 {self.currency} = {self.rate_text} {self.to_currency} from {self.valid_on}"
+
+    @property
+    def rate_text(self) -> str:
+        """The rate without trailing zeros and never in exponent form ("0.92", "100")."""
+        return f"{self.rate.normalize():f}"

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from rapport.commerce import views
+from rapport.commerce import views, views_rates
 
 app_name = "commerce"
 urlpatterns = [
@@ -16,4 +16,6 @@ urlpatterns = [
     path("shops/", views.shop_list, name="shop_list"),
     path("shops/<int:pk>/rotate/", views.shop_rotate, name="shop_rotate"),
     path("shops/<int:pk>/toggle/", views.shop_toggle, name="shop_toggle"),
+    path("exchange-rates/", views_rates.rate_list, name="rate_list"),
+    path("exchange-rates/<int:rate_id>/delete/", views_rates.rate_delete, name="rate_delete"),
 ]

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 from django import forms
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.urls import reverse
 
 from rapport.accounts import access
@@ -336,6 +336,27 @@ class SetLifecycleStage(BulkAction):
         )
 
 
+class _ContactsAssignedInOneGo:
+    """Contacts change hands a chunk at a time (`services.assign_contacts`): a list of 100,000
+    is then minutes of work, not an hour. When the batch is refused as a whole, the records go
+    one by one, so each refusal is told for its own record."""
+
+    def run(self, actor, queryset, params, progress):
+        records = list(queryset)
+        owner = self.prepare(actor, params)["owner"]
+        try:
+            moved = services.assign_contacts(actor=actor, contacts=records, owner=owner)
+        except (PermissionDenied, ValidationError):
+            super().run(actor, queryset, params, progress)
+            return
+        previous = {contact.pk: owner_id for contact, owner_id in moved}
+        for record in records:
+            if record.pk in previous:
+                progress.changed(record.pk, {"owner": previous[record.pk]})
+            else:
+                progress.skipped(record.pk, "already theirs")
+
+
 class _TagsPrefetched:
     def run(self, actor, queryset, params, progress):
         super().run(actor, queryset.prefetch_related("tags"), params, progress)
@@ -345,9 +366,11 @@ def _entity_actions(records: type, prefix: str) -> list[type]:
     """The generic actions bound to one entity's services."""
     made = []
     for base in (AssignOwner, AddTag, RemoveTag, SetField, ArchiveRecords):
-        mixins = (
-            (_TagsPrefetched, base, records) if base in (AddTag, RemoveTag) else (base, records)
-        )
+        mixins = (base, records)
+        if base in (AddTag, RemoveTag):
+            mixins = (_TagsPrefetched, base, records)
+        elif base is AssignOwner and records is ContactRecords:
+            mixins = (_ContactsAssignedInOneGo, base, records)
         made.append(type(f"{prefix}{base.__name__}", mixins, {}))
     return made
 

@@ -17,7 +17,7 @@ from rapport.accounts import access
 from rapport.accounts.access import Action
 from rapport.accounts.choices import Domain
 from rapport.audit.models import ChangeAction
-from rapport.audit.services import record_change, snapshot
+from rapport.audit.services import change_record, record_change, record_changes, snapshot
 from rapport.contacts import events, search
 from rapport.contacts.choices import (
     ConsentChannel,
@@ -46,7 +46,7 @@ from rapport.contacts.models import (
     OrganizationRelationship,
     Tag,
 )
-from rapport.core.events import emit
+from rapport.core.events import emit, emit_many
 from rapport.customfields.choices import Entity
 from rapport.customfields.services import check_unique, definitions_for
 from rapport.customfields.validation import clean_values
@@ -521,6 +521,56 @@ def update_contact(*, actor, contact: Contact, **changes) -> Contact:
             )
         )
     return contact
+
+
+@transaction.atomic
+def assign_contacts(
+    *, actor, contacts: Iterable[Contact], owner
+) -> list[tuple[Contact, int | None]]:
+    """Give many contacts to `owner` at once (a bulk action over a list): per contact the same
+    access check, owner rule, audit record and ContactUpdated event as
+    `update_contact(owner=...)`, written in a handful of statements instead of about fifteen
+    each. Refuses the whole batch (PermissionDenied, or a ValidationError on `owner`) when one
+    contact may not be changed. Returns (contact, previous owner id) for each contact that
+    changed hands; those already `owner`'s are left alone."""
+    contacts = list(contacts)
+    for contact in contacts:
+        access.require(actor, Action.CHANGE, contact)
+    errors: dict[str, list[str]] = {}
+    _validate_owner(actor, owner, errors)
+    if errors:
+        raise ValidationError(errors)
+    owner_id = owner.pk if owner is not None else None
+    current = dict(
+        Contact.objects.select_for_update()
+        .filter(pk__in=[contact.pk for contact in contacts])
+        .values_list("pk", "owner_id")
+    )
+    moved = [(c, current[c.pk]) for c in contacts if c.pk in current and current[c.pk] != owner_id]
+    if not moved:
+        return []
+    Contact.objects.filter(pk__in=[contact.pk for contact, _ in moved]).update(
+        owner_id=owner_id, updated_at=timezone.now()
+    )
+    for contact, _previous in moved:
+        contact.owner = owner
+    record_changes(
+        change_record(
+            actor=actor,
+            action=ChangeAction.UPDATE,
+            instance=contact,
+            before={"owner_id": previous},
+            after={"owner_id": owner_id},
+        )
+        for contact, previous in moved
+    )
+    emit_many(
+        events.ContactUpdated(
+            contact_id=contact.pk, actor_id=_actor_id(actor), changed_fields=("owner_id",)
+        )
+        for contact, _previous in moved
+    )
+    return moved
 
 
 def _move_lifecycle(*, contact: Contact, stage: str, actor, reason: str) -> None:

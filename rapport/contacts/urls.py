@@ -7,6 +7,7 @@ urlpatterns = [
     path("contacts/", views.contact_list, name="contact_list"),
     path("contacts/new/", views.contact_create, name="contact_create"),
     path("contacts/<int:pk>/", views.contact_detail, name="contact_detail"),
+    path("contacts/<int:pk>/panels/<slug:key>/", views.contact_panel, name="contact_panel"),
     path("contacts/<int:pk>/edit/", views.contact_edit, name="contact_edit"),
     path("contacts/<int:pk>/archive/", views.contact_archive, name="contact_archive"),
     path("contacts/<int:pk>/restore/", views.contact_restore, name="contact_restore"),
@@ -48,6 +49,11 @@ urlpatterns = [
         name="organization_suggestions",
     ),
     path("organizations/<int:pk>/", views.organization_detail, name="organization_detail"),
+    path(
+        "organizations/<int:pk>/panels/<slug:key>/",
+        views.organization_panel,
+        name="organization_panel",
+    ),
     path("organizations/<int:pk>/edit/", views.organization_edit, name="organization_edit"),
     path(
         "organizations/<int:pk>/fields/<str:name>/",

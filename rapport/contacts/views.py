@@ -11,6 +11,7 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from rapport.accounts import access
@@ -57,7 +58,13 @@ from rapport.contacts.tables import (
     page_both_ways,
 )
 from rapport.core import registry
-from rapport.core.htmx import is_htmx, panel_entries, render_page_or_fragment, render_panel
+from rapport.core.htmx import (
+    is_htmx,
+    panel_entries,
+    render_deferred_panel,
+    render_page_or_fragment,
+    render_panel,
+)
 from rapport.core.pagination import CursorError
 from rapport.customfields.choices import Entity, FieldType
 from rapport.customfields.services import definitions_for
@@ -406,7 +413,7 @@ def contact_detail(request, pk):
     if contact is None:
         return _merged_away(request, Contact, "contact", pk)
     primary = next((m for m in contact.memberships.all() if m.is_primary), None)
-    entries = panel_entries("contact", request, contact)
+    entries = panel_entries("contact", request, contact, deferred=_side_panels_later("contact", pk))
     return render(
         request,
         "contacts/contact_detail.html",
@@ -441,6 +448,55 @@ def contact_restore(request, pk):
     services.restore_contact(actor=request.user, contact=contact)
     messages.success(request, f"“{contact}” restored.")
     return redirect(contact)
+
+
+# The side column is many small panels that each read widely: it loads right after the page,
+# so the page answers with its header, details and the main column at once.
+EAGER_SIDE_PANELS = {"details"}
+
+
+def _side_panels_later(entity: str, pk: int):
+    def deferred_url(panel) -> str | None:
+        if panel.column == "main" or panel.key in EAGER_SIDE_PANELS:
+            return None
+        return reverse(f"contacts:{entity}_panel", args=[pk, panel.key])
+
+    return deferred_url
+
+
+@login_required
+@require_GET
+def contact_panel(request, pk, key):
+    """One side panel of the 360° page, loaded after the page."""
+    contact = get_object_or_404(
+        Contact.objects.visible_to(request.user)
+        .select_related("owner")
+        .prefetch_related("tags", memberships_with_organizations()),
+        pk=pk,
+    )
+    return render_deferred_panel(
+        request, "contact", key, contact, extra=_page_extra(request, contact)
+    )
+
+
+@login_required
+@require_GET
+def organization_panel(request, pk, key):
+    organization = get_object_or_404(
+        Organization.objects.visible_to(request.user).select_related("owner"), pk=pk
+    )
+    return render_deferred_panel(
+        request, "organization", key, organization, extra=_page_extra(request, organization)
+    )
+
+
+def _page_extra(request, obj) -> dict:
+    """What the 360° page's own context gives its panels."""
+    return {
+        obj._meta.model_name: obj,
+        "can_edit": access.can(request.user, Action.CHANGE, obj) and not obj.is_archived,
+        "can_write": can_write(request.user),
+    }
 
 
 def _panel_or_redirect(request, entity, key, obj, status=200):
@@ -678,7 +734,9 @@ def organization_detail(request, pk):
     )
     if organization is None:
         return _merged_away(request, Organization, "organization", pk)
-    entries = panel_entries("organization", request, organization)
+    entries = panel_entries(
+        "organization", request, organization, deferred=_side_panels_later("organization", pk)
+    )
     return render(
         request,
         "contacts/organization_detail.html",

@@ -33,16 +33,21 @@ def render_page_or_fragment(
     return response
 
 
-def panel_entries(entity: str, request, obj) -> list[dict]:
+def panel_entries(entity: str, request, obj, *, deferred=None) -> list[dict]:
     """The registered panels of `entity` that have something to show for `obj`, in order.
 
     A panel whose context function fails is logged and shown as "could not be shown": one
-    app's bug must not take every 360° page down with it.
+    app's bug must not take every 360° page down with it. A panel for which `deferred(panel)`
+    is true is not computed here: its entry carries the URL the page loads it from once shown
+    (`deferred_url`, given by the page), so the page's first answer does not wait for it.
     """
     from rapport.core import registry
 
     entries = []
     for panel in registry.panels.get(entity, []):
+        if deferred is not None and (url := deferred(panel)):
+            entries.append({"panel": panel, "context": {}, "deferred_url": url})
+            continue
         try:
             context = panel.context(request, obj)
         except Exception:
@@ -52,6 +57,31 @@ def panel_entries(entity: str, request, obj) -> list[dict]:
         if context is not None:
             entries.append({"panel": panel, "context": context})
     return entries
+
+
+def render_deferred_panel(request, entity: str, key: str, obj, *, extra: dict | None = None):
+    """A panel the page deferred (`panel_entries(deferred=...)`), answered on its own: the
+    panel, "could not be shown" when it fails, or nothing (the placeholder goes) when it has
+    nothing to show. 404 for a panel `entity` does not have."""
+    from django.http import Http404, HttpResponse
+
+    from rapport.core import registry
+
+    panel = next((p for p in registry.panels.get(entity, []) if p.key == key), None)
+    if panel is None:
+        raise Http404("No such panel.")
+    try:
+        context = panel.context(request, obj)
+    except Exception:
+        logger.exception("panel %s/%s failed", entity, key)
+        entry = {"panel": panel, "context": {}, "failed": True}
+    else:
+        if context is None:
+            return HttpResponse("")
+        entry = {"panel": panel, "context": context}
+    response = render(request, "core/_panel.html", {"entry": entry, "object": obj, **(extra or {})})
+    patch_vary_headers(response, ["HX-Request"])
+    return response
 
 
 def render_panel(

@@ -24,7 +24,7 @@ from rapport.demo import vocabulary as words
 from rapport.demo.context import DemoContext
 from rapport.demo.people import ensure_administrator
 
-PARTS = ("people", "sales", "commerce", "analytics", "frameworks")
+PARTS = ("people", "sales", "commerce", "analytics", "frameworks", "mail")
 
 DEFAULT_USERNAME = "demo"
 DEFAULT_PASSWORD = "rapport-demo"  # noqa: S105 - the published demo login, not a secret

@@ -146,6 +146,11 @@ def _acquisition_days(
 def build(ctx: DemoContext) -> None:
     """The price list, the self-service shop, and two and a half years of orders: each won
     deal's quote as its customer's first order, then renewals and add-ons."""
+    from rapport.commerce.rates import add_demo_rates
+
+    # Deals are in EUR, GBP and USD: monthly demo rates (labelled as such) let the board and
+    # the forecast total them in the company currency.
+    ctx.say(f"  exchange rates: {add_demo_rates(actor=ctx.admin)} demo rates added")
     products = build_catalogue(ctx)
     ctx.extras["products"] = products
     by_sku = {p.sku: p for p in products}

@@ -1,8 +1,8 @@
 """What every part of the demo builder shares: randomness, the clock, the people and records so far.
 
 The builder runs `rapport.demo.people.build(ctx)` first and then, when they exist, the `build(ctx)`
-of `rapport.demo.sales`, `rapport.demo.commerce`, `rapport.demo.analytics` and
-`rapport.demo.frameworks`. Each part reads what earlier parts left on the context and may add to
+of `rapport.demo.sales`, `rapport.demo.commerce`, `rapport.demo.analytics`,
+`rapport.demo.frameworks` and `rapport.demo.mail`. Each part reads what earlier parts left on the context and may add to
 `extras` for the parts after it. Everything random comes from `ctx.rng` / `ctx.faker` (both seeded
 from `--seed`), and every "when" is relative to `ctx.now`, so a seeded run is reproducible.
 """

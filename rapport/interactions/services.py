@@ -296,12 +296,12 @@ def delete_interaction(*, actor, interaction: Interaction) -> None:
     interaction.delete()
 
 
-def set_delivery_outcome(*, external_id_prefix: str, outcome: str) -> int:
+def set_delivery_outcome(*, external_ids, outcome: str) -> int:
     """The system's update of entries a channel put on the timeline, as their delivery moves on
     (an email's "sending" becomes "sent" or "failed"). No audit record: it is the channel's
-    state, not a person's change; the channel keeps the detail."""
-    if not external_id_prefix:
-        raise ValueError("An external id prefix is required.")
-    return Interaction.objects.filter(external_id__startswith=external_id_prefix).update(
-        outcome=outcome[:30]
-    )
+    state, not a person's change; the channel keeps the detail. Exact ids, so the unique index
+    finds them (a prefix would scan the whole table on PostgreSQL)."""
+    external_ids = [value for value in external_ids if value]
+    if not external_ids:
+        return 0
+    return Interaction.objects.filter(external_id__in=external_ids).update(outcome=outcome[:30])

@@ -45,6 +45,7 @@ from imapclient.exceptions import IMAPClientError
 
 from rapport.audit.models import ChangeAction
 from rapport.audit.services import record_change, snapshot
+from rapport.core.events import emit_many
 from rapport.mail.choices import (
     MailboxState,
     MessageDirection,
@@ -53,6 +54,7 @@ from rapport.mail.choices import (
     TriageState,
 )
 from rapport.mail.connections import MailServerError, describe, imap_connection
+from rapport.mail.events import EmailReceived, EmailReplied
 from rapport.mail.models import (
     Attachment,
     EmailMessage,
@@ -581,6 +583,7 @@ def _file_batch(*, mailbox: Mailbox, folder: str, items: list[_Incoming]) -> lis
     thread_of_new: dict[int, EmailThread] = {}
     deal_of_new_thread: dict[int, int | None] = {}
     replied: dict[int, dt.datetime] = {}
+    answers: dict[int, int] = {}  # index of a reply -> pk of our message it answers
     participants_of: dict[int, list] = {}
     matched_of: dict[int, list] = {}
     for index, item, message_id in fresh:
@@ -626,6 +629,7 @@ def _file_batch(*, mailbox: Mailbox, folder: str, items: list[_Incoming]) -> lis
         row = known_messages.get(answered)
         if row and row["direction"] == MessageDirection.OUTBOUND:
             replied[row["pk"]] = min(replied.get(row["pk"], occurred_at), occurred_at)
+            answers[index] = row["pk"]
             deal_id = deal_id or row["deal_id"]
 
         if matched:
@@ -706,6 +710,17 @@ def _file_batch(*, mailbox: Mailbox, folder: str, items: list[_Incoming]) -> lis
     for index, _item, message in messages:
         _put_on_timelines(message, matched_of[index], organizations)
         results[index] = message
+    emit_many(
+        [
+            EmailReceived(message_id=m.pk, mailbox_id=mailbox.pk, contact_id=m.contact_id)
+            for _, _, m in messages
+        ]
+        + [
+            EmailReplied(message_id=m.pk, replied_to_id=answers[i], contact_id=m.contact_id)
+            for i, _, m in messages
+            if i in answers
+        ]
+    )
     return results
 
 
@@ -759,6 +774,7 @@ def _record_bounce(parsed: ParsedMessage) -> None:
     why it did not arrive."""
     from rapport.interactions.services import set_delivery_outcome
     from rapport.mail import tracking
+    from rapport.mail.sending import timeline_ids
 
     report = parsed.delivery_report
     detail = (report.diagnostic or report.status or "The receiving server refused it.")[:500]
@@ -773,7 +789,7 @@ def _record_bounce(parsed: ParsedMessage) -> None:
             EmailMessage.objects.filter(pk=original.pk).update(
                 last_error=f"Bounced: {detail}"[:500]
             )
-            set_delivery_outcome(external_id_prefix=f"mail:{original.uuid}:", outcome="bounced")
+            set_delivery_outcome(external_ids=timeline_ids(original), outcome="bounced")
 
 
 def _put_on_timelines(message: EmailMessage, contacts: list, organizations: dict) -> None:

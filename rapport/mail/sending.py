@@ -91,6 +91,20 @@ def _external_prefix(message: EmailMessage) -> str:
     return f"mail:{message.uuid}:"
 
 
+def timeline_ids(message: EmailMessage) -> list[str]:
+    """The external ids of the timeline entries `_log_on_timelines` wrote for a sent message:
+    one per contact it went to (its participants) and the contact it is about."""
+    contact_ids = set(
+        Participant.objects.filter(message=message, contact__isnull=False).values_list(
+            "contact_id", flat=True
+        )
+    )
+    if message.contact_id is not None:
+        contact_ids.add(message.contact_id)
+    prefix = _external_prefix(message)
+    return [f"{prefix}{contact_id}" for contact_id in sorted(contact_ids)]
+
+
 def _message_id(unique: uuid_lib.UUID, mailbox: Mailbox) -> str:
     """The Message-ID under RAPPORT_MAIL_DOMAIN, or the mailbox's own domain when that setting
     is empty or not a domain (an IP address taken from RAPPORT_PUBLIC_URL, say)."""
@@ -775,7 +789,7 @@ def _record_sent(message: EmailMessage, refused: dict, *, now: dt.datetime) -> N
             last_error="",
             warnings=warnings,
         )
-        set_delivery_outcome(external_id_prefix=_external_prefix(message), outcome="sent")
+        set_delivery_outcome(external_ids=timeline_ids(message), outcome="sent")
     message.status, message.sent_at, message.warnings = MessageStatus.SENT, now, warnings
 
 
@@ -804,7 +818,7 @@ def _record_failure(message: EmailMessage, problem: MailServerError, *, now: dt.
             last_error=reason,
         )
         set_delivery_outcome(
-            external_id_prefix=_external_prefix(message),
+            external_ids=timeline_ids(message),
             outcome=_short_outcome(str(problem)),
         )
     return "failed"
@@ -959,7 +973,7 @@ def retry_message(*, actor, message: EmailMessage) -> EmailMessage:
         )
         if not changed:
             raise ValidationError({"status": ["Only a message that failed can be sent again."]})
-        set_delivery_outcome(external_id_prefix=_external_prefix(message), outcome="sending")
+        set_delivery_outcome(external_ids=timeline_ids(message), outcome="sending")
         record_change(
             actor=actor,
             action=ChangeAction.UPDATE,

@@ -13,7 +13,6 @@ it); it is an event instead (`EmailOpened`, `EmailLinkClicked`) for whoever want
 
 from __future__ import annotations
 
-import dataclasses
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -30,6 +29,7 @@ from rapport.mail.choices import (
     SuppressionReason,
     TrackingKind,
 )
+from rapport.mail.events import EmailLinkClicked, EmailOpened
 from rapport.mail.models import EmailMessage, SuppressedAddress, TrackingEvent
 
 SALT = "rapport.mail.tracking"
@@ -42,23 +42,6 @@ TRACKED_SCHEMES = {"http", "https"}
 URL_LIMIT = 2000  # TrackingEvent.url
 
 _signer = signing.Signer(salt=SALT)
-
-
-@dataclasses.dataclass(frozen=True)
-class EmailOpened:
-    """A recipient's mail client loaded a sent message's pixel."""
-
-    message_id: int
-    first_open: bool
-
-
-@dataclasses.dataclass(frozen=True)
-class EmailLinkClicked:
-    """A recipient followed a tracked link of a sent message."""
-
-    message_id: int
-    url: str
-    first_click: bool
 
 
 # -- tokens and the URLs that carry them ------------------------------------------------------

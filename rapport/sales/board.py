@@ -4,13 +4,16 @@ column by an index range scan, and keyset pages for "show more"."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from urllib.parse import urlencode
 
 from django.db.models import Count, Sum
 
+from rapport.core.currency import CompanyTotal, RateBook, company_total
 from rapport.core.pagination import Page, encode_cursor, keyset_page
+from rapport.sales.choices import DealStatus
 from rapport.sales.models import Deal, Pipeline, Stage
 
 CARDS_PER_COLUMN = 50
@@ -102,6 +105,28 @@ def column_summaries(queryset, stages: list[Stage]) -> dict[int, Column]:
         column.totals.sort()
         column.weighted.sort()
     return columns
+
+
+def open_total(queryset, load_rates: Callable[..., RateBook]) -> CompanyTotal:
+    """The open deals in the company currency, each converted at its expected close date.
+
+    One GROUP BY (currency, close date) query, then only the rates those rows need (via
+    `load_rates`, `rapport.core.exchange.load_rate_book`); the conversion runs in Python.
+    """
+    rows = list(
+        queryset.filter(status=DealStatus.OPEN)
+        .order_by()
+        .values("currency", "expected_close_date")
+        .annotate(total=Sum("amount"))
+        .values_list("total", "currency", "expected_close_date")
+    )
+    days = [day for _total, _code, day in rows]
+    book = load_rates(
+        currencies={code for _total, code, _day in rows},
+        first=min(days, default=None),
+        last=max(days, default=None),
+    )
+    return company_total(book, ((total or Decimal(0), code, day) for total, code, day in rows))
 
 
 CARD_FIELDS = (

@@ -2,7 +2,9 @@
 
 Open deals count their amount times their stage's probability in the month they are expected
 to close; won deals count in full in the month they closed; lost deals count zero. Currencies
-are never added together: every figure is per currency.
+are never added together as they are: every figure is per currency, and `in_company_currency`
+first converts each deal at its own date (expected close for open deals, the close date for won
+and lost ones) so the same arithmetic gives the company-currency forecast.
 """
 
 from __future__ import annotations
@@ -10,8 +12,10 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_EVEN, Decimal
+
+from rapport.core.currency import MissingRate, RateBook, company_total
 
 CENT = Decimal("0.01")
 
@@ -52,6 +56,29 @@ def add_months(month: dt.date, count: int) -> dt.date:
     return dt.date(index // 12, index % 12 + 1, 1)
 
 
+def conversion_date(deal: ForecastDeal) -> dt.date:
+    """The day a deal's amount is converted at: the day it counts in the forecast."""
+    if deal.status == "open":
+        return deal.expected_close
+    return deal.closed_on or deal.expected_close
+
+
+def in_company_currency(
+    deals: Iterable[ForecastDeal], book: RateBook
+) -> tuple[list[ForecastDeal], list[MissingRate]]:
+    """The deals with their amounts in the company currency, and the rates that were missing
+    (deals without a rate are left out, never converted at a guessed rate)."""
+    converted, unconverted = [], []
+    for deal in deals:
+        day = conversion_date(deal)
+        value, _problem = book.convert(deal.amount, deal.currency, day)
+        if value is None:
+            unconverted.append((deal.amount, deal.currency, day))
+        else:
+            converted.append(replace(deal, amount=value, currency=book.company_currency))
+    return converted, company_total(book, unconverted).missing
+
+
 def monthly_forecast(
     deals: Iterable[ForecastDeal], *, first_month: dt.date, months: int
 ) -> list[ForecastMonth]:
@@ -76,10 +103,7 @@ def monthly_forecast(
     )
     currencies: set[str] = set()
     for deal in deals:
-        if deal.status == "open":
-            month = month_of(deal.expected_close)
-        else:
-            month = month_of(deal.closed_on or deal.expected_close)
+        month = month_of(conversion_date(deal))
         if month not in inside:
             continue
         currencies.add(deal.currency)

@@ -20,6 +20,7 @@ from rapport.contacts.choices import LEAD_STAGES, ContactSource, LifecycleStage
 from rapport.contacts.models import Contact, Organization
 from rapport.contacts.suggest import label_of
 from rapport.core.condition_builder import ConditionJSONField, builder_fields
+from rapport.core.currency import COMMON_CURRENCIES
 from rapport.core.widgets import RecordPicker
 from rapport.customfields.forms import add_custom_fields
 from rapport.sales.choices import DecayAnchor, TaskPriority
@@ -97,23 +98,6 @@ class RecordField(forms.CharField):
         if found is None:
             raise ValidationError("No such record, or it is outside your access.")
         return found
-
-
-# Offered in every currency picker, beside the business's own and those already in use.
-COMMON_CURRENCIES = (
-    "EUR",
-    "USD",
-    "GBP",
-    "CHF",
-    "SEK",
-    "NOK",
-    "DKK",
-    "PLN",
-    "CZK",
-    "CAD",
-    "AUD",
-    "JPY",
-)
 
 
 def currency_choices(*in_use: str) -> list[tuple[str, str]]:

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from rapport.accounts.models import User
 from rapport.contacts.choices import ContactSource
+from rapport.core.exchange import load_rate_book
 from rapport.sales import flow, forecast
 from rapport.sales.models import Deal, DealStageChange, Pipeline
 
@@ -54,6 +55,15 @@ def forecast_rows(
     pipeline: Pipeline, user, *, first_month: dt.date, months: int
 ) -> list[forecast.ForecastMonth]:
     first = forecast.month_of(first_month)
+    items = forecast_deals(pipeline, user, first_month=first, months=months)
+    return forecast.monthly_forecast(items, first_month=first, months=months)
+
+
+def forecast_deals(
+    pipeline: Pipeline, user, *, first_month: dt.date, months: int
+) -> list[forecast.ForecastDeal]:
+    """The visible deals that count in the `months` months from `first_month` (one query)."""
+    first = forecast.month_of(first_month)
     after_last = forecast.add_months(first, months)
     deals = (
         Deal.objects.visible_to(user)
@@ -86,7 +96,7 @@ def forecast_rows(
                 closed_on=closed_on,
             )
         )
-    return forecast.monthly_forecast(items, first_month=first, months=months)
+    return items
 
 
 def pipeline_report(pipeline: Pipeline, user, *, now: dt.datetime | None = None) -> dict:
@@ -114,6 +124,14 @@ def pipeline_report(pipeline: Pipeline, user, *, now: dt.datetime | None = None)
     won = sum(1 for p in paths if p.status == "won")
     lost = sum(1 for p in paths if p.status == "lost")
     this_month = forecast.month_of(timezone.localdate())
+    first_month, months = forecast.add_months(this_month, -2), 8
+    items = forecast_deals(pipeline, user, first_month=first_month, months=months)
+    book = load_rate_book(
+        currencies={item.currency for item in items},
+        first=min((forecast.conversion_date(item) for item in items), default=None),
+        last=max((forecast.conversion_date(item) for item in items), default=None),
+    )
+    converted, missing = forecast.in_company_currency(items, book)
     return {
         "stages": stages,
         "deal_count": len(paths),
@@ -146,7 +164,12 @@ def pipeline_report(pipeline: Pipeline, user, *, now: dt.datetime | None = None)
             }
             for r in by_owner
         ],
-        "forecast": forecast_rows(
-            pipeline, user, first_month=forecast.add_months(this_month, -2), months=8
+        "forecast": forecast.monthly_forecast(items, first_month=first_month, months=months),
+        # The same forecast with every deal converted at its own date; deals without a rate
+        # are left out and named in `forecast_missing`.
+        "company_currency": book.company_currency,
+        "forecast_company": forecast.monthly_forecast(
+            converted, first_month=first_month, months=months
         ),
+        "forecast_missing": missing,
     }

@@ -9,6 +9,7 @@ from rapport.analytics import book
 from rapport.analytics.models import CustomerAnalytics
 from rapport.commerce.tests.factories import make_order
 from rapport.contacts.tests.factories import make_contact
+from rapport.core.tests.pages import page_with_panels
 
 pytestmark = pytest.mark.django_db
 
@@ -55,6 +56,16 @@ def test_rfm_cell_links_to_the_customers_in_it(web_client_for, owner, refreshed)
     assert "/analytics/customers/?r=5&amp;fm=4" in body
     assert names_in(client.get("/analytics/customers/?r=5&fm=4")) == {"C1"}
     assert names_in(client.get("/analytics/customers/?segment=Lost")) == {"C9", "C10"}
+
+
+def test_the_customers_and_at_risk_lists_can_be_acted_on(web_client_for, owner, refreshed):
+    client = web_client_for(owner)
+    customers = client.get("/analytics/customers/?tier=silver").content.decode()
+    assert 'action="/bulk/contacts/"' in customers
+    assert 'name="list" value="customers"' in customers
+    assert 'name="filter" value="tier=silver"' in customers
+    at_risk = client.get("/analytics/at-risk/").content.decode()
+    assert "customers-table" in at_risk and 'name="list" value="at_risk"' in at_risk
 
 
 def test_customers_filters_and_sorting(web_client_for, owner, refreshed):
@@ -126,9 +137,7 @@ def test_customer_value_panel_on_the_360_page(
     web_client_for, owner, outsider, refreshed, book_contacts
 ):
     c1 = book_contacts["C1"]
-    response = web_client_for(owner).get(c1.get_absolute_url())
-    assert response.status_code == 200
-    body = response.content.decode()
+    body = page_with_panels(web_client_for(owner), c1.get_absolute_url())
     assert "Customer value" in body
     assert "Champions" in body
     assert "R 5 · F 5 · M 3" in body

@@ -135,3 +135,9 @@ def replay_delivery(request, delivery_id: PathId):
         return Status(202, webhooks.replay_delivery(actor=request.user, delivery=delivery))
     except ValidationError as exc:
         raise relocate(exc, "body") from None
+
+
+# Workflows and their runs live in their own module; mounted here so api.py needs no change.
+from rapport.automation.api.workflows import router as workflows_router  # noqa: E402
+
+router.add_router("", workflows_router)

@@ -326,3 +326,10 @@ def receive_shop_order(request, shop_key: str):
     return Status(
         201 if created else 200, {"order_id": order.pk, "created": created, "status": order.status}
     )
+
+
+# Exchange rates and the company currency live in their own module; mounted here so api.py
+# needs no change.
+from rapport.commerce.api.rates import router as rates_router  # noqa: E402
+
+router.add_router("", rates_router)

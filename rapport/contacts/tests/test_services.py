@@ -218,3 +218,45 @@ def test_relationship_changes_are_recorded_by_name(owner):
     added, removed = list(records)[-2:]
     assert added.after == {"relationship": "Parent company of Daughter GmbH"}
     assert removed.before == {"relationship": "Parent company of Daughter GmbH"}
+
+
+def test_assign_contacts_gives_each_its_record_and_event_and_skips_those_already_theirs(
+    owner, teammate, monkeypatch, django_capture_on_commit_callbacks
+):
+    received = []
+    monkeypatch.setitem(core_events._subscribers, events.ContactUpdated, [received.append])
+    mine = make_contact(actor=owner, owner=owner, first_name="Mia")
+    theirs = make_contact(actor=owner, owner=teammate, first_name="Tom")
+    with django_capture_on_commit_callbacks(execute=True):
+        moved = services.assign_contacts(actor=owner, contacts=[mine, theirs], owner=teammate)
+
+    assert moved == [(mine, owner.pk)]
+    assert Contact.objects.get(pk=mine.pk).owner_id == teammate.pk
+    record = ChangeRecord.objects.get(
+        entity="contacts.contact", object_id=str(mine.pk), action="update"
+    )
+    assert (record.before, record.after) == ({"owner_id": owner.pk}, {"owner_id": teammate.pk})
+    assert records(theirs) == ["create"]
+    assert received == [
+        events.ContactUpdated(contact_id=mine.pk, actor_id=owner.pk, changed_fields=("owner_id",))
+    ]
+
+
+def test_assign_contacts_refuses_the_whole_batch_for_one_contact_out_of_reach(
+    owner, teammate, outsider
+):
+    from django.core.exceptions import PermissionDenied
+
+    mine = make_contact(actor=owner, owner=owner)
+    foreign = make_contact(actor=outsider, owner=outsider)
+    with pytest.raises(PermissionDenied):
+        services.assign_contacts(actor=owner, contacts=[mine, foreign], owner=teammate)
+    assert Contact.objects.get(pk=mine.pk).owner_id == owner.pk
+    assert errors_of(services.assign_contacts, actor=owner, contacts=[mine], owner=outsider) == {
+        "owner": [
+            errors_of(services.update_contact, actor=owner, contact=mine, owner=outsider)["owner"][
+                0
+            ]
+        ]
+    }
+    assert Contact.objects.get(pk=mine.pk).owner_id == owner.pk

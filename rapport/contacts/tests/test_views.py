@@ -18,6 +18,7 @@ from rapport.contacts.models import (
 )
 from rapport.contacts.tests.factories import make_contact, make_organization
 from rapport.core import registry
+from rapport.core.tests.pages import page_with_panels
 from rapport.customfields.services import create_definition
 from rapport.interactions.services import log_interaction
 
@@ -666,7 +667,7 @@ def test_360_page_shows_profile_custom_fields_lifecycle_consent_and_timeline(cli
     )
     log_interaction(actor=owner, kind="call", contact=contact, body="Discussed the compiler")
 
-    html = client.get(contact.get_absolute_url()).content.decode()
+    html = page_with_panels(client, contact.get_absolute_url())
 
     assert "Grace Hopper" in html
     assert "Navy Labs" in html and "Researcher" in html
@@ -706,7 +707,7 @@ def test_360_page_merges_registered_timeline_sources(client, owner, monkeypatch)
         [registry.TimelineSource(key="orders", entries=entries)],
     )
 
-    html = client.get(contact.get_absolute_url()).content.decode()
+    html = page_with_panels(client, contact.get_absolute_url())
 
     assert html.index("Order #9") < html.index("older note")
 
@@ -737,11 +738,28 @@ def test_panels_registered_by_other_apps_render_in_their_column(client, owner, m
     ]
     monkeypatch.setattr(registry, "panels", panels)
 
-    html = client.get(contact.get_absolute_url()).content.decode()
+    html = page_with_panels(client, contact.get_absolute_url())
 
     side = html[html.index('class="column-side"') :]
     assert "Lead score" in side and f"score-of-{contact.pk}" in side
     assert "Nothing to show" not in html
+
+
+def test_side_panels_load_after_the_page_and_only_for_who_may_see_the_contact(
+    client, owner, outsider
+):
+    contact = make_contact(actor=owner, owner=owner, first_name="Later")
+    client.force_login(owner)
+    page = client.get(contact.get_absolute_url()).content.decode()
+    url = f"/contacts/{contact.pk}/panels/history/"
+    assert f'hx-get="{url}" hx-trigger="load"' in page
+    assert 'id="panel-details"' in page and "Loading…" in page
+
+    panel = client.get(url, HTTP_HX_REQUEST="true").content.decode()
+    assert 'id="panel-history"' in panel and "Loading…" not in panel
+    assert client.get(f"/contacts/{contact.pk}/panels/no-such-panel/").status_code == 404
+    client.force_login(outsider)
+    assert client.get(url).status_code == 404
 
 
 def test_a_failing_panel_does_not_take_the_page_down(client, owner, monkeypatch):
@@ -754,14 +772,17 @@ def test_a_failing_panel_does_not_take_the_page_down(client, owner, monkeypatch)
     panels["contact"] = [
         *registry.panels["contact"],
         registry.Panel(key="broken", title="Broken", template="x.html", context=broken),
+        registry.Panel(
+            key="broken-side", title="Also broken", template="x.html", context=broken, column="side"
+        ),
     ]
     monkeypatch.setattr(registry, "panels", panels)
 
-    response = client.get(contact.get_absolute_url())
+    html = page_with_panels(client, contact.get_absolute_url())
 
-    assert response.status_code == 200
-    assert "Still Lovelace" in response.content.decode()
-    assert "could not be shown" in response.content.decode()
+    assert "Still Lovelace" in html
+    # One in the page's own answer, one loaded after it.
+    assert html.count("could not be shown") == 2
 
 
 def test_inline_lifecycle_change_records_history(client, owner):
@@ -984,7 +1005,7 @@ def test_organization_page_shows_members_and_relationships(client, owner):
         actor=owner, from_organization=parent, to_organization=child, kind="parent"
     )
 
-    html = client.get(child.get_absolute_url()).content.decode()
+    html = page_with_panels(client, child.get_absolute_url())
 
     assert "Mia Lovelace" in html and "CFO" in html
     assert "Holding AG" in html and "parent company of" in html

@@ -31,6 +31,7 @@ TOP = {
     "mail",
     "demo",
     "automation",
+    "sequences",
     "service",
     "marketing",
     "portal",

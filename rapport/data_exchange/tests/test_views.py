@@ -9,6 +9,7 @@ from rapport.accounts.tests.factories import RoleFactory, UserFactory
 from rapport.contacts.models import Contact
 from rapport.contacts.tests.factories import make_contact
 from rapport.core import registry
+from rapport.core.tests.pages import page_with_panels
 from rapport.data_exchange.choices import DuplicateStatus, ImportStatus
 from rapport.data_exchange.models import ContactDuplicate, ImportJob, MatchingRule
 
@@ -285,10 +286,9 @@ def test_export_page_carries_the_filters(owner, web_client_for):
 
 
 def test_the_360_page_shows_suspected_duplicates(owner, outsider, web_client_for, pair):
-    page = web_client_for(owner).get(pair.contact_a.get_absolute_url())
-    assert page.status_code == 200
-    assert f"/data/duplicates/contact/{pair.pk}/".encode() in page.content
-    assert f"/data/export/contacts/{pair.contact_a_id}.vcf".encode() in page.content
+    page = page_with_panels(web_client_for(owner), pair.contact_a.get_absolute_url())
+    assert f"/data/duplicates/contact/{pair.pk}/" in page
+    assert f"/data/export/contacts/{pair.contact_a_id}.vcf" in page
 
 
 def test_mark_two_contacts_as_one_from_the_360_page(owner, outsider, web_client_for):
@@ -320,7 +320,7 @@ def test_the_survivor_names_what_was_merged_into_it(owner, web_client_for, pair)
     client = web_client_for(owner)
     client.post(f"/data/duplicates/contact/{pair.pk}/merge/", {"survivor": survivor.pk})
 
-    page = client.get(survivor.get_absolute_url()).content.decode()
+    page = page_with_panels(client, survivor.get_absolute_url())
     assert "could not be shown" not in page
     assert "Merged into this record:" in page
     assert "Ada King" in page

@@ -12,7 +12,18 @@ from django.utils import timezone
 from rapport.accounts.models import User
 from rapport.commerce.models import Order, OrderLine, Product
 from rapport.contacts.models import Contact, Organization
+from rapport.demo import mail as demo_mail
 from rapport.demo import vocabulary as words
+from rapport.interactions.models import Interaction
+from rapport.mail.models import (
+    EmailMessage,
+    EmailTemplate,
+    Mailbox,
+    Participant,
+    TrackingEvent,
+)
+from rapport.mail.sink import read_delivered
+from rapport.mail.templating import render_for
 from rapport.sales import reports
 from rapport.sales.models import Deal, Pipeline, SalesSettings, Task
 
@@ -23,14 +34,14 @@ LIST_PRICE = {sku: price for sku, _name, _category, price, _unit in words.CATALO
 
 
 @pytest.fixture
-def demo():
+def demo(mail_sink_of_its_own):
     out = io.StringIO()
     call_command("demo", "--contacts", "150", "--seed", "5", "--no-progress", stdout=out)
     assert "Demo ready" in out.getvalue()
     return User.objects.get(username="demo")
 
 
-def test_the_demo_tells_one_story(demo):
+def test_the_demo_tells_one_story(demo, mail_sink_of_its_own):
     # One build, several properties: building the demo is the expensive part.
     _win_rate_and_lost_reasons(demo)
     _stalled_share(demo)
@@ -40,6 +51,7 @@ def test_the_demo_tells_one_story(demo):
     _cycles_grow_with_size()
     _won_deals_are_first_orders()
     _read_only_users_own_nothing()
+    _mail(mail_sink_of_its_own)
 
 
 def _win_rate_and_lost_reasons(admin):
@@ -143,3 +155,60 @@ def _read_only_users_own_nothing():
     assert not Task.objects.filter(assignee__in=read_only).exists()
     fallback = SalesSettings.objects.get(pk=1).fallback_owner
     assert fallback is None or not fallback.is_read_only
+
+
+def _mail(sink_directory):
+    mailbox = Mailbox.objects.get(is_local_sink=True)
+    assert mailbox.email_address == demo_mail.MAILBOX_ADDRESS
+    # The team's templates, shared, each rendering for a real contact with its merge fields.
+    templates = EmailTemplate.objects.filter(owner__isnull=True)
+    assert set(templates.values_list("name", flat=True)) == {
+        spec["name"] for spec in demo_mail.TEMPLATES.values()
+    }
+    someone = Contact.objects.exclude(first_name="").order_by("pk").first()
+    for template in templates:
+        rendered = render_for(
+            subject=template.subject, body_html=template.body_html, contact=someone, mailbox=mailbox
+        )
+        assert f"Hello {someone.first_name}," in rendered.text
+        assert "{{" not in rendered.subject + rendered.text
+
+    received = EmailMessage.objects.filter(direction="inbound")
+    filed = received.filter(triage_state="filed")
+    assert filed.count() >= 30
+    # Every received message from a contact is on that contact's timeline, dated as sent.
+    for message in filed:
+        entry = Interaction.objects.get(external_id=f"mail:{message.uuid}:{message.contact_id}")
+        assert (entry.direction, entry.occurred_at) == ("inbound", message.occurred_at)
+    # Unknown senders wait for a person; the newsletter is set aside by itself.
+    assert received.filter(triage_state="pending").count() == len(demo_mail.UNKNOWN_SENDERS)
+    assert received.filter(triage_state="ignored", contact__isnull=True).count() == 1
+
+    sent = EmailMessage.objects.filter(direction="outbound")
+    assert sent.count() >= 10
+    assert set(sent.values_list("status", flat=True)) == {"sent"}
+    delivered = read_delivered(sink_directory)
+    assert sorted(d.message_id.strip("<>") for d in delivered) == sorted(
+        sent.values_list("message_id", flat=True)
+    )
+    # Nothing goes to a contact without their email consent.
+    recipients = Participant.objects.filter(message__in=sent).exclude(role="from")
+    assert recipients.count() == sent.count()  # one recipient each, every one a contact
+    for recipient in recipients.select_related("contact"):
+        consent = recipient.contact.consents.get(channel="email")
+        assert consent.status == "granted", recipient.email
+    # Answers thread: a customer's reply points at our message, in its thread, marking it replied.
+    ours = {message.message_id: message for message in sent}
+    replies = [m for m in received if m.in_reply_to.strip("<>") in ours]
+    assert replies
+    for reply in replies:
+        original = ours[reply.in_reply_to.strip("<>")]
+        assert reply.thread_id == original.thread_id
+        assert original.replied_at == reply.occurred_at >= original.occurred_at
+    # Opens and clicks are the tracking service's own records, not numbers written in.
+    for message in sent:
+        events = TrackingEvent.objects.filter(message=message)
+        assert message.open_count == events.filter(kind="open").count()
+        assert message.click_count == events.filter(kind="click").count()
+    assert sent.filter(open_count__gt=0).exists()
+    assert sent.filter(click_count__gt=0, purpose="marketing").exists()

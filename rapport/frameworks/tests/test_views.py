@@ -6,6 +6,7 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
+from rapport.core.tests.pages import page_with_panels
 from rapport.frameworks import services, snapshots
 from rapport.frameworks.models import KpiSnapshot, ModelChoice, Objective
 from rapport.frameworks.tests.conftest import at, customer, deal, touch
@@ -155,7 +156,11 @@ def test_records_behind_a_value_follow_the_users_access(
         moves=[(stages["Lost"], at(10))],
     )
     url = "/models/kpis/win_rate/records/"
-    assert lost.name in web_client_for(owner).get(url).content.decode()
+    records = web_client_for(owner).get(url).content.decode()
+    assert lost.name in records
+    # The records behind the KPI can be acted on (the bar chooses them by the KPI).
+    assert 'action="/bulk/deals/"' in records and 'value="kpi_deals"' in records
+    assert 'name="filter" value="kpi=win_rate' in records
     assert lost.name in web_client_for(teammate).get(url).content.decode()
     assert lost.name not in web_client_for(outsider).get(url).content.decode()
 
@@ -202,7 +207,7 @@ def test_home_shows_the_chosen_models_scorecard(shop, manager, owner, web_client
 
 
 def test_contact_page_shows_the_idic_journey(shop, owner, web_client_for):
-    content = web_client_for(owner).get(f"/contacts/{shop.pk}/").content.decode()
+    content = page_with_panels(web_client_for(owner), f"/contacts/{shop.pk}/")
     assert "IDIC journey" in content
     # Ann: a name and an email, needs unknown and no analytics yet → identified only.
     assert "Now: <strong>Identified</strong>" in content

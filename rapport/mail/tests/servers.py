@@ -453,6 +453,8 @@ class ReceivedMessage:
     recipients: tuple[str, ...]
     raw: bytes
     authenticated_as: str | None = None
+    # time.monotonic() when DATA was accepted (the benchmark's delivery rate).
+    received_at: float = 0.0
 
     @property
     def message(self) -> EmailMessage:
@@ -502,6 +504,7 @@ class _SmtpHandler:
             recipients=tuple(envelope.rcpt_tos),
             raw=bytes(envelope.original_content or envelope.content),
             authenticated_as=login.decode() if login else None,
+            received_at=time.monotonic(),
         )
         with self.server._lock:
             self.server._messages.append(received)

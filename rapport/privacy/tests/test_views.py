@@ -4,6 +4,7 @@ import pytest
 
 from rapport.contacts.models import Contact
 from rapport.contacts.tests.factories import make_contact
+from rapport.core.tests.pages import page_with_panels
 from rapport.privacy.models import Erasure, RetentionSettings
 
 pytestmark = pytest.mark.django_db
@@ -19,11 +20,11 @@ def contact(owner):
 def test_the_privacy_panel_offers_the_export_to_viewers_and_erasure_to_administrators(
     contact, web_client_for, owner, admin_user
 ):
-    page = web_client_for(owner).get(contact.get_absolute_url()).content.decode()
+    page = page_with_panels(web_client_for(owner), contact.get_absolute_url())
     assert f"/privacy/contacts/{contact.pk}/export/" in page
     assert f"/privacy/contacts/{contact.pk}/erase/" not in page
 
-    page = web_client_for(admin_user).get(contact.get_absolute_url()).content.decode()
+    page = page_with_panels(web_client_for(admin_user), contact.get_absolute_url())
     assert f"/privacy/contacts/{contact.pk}/erase/" in page
 
 
@@ -63,7 +64,7 @@ def test_erasing_needs_the_typed_confirmation_and_a_reason(contact, web_client_f
 
     assert response.status_code == 302
     assert str(Contact.objects.get(pk=contact.pk)) == "Erased contact"
-    page = client.get(contact.get_absolute_url()).content.decode()
+    page = page_with_panels(client, contact.get_absolute_url())
     assert "This person was erased" in page
 
 

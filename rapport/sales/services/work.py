@@ -142,7 +142,12 @@ def create_task(
         notify(
             recipient=task.assignee,
             kind=NotificationKind.TASK_ASSIGNED,
-            title=f"New task from {actor}: {task.title}"[:200],
+            # The system (a workflow, a sequence, the assignment rules) has no name to give.
+            title=(
+                f"New task from {actor}: {task.title}"
+                if actor is not None
+                else f"New task: {task.title}"
+            )[:200],
             body=f"Due {timezone.localtime(task.due_at):%Y-%m-%d %H:%M}",
             url="/sales/my-day/",
             dedupe_key=f"task-assigned:{task.pk}",

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 
 from rapport.accounts.access import require_admin, require_write
 from rapport.accounts.models import Team
+from rapport.core.exchange import load_rate_book
 from rapport.core.pagination import CursorError
 from rapport.sales import board as board_reads
 from rapport.sales import reports
@@ -48,6 +49,9 @@ def board(request, pipeline_id: int):
     stages, columns = board_reads.build_board(
         pipeline, request.user, filters, per_column=board_reads.FIRST_CARDS_ON_PAGE
     )
+    open_total = board_reads.open_total(
+        board_reads.board_queryset(pipeline, request.user, filters), load_rate_book
+    )
     card_context = _card_context(request)
     board_reads.card_texts(
         [deal for column in columns for deal in column.deals],
@@ -62,6 +66,7 @@ def board(request, pipeline_id: int):
             "pipelines": Pipeline.objects.active(),
             "stages": stages,
             "columns": columns,
+            "open_total": open_total,
             "filters": filters,
             "filter_query": filters.as_query(),
             "filter_errors": errors,
@@ -230,9 +235,10 @@ def analytics(request, pipeline_id: int):
     """Conversion, time in stage, bottleneck, stalled deals, win rates and the forecast."""
     pipeline = get_object_or_404(Pipeline, pk=pipeline_id)
     report = reports.pipeline_report(pipeline, request.user)
-    forecast_main = [row for row in report["forecast"] if row.currency == pipeline.currency]
+    # The chart shows every deal in the company currency (those without a rate are named).
+    forecast_main = report["forecast_company"]
     chart_data = {
-        "currency": pipeline.currency,
+        "currency": report["company_currency"],
         "conversion": {
             "labels": [f"{c.name} → {c.next_name}" for c in report["conversion"]],
             "rates": [

@@ -1,0 +1,1 @@
+"""Sequences: multi-step email cadences with task steps, scheduled on the contact's business days."""

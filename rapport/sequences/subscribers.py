@@ -1,0 +1,108 @@
+"""The stops that other apps tell about: a reply, mail from the contact, a meeting, a deal
+moving stage, a task of a step completed. Subscribed in `SequencesConfig.ready()`; each runs
+after the change committed (core.events) and acts as the system."""
+
+from __future__ import annotations
+
+from django.utils import timezone
+
+from rapport.sequences import runner, services
+from rapport.sequences.choices import StopReason
+from rapport.sequences.models import Enrollment
+
+
+def on_email_replied(event) -> None:
+    """A reply to an email a sequence sent stops that enrollment."""
+    from rapport.mail.models import EmailMessage
+
+    enrollments = Enrollment.objects.filter(runs__message_id=event.replied_to_id)
+    if not enrollments.open().exists():
+        return
+    reply = EmailMessage.objects.filter(pk=event.message_id).first()
+    when = timezone.localtime(reply.occurred_at) if reply else timezone.localtime()
+    services.stop_open_enrollments(
+        enrollments, reason=StopReason.REPLIED, detail=f"replied on {when:%Y-%m-%d %H:%M}"
+    )
+
+
+def on_email_received(event) -> None:
+    """Any mail from the contact since they were enrolled counts as a reply, in whichever
+    thread it came: every open enrollment of theirs stops."""
+    from rapport.contacts.models import ContactEmail
+    from rapport.mail.choices import MessageDirection
+    from rapport.mail.models import EmailMessage
+
+    if not event.contact_id:
+        return
+    enrollments = Enrollment.objects.filter(contact_id=event.contact_id).open()
+    if not enrollments.exists():
+        return
+    message = EmailMessage.objects.filter(
+        pk=event.message_id, direction=MessageDirection.INBOUND
+    ).first()
+    if message is None:
+        return
+    sender = (message.from_address or "").strip().lower()
+    if not ContactEmail.objects.filter(contact_id=event.contact_id, email=sender).exists():
+        return  # a colleague's mail about the contact is not the contact answering
+    when = timezone.localtime(message.occurred_at)
+    services.stop_open_enrollments(
+        enrollments.filter(created_at__lte=message.occurred_at),
+        reason=StopReason.REPLIED,
+        detail=f"replied on {when:%Y-%m-%d %H:%M}: “{message.subject[:80]}”",
+    )
+
+
+def on_interaction_logged(event) -> None:
+    """A meeting logged with the contact stops the sequences that say so."""
+    if event.kind != "meeting" or not event.contact_id:
+        return
+    enrollments = Enrollment.objects.filter(
+        contact_id=event.contact_id, sequence__stop_on_meeting=True
+    )
+    services.stop_open_enrollments(
+        enrollments,
+        reason=StopReason.MEETING_BOOKED,
+        detail=f"a meeting was logged on {timezone.localdate():%Y-%m-%d}",
+    )
+
+
+def on_deal_stage_changed(event) -> None:
+    """A deal of the contact moving stage stops the sequences that say so."""
+    from rapport.sales.models import Deal, Stage
+
+    if event.is_undo:
+        return
+    deal = Deal.objects.filter(pk=event.deal_id).values("name", "contact_id").first()
+    if deal is None or deal["contact_id"] is None:
+        return
+    # Most moves concern nobody in a sequence (a demo or an import moves thousands): one query
+    # says so before anything else is read.
+    enrollments = Enrollment.objects.filter(
+        contact_id=deal["contact_id"], sequence__stop_on_deal_stage_change=True
+    ).open()
+    if not enrollments.exists():
+        return
+    stage = Stage.objects.filter(pk=event.to_stage_id).first()
+    services.stop_open_enrollments(
+        enrollments,
+        reason=StopReason.DEAL_STAGE_CHANGED,
+        detail=f"the deal “{deal['name']}” moved to {stage.name if stage else 'another stage'}",
+    )
+
+
+def on_task_completed(event) -> None:
+    runner.task_completed(event.task_id)
+
+
+def connect() -> None:
+    from rapport.core import events
+    from rapport.interactions.events import InteractionLogged
+    from rapport.mail.events import EmailReceived, EmailReplied
+    from rapport.sales.events import DealStageChanged, TaskCompleted
+
+    events.subscribe(EmailReplied, on_email_replied)
+    events.subscribe(EmailReceived, on_email_received)
+    events.subscribe(InteractionLogged, on_interaction_logged)
+    events.subscribe(DealStageChanged, on_deal_stage_changed)
+    events.subscribe(TaskCompleted, on_task_completed)
