@@ -126,7 +126,10 @@ def engine() -> str:
 
 
 def _ascii(text: str) -> str:
-    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+    """Lower-case ASCII letters, digits, dots and hyphens: usable in an address or a domain
+    (Faker's names carry spaces, apostrophes and commas such as "Bourgondie, van")."""
+    plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+    return "".join(ch for ch in plain if ch.isalnum() or ch in ".-")
 
 
 @dataclass

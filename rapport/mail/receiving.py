@@ -707,8 +707,10 @@ def _file_batch(*, mailbox: Mailbox, folder: str, items: list[_Incoming]) -> lis
     for _index, item, _message in messages:
         if item.parsed.delivery_report is not None:
             _record_bounce(item.parsed)
+    _put_on_timelines(
+        [(message, matched_of[index]) for index, _item, message in messages], organizations
+    )
     for index, _item, message in messages:
-        _put_on_timelines(message, matched_of[index], organizations)
         results[index] = message
     emit_many(
         [
@@ -792,24 +794,30 @@ def _record_bounce(parsed: ParsedMessage) -> None:
             set_delivery_outcome(external_ids=timeline_ids(original), outcome="bounced")
 
 
-def _put_on_timelines(message: EmailMessage, contacts: list, organizations: dict) -> None:
-    """One timeline entry per contact the message concerns (the system's, not a person's)."""
-    from rapport.interactions.services import log_interaction
+def _put_on_timelines(filed: list, organizations: dict) -> None:
+    """One timeline entry per contact each (message, contacts) of `filed` concerns (the
+    system's, not a person's), written for the whole batch at once."""
+    from rapport.interactions.services import log_interactions
 
-    for contact in contacts:
-        log_interaction(
-            actor=None,
-            kind="email",
-            contact=contact,
-            organization=organizations.get(contact.pk),
-            occurred_at=message.occurred_at,
-            channel="email",
-            direction="inbound",
-            subject=(message.subject or "(no subject)")[:TIMELINE_SUBJECT_LIMIT],
-            body=message.visible_text[:TIMELINE_BODY_LIMIT],
-            outcome="received",
-            external_id=f"mail:{message.uuid}:{contact.pk}",
-        )
+    log_interactions(
+        entries=[
+            dict(
+                actor=None,
+                kind="email",
+                contact=contact,
+                organization=organizations.get(contact.pk),
+                occurred_at=message.occurred_at,
+                channel="email",
+                direction="inbound",
+                subject=(message.subject or "(no subject)")[:TIMELINE_SUBJECT_LIMIT],
+                body=message.visible_text[:TIMELINE_BODY_LIMIT],
+                outcome="received",
+                external_id=f"mail:{message.uuid}:{contact.pk}",
+            )
+            for message, contacts in filed
+            for contact in contacts
+        ]
+    )
 
 
 # --- triage ----------------------------------------------------------------------------------
@@ -864,13 +872,15 @@ def triage_create_contact(*, actor, message: EmailMessage, first_name: str, last
         from_address=email,
     ).filter(Q(pk=message.pk) | Q(triage_state=TriageState.PENDING))
     organizations = _primary_organizations([contact])
+    filed = []
     for pending in waiting.select_for_update():
         pending.contact = contact
         pending.organization = organizations.get(contact.pk)
         pending.triage_state = TriageState.FILED
         pending.save(update_fields=["contact", "organization", "triage_state", "updated_at"])
         pending.participants.filter(email=email).update(contact=contact)
-        _put_on_timelines(pending, [contact], organizations)
+        filed.append((pending, [contact]))
+    _put_on_timelines(filed, organizations)
     return contact
 
 
