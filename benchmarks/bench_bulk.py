@@ -24,7 +24,6 @@ bulk-inserted (no audit records): the benchmark measures the bulk action, not th
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -49,29 +48,7 @@ def ensure_postgres_database(url: str) -> None:
 
 
 def configure() -> str:
-    BENCH_DIR.mkdir(parents=True, exist_ok=True)
-    url = database_url()
-    if url.startswith("postgres"):
-        ensure_postgres_database(url)
-    else:
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{BENCH_DIR / 'bench_bulk.sqlite3'}{suffix}").unlink(missing_ok=True)
-    os.environ["DATABASE_URL"] = url
-    os.environ["DJANGO_SETTINGS_MODULE"] = "django_settings"
-    os.environ["RAPPORT_VAR_DIR"] = str(BENCH_DIR)
-    # The task is queued in the database as in production; this process then runs its body.
-    os.environ["RAPPORT_TASKS_BACKEND"] = "database"
-    os.environ.setdefault("RAPPORT_LOG_LEVEL", "WARNING")
-    for path in (str(HERE), str(REPO_ROOT)):
-        if path not in sys.path:
-            sys.path.insert(0, path)
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0, interactive=False)
-    return url
+    return seeding.configure_own("bulk")
 
 
 def people():

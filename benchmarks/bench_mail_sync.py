@@ -34,7 +34,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parent
 BENCH_DIR = REPO_ROOT / "var" / "bench"
-DATABASE = BENCH_DIR / "mail_sync.sqlite3"
+sys.path.insert(0, str(HERE))
+
+import seed as seeding  # noqa: E402
 
 AIM_RATIO = 0.25
 AIM_INCREMENTAL_SECONDS = 5.0
@@ -79,24 +81,9 @@ WORDS = [
 ]
 
 
-def configure() -> None:
-    BENCH_DIR.mkdir(parents=True, exist_ok=True)
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{DATABASE}{suffix}").unlink(missing_ok=True)
-    os.environ["DATABASE_URL"] = f"sqlite:///{DATABASE}"
-    os.environ["DJANGO_SETTINGS_MODULE"] = "django_settings"
-    os.environ["RAPPORT_VAR_DIR"] = str(BENCH_DIR)
-    os.environ["RAPPORT_TASKS_BACKEND"] = "database"
-    os.environ.setdefault("RAPPORT_LOG_LEVEL", "WARNING")
-    for path in (str(HERE), str(REPO_ROOT)):
-        if path not in sys.path:
-            sys.path.insert(0, path)
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0, interactive=False)
+def configure() -> str:
+    """Its own fresh database: SQLite under var/bench/, or DATABASE_URL's name + "_mail_sync"."""
+    return seeding.configure_own("mail_sync")
 
 
 def _sentence(rng: random.Random, words: int) -> str:

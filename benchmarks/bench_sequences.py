@@ -24,7 +24,6 @@ missing), else var/bench/bench_sequences.sqlite3 (made afresh each run).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -40,28 +39,7 @@ SEED_BATCH = 5000
 
 
 def configure() -> str:
-    BENCH_DIR.mkdir(parents=True, exist_ok=True)
-    url = seeding.own_database_url("sequences")
-    if url.startswith("postgres"):
-        seeding.ensure_postgres_database(url)
-    else:
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{BENCH_DIR / 'bench_sequences.sqlite3'}{suffix}").unlink(missing_ok=True)
-    os.environ["DATABASE_URL"] = url
-    os.environ["DJANGO_SETTINGS_MODULE"] = "django_settings"
-    os.environ["RAPPORT_VAR_DIR"] = str(BENCH_DIR)
-    os.environ["RAPPORT_TASKS_BACKEND"] = "database"
-    os.environ.setdefault("RAPPORT_LOG_LEVEL", "WARNING")
-    for path in (str(HERE), str(REPO_ROOT)):
-        if path not in sys.path:
-            sys.path.insert(0, path)
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0, interactive=False)
-    return url
+    return seeding.configure_own("sequences")
 
 
 def rep():

@@ -94,15 +94,35 @@ def ensure_postgres_database(url: str) -> None:
             connection.execute(f'CREATE DATABASE "{name}"')
 
 
+def configure_own(suffix: str) -> str:
+    """Point Django at a benchmark's own, fresh database (`own_database_url`; a SQLite file is
+    started empty), with tasks on the database queue as in production, and migrate it."""
+    BENCH_DIR.mkdir(parents=True, exist_ok=True)
+    url = own_database_url(suffix)
+    if url.startswith("postgres"):
+        ensure_postgres_database(url)
+    else:
+        for ending in ("", "-wal", "-shm"):
+            Path(f"{BENCH_DIR / f'bench_{suffix}.sqlite3'}{ending}").unlink(missing_ok=True)
+    os.environ["RAPPORT_TASKS_BACKEND"] = "database"
+    _setup(url)
+    return url
+
+
 def configure() -> str:
     """Point Django at the benchmark database, set it up, and bring the schema up to date."""
     BENCH_DIR.mkdir(parents=True, exist_ok=True)
     url = database_url()
+    _setup(url)
+    return url
+
+
+def _setup(url: str) -> None:
     os.environ["DATABASE_URL"] = url
     os.environ["DJANGO_SETTINGS_MODULE"] = "django_settings"
     os.environ["RAPPORT_VAR_DIR"] = str(BENCH_DIR)
     os.environ.setdefault("RAPPORT_LOG_LEVEL", "WARNING")
-    # Child processes (gunicorn) find the settings module and Rapport the same way.
+    # Child processes (gunicorn, workers) find the settings module and Rapport the same way.
     here = str(Path(__file__).resolve().parent)
     os.environ["PYTHONPATH"] = os.pathsep.join(
         p for p in (here, str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p
@@ -116,7 +136,6 @@ def configure() -> str:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0, interactive=False)
-    return url
 
 
 def engine() -> str:
