@@ -281,7 +281,11 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("RAPPORT_LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        # aiosmtpd (the local mail sink) logs every connection at INFO, readiness probes too.
+        "mail.log": {"level": "WARNING"},
+    },
 }
 
 # Mail (rapport.mail). Outgoing mail goes to the SMTP server RAPPORT_SMTP_URL names, e.g.
