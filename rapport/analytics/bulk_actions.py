@@ -23,10 +23,8 @@ from rapport.analytics import filters, segments, services
 from rapport.analytics.models import Segment
 from rapport.contacts.models import Contact
 from rapport.core import bulk
-from rapport.core.bulk import BulkAction, ListSource, Progress, error_text
+from rapport.core.bulk import LIST_STATE, BulkAction, ListSource, Progress, error_text
 from rapport.data_exchange import exporting
-
-LIST_STATE = {"after", "before", "cursor", "sort", "view", "columns", "page"}
 
 
 def _lists_for(actor):

@@ -35,6 +35,29 @@ class Fired:
     facts: dict = field(default_factory=dict)
 
 
+def _changed_words(model_label: str, keys) -> str:
+    """The changed fields by their labels ("Owner, Job title"), as the History panel names
+    them: a run's summary is read by people, not by the code."""
+    from django.apps import apps
+
+    from rapport.audit.wording import ChangeWords
+
+    model = apps.get_model(model_label)
+    words = ChangeWords([])
+    return ", ".join(words.label(model, key) for key in keys)
+
+
+def _facts_match(*keys: str):
+    """`accepts` for a trigger whose settings each narrow one fact (empty: any value)."""
+    return lambda settings, fired, _record_type: all(
+        not settings.get(key) or settings[key] == fired.facts.get(key) for key in keys
+    )
+
+
+def _stage_words(key: str) -> str:
+    return dict(LifecycleStage.choices).get(key, key) if key else "—"
+
+
 @dataclass(frozen=True)
 class TriggerType:
     key: str
@@ -78,6 +101,12 @@ def _pipelines():
     from rapport.sales.models import Pipeline
 
     return [(str(p.pk), p.name) for p in Pipeline.objects.filter(is_archived=False)]
+
+
+def _kpis():
+    from rapport.frameworks.kpis import KPIS
+
+    return sorted(((key, kpi.name) for key, kpi in KPIS.items()), key=lambda pair: pair[1])
 
 
 def _forms():
@@ -174,7 +203,7 @@ def _register_event_triggers() -> None:
             fire=lambda batch: [
                 Fired(e.contact_id, "Contact created", {"source": e.source}) for e in batch
             ],
-            accepts=lambda s, f, _t: not s.get("source") or s["source"] == f.facts["source"],
+            accepts=_facts_match("source"),
             words=lambda s: (
                 "A contact is created"
                 + (f" with source {_label_of([source], 'source', s)}" if s.get("source") else "")
@@ -195,7 +224,7 @@ def _register_event_triggers() -> None:
             fire=lambda batch: [
                 Fired(
                     e.contact_id,
-                    "Contact updated: " + ", ".join(e.changed_fields),
+                    "Contact updated: " + _changed_words("contacts.Contact", e.changed_fields),
                     {"changed": set(e.changed_fields)},
                 )
                 for e in batch
@@ -217,7 +246,7 @@ def _register_event_triggers() -> None:
             fire=lambda batch: [
                 Fired(
                     e.deal_id,
-                    "Deal updated: " + ", ".join(e.changed_fields),
+                    "Deal updated: " + _changed_words("sales.Deal", e.changed_fields),
                     {"changed": set(e.changed_fields)},
                 )
                 for e in batch
@@ -238,14 +267,12 @@ def _register_event_triggers() -> None:
             fire=lambda batch: [
                 Fired(
                     e.contact_id,
-                    f"Lifecycle stage {e.from_stage or '—'} → {e.to_stage}",
+                    f"Lifecycle stage {_stage_words(e.from_stage)} → {_stage_words(e.to_stage)}",
                     {"to_stage": e.to_stage, "from_stage": e.from_stage},
                 )
                 for e in batch
             ],
-            accepts=lambda s, f, _t: all(
-                not s.get(key) or s[key] == f.facts[key] for key in ("to_stage", "from_stage")
-            ),
+            accepts=_facts_match("to_stage", "from_stage"),
             words=lambda s: (
                 "A contact's lifecycle stage changes"
                 + (
@@ -268,7 +295,7 @@ def _register_event_triggers() -> None:
             fire=lambda batch: [
                 Fired(e.deal_id, "Deal created", {"pipeline": str(e.pipeline_id)}) for e in batch
             ],
-            accepts=lambda s, f, _t: not s.get("pipeline") or s["pipeline"] == f.facts["pipeline"],
+            accepts=_facts_match("pipeline"),
             words=lambda s: (
                 "A deal is created"
                 + (f" in {_label_of([pipeline], 'pipeline', s)}" if s.get("pipeline") else "")
@@ -288,7 +315,7 @@ def _register_event_triggers() -> None:
                 for e in batch
                 if not e.is_undo
             ],
-            accepts=lambda s, f, _t: not s.get("stage") or s["stage"] == f.facts["stage"],
+            accepts=_facts_match("stage"),
             words=lambda s: (
                 "A deal moves to "
                 + (_label_of([stage], "stage", s) if s.get("stage") else "another stage")
@@ -306,7 +333,7 @@ def _register_event_triggers() -> None:
             fire=lambda batch: [
                 Fired(e.contact_id, "Web form submitted", {"form": str(e.form_id)}) for e in batch
             ],
-            accepts=lambda s, f, _t: not s.get("form") or s["form"] == f.facts["form"],
+            accepts=_facts_match("form"),
             words=lambda s: (
                 "The web form "
                 + (f"“{_label_of([form], 'form', s)}”" if s.get("form") else "(any)")
@@ -342,9 +369,7 @@ def _register_event_triggers() -> None:
                 params=[template],
                 event=event,
                 fire=_email_fired(label),
-                accepts=lambda s, f, _t: (
-                    not s.get("template") or s["template"] == f.facts.get("template")
-                ),
+                accepts=_facts_match("template"),
                 words=lambda s, verb=verb: (
                     f"The contact {verb} "
                     + (
@@ -355,7 +380,7 @@ def _register_event_triggers() -> None:
                 ),
             )
         )
-    kpi = Param("kpi", "Only for KPI", "text", max_length=60, help="The KPI's key; empty for any.")
+    kpi = Param("kpi", "Only for KPI", "choice", choices=_kpis)
     register_trigger(
         TriggerType(
             key="objective_off_track",
@@ -371,9 +396,11 @@ def _register_event_triggers() -> None:
                 )
                 for e in batch
             ],
-            accepts=lambda s, f, _t: not s.get("kpi") or s["kpi"] == f.facts["kpi"],
+            accepts=_facts_match("kpi"),
             words=lambda s: (
-                "A KPI objective" + (f" on {s['kpi']}" if s.get("kpi") else "") + " goes off track"
+                "A KPI objective"
+                + (f" on {_label_of([kpi], 'kpi', s)}" if s.get("kpi") else "")
+                + " goes off track"
             ),
         )
     )

@@ -26,7 +26,7 @@ from rapport.contacts.choices import LifecycleStage
 from rapport.contacts.filters import filter_contacts, filter_organizations
 from rapport.contacts.models import Contact, Organization
 from rapport.core import bulk
-from rapport.core.bulk import BulkAction, Entity, ListSource, Unchanged
+from rapport.core.bulk import LIST_STATE, BulkAction, Entity, ListSource, Unchanged
 from rapport.customfields.choices import Entity as CustomFieldEntity
 from rapport.customfields.services import definitions_for
 from rapport.customfields.validation import clean_value
@@ -34,8 +34,6 @@ from rapport.customfields.validation import clean_value
 CUSTOM_PREFIX = "custom_fields."
 # One value for many people is never right for a name, so names are not offered.
 NOT_SET_IN_BULK = {"first_name", "last_name", "name", "domain"}
-# The parameters of the lists that choose what is shown, not which records match.
-LIST_STATE = {"after", "before", "cursor", "sort", "view", "columns", "page"}
 
 
 def summarise_operation(operation, verb: str) -> None:

@@ -42,6 +42,9 @@ from rapport.core.models import BulkOperation, BulkOperationItem
 logger = logging.getLogger(__name__)
 
 CHUNK_SIZE = 500
+# A list's query-string parameters that page, sort or lay it out rather than choose records:
+# the selection bar leaves them out of "all that match", and the list sources ignore them.
+LIST_STATE = frozenset({"after", "before", "cursor", "sort", "view", "columns", "page"})
 # Up to this many records the operation runs in the request that asked for it.
 INLINE_LIMIT = 200
 # One operation holds at most this many members (the ids are stored with it).

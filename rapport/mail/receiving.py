@@ -866,10 +866,12 @@ def triage_create_contact(*, actor, message: EmailMessage, first_name: str, last
             emails=[{"email": email, "is_primary": True}],
             owner=actor,
         )
+    # Only mail in mailboxes the actor may use: another person's mailbox is theirs to triage.
     waiting = EmailMessage.objects.filter(
         direction=MessageDirection.INBOUND,
         triage_state__in=[TriageState.PENDING, TriageState.IGNORED],
         from_address=email,
+        mailbox__in=Mailbox.objects.usable_by(actor),
     ).filter(Q(pk=message.pk) | Q(triage_state=TriageState.PENDING))
     organizations = _primary_organizations([contact])
     filed = []
@@ -935,6 +937,9 @@ def triage_ignore_sender(*, actor, message: EmailMessage, whole_domain: bool = T
         )
     matching = Q(from_address=email) if not whole_domain else Q(from_address__endswith=f"@{domain}")
     EmailMessage.objects.filter(
-        matching, direction=MessageDirection.INBOUND, triage_state=TriageState.PENDING
+        matching,
+        direction=MessageDirection.INBOUND,
+        triage_state=TriageState.PENDING,
+        mailbox__in=Mailbox.objects.usable_by(actor),
     ).update(triage_state=TriageState.IGNORED, updated_at=timezone.now())
     return ignored

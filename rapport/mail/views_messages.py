@@ -84,11 +84,24 @@ def message_detail(request, uuid):
         )
     attachments = list(message.attachments.order_by("filename", "pk"))
     may_compose = Mailbox.objects.usable_by(request.user).exists()
+    # A message seen through one participant may name a contact, organization or deal the
+    # reader may not open: each is shown only when they may.
+    linked = {
+        name: record
+        for name, record in (
+            ("contact", message.contact),
+            ("organization", message.organization),
+            ("deal", message.deal),
+        )
+        if record is not None and access.can(request.user, access.Action.VIEW, record)
+    }
     return render(
         request,
         "mail/message.html",
         {
             "message": message,
+            "linked": linked,
+            "may_retry": access.can(request.user, access.Action.CHANGE, message),
             "status": status_words(message),
             "to_display": _addresses(message.to),
             "cc_display": _addresses(message.cc),

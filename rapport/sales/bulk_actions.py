@@ -18,7 +18,6 @@ from django.utils import timezone
 from rapport.accounts import access
 from rapport.accounts.choices import Domain
 from rapport.contacts.bulk_actions import (
-    LIST_STATE,
     AddTag,
     ArchiveRecords,
     AssignOwner,
@@ -34,7 +33,7 @@ from rapport.contacts.choices import LEAD_STAGES, ContactSource, LifecycleStage
 from rapport.contacts.models import Contact
 from rapport.contacts.services import update_contact
 from rapport.core import bulk
-from rapport.core.bulk import BulkAction, Entity, ListSource, Unchanged
+from rapport.core.bulk import LIST_STATE, BulkAction, Entity, ListSource, Unchanged
 from rapport.sales.assignment import assign_lead, assign_lead_by_hand
 from rapport.sales.choices import DealStatus, TaskPriority
 from rapport.sales.models import Deal, DealStageChange, LostReason, Stage, Task

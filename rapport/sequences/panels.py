@@ -21,21 +21,21 @@ def contact_sequences_panel(request, contact):
         .select_related("sequence")
         .order_by("-created_at")[:SHOWN]
     )
+    visible = set(Sequence.objects.visible_to(request.user).values_list("pk", flat=True))
     sequences = []
-    if access.can(request.user, Action.CHANGE, contact) and (
-        Mailbox.objects.usable_by(request.user).exists()
-    ):
+    if access.can(request.user, Action.CHANGE, contact):
+        # Only sequences the user may enroll with: enrolling sends from the sequence's mailbox.
+        usable = set(Mailbox.objects.usable_by(request.user).values_list("pk", flat=True))
         already = set(
             Enrollment.objects.filter(contact=contact).open().values_list("sequence_id", flat=True)
         )
         sequences = [
             sequence
-            for sequence in Sequence.objects.visible_to(request.user)
-            .filter(is_active=True)
-            .order_by("name")
-            if sequence.pk not in already
+            for sequence in Sequence.objects.filter(pk__in=visible, is_active=True).order_by("name")
+            if sequence.pk not in already and sequence.mailbox_id in usable
         ]
     return {
+        "visible_sequences": visible,
         "enrollments": enrollments,
         "sequences": sequences,
         "contact": contact,

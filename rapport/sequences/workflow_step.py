@@ -65,7 +65,8 @@ def make_step():
                 if set(reasons) == {"contact"}:
                     return Result(StepStatus.SKIPPED, " ".join(reasons["contact"])[:500])
                 return failed(" ".join(exc.messages))
-            return done(f"Enrolled {contact} in “{sequence}”")
+            # Run text outlives an erased contact: it names the sequence, not the person.
+            return done(f"Enrolled in “{sequence}”")
 
     return EnrollInSequence()
 

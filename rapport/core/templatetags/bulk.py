@@ -19,10 +19,10 @@ from django.core.exceptions import ValidationError
 from django.http import QueryDict
 
 from rapport.core import bulk
+from rapport.core.bulk import LIST_STATE
 
 register = template.Library()
 
-LIST_STATE = ("after", "before", "cursor", "sort", "view", "columns", "page")
 MARKER = 999_999_937
 
 

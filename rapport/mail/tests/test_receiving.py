@@ -493,6 +493,29 @@ def test_ignoring_a_domain_sets_aside_its_waiting_and_future_mail(
     }
 
 
+def test_triage_reaches_only_mailboxes_the_actor_may_use(
+    imap_account, mailbox, owner, admin_user, other_team
+):
+    # Another team's mailbox, with mail from the same unknown sender waiting in its triage.
+    theirs = make_mailbox(
+        imap_account, actor=admin_user, name="Service", email_address="help@x.test", team=other_team
+    )
+    mine = receiving.file_message(mailbox=mailbox, raw=mail(sender="eve@noisy.test"))
+    foreign = receiving.file_message(
+        mailbox=theirs, raw=mail(sender="eve@noisy.test", message_id="<other@noisy.test>")
+    )
+
+    receiving.triage_ignore_sender(actor=owner, message=mine)
+    foreign.refresh_from_db()
+    assert foreign.triage_state == TriageState.PENDING
+
+    mine.triage_state = TriageState.PENDING
+    mine.save(update_fields=["triage_state"])
+    receiving.triage_create_contact(actor=owner, message=mine, first_name="Eve")
+    foreign.refresh_from_db()
+    assert (foreign.contact, foreign.triage_state) == (None, TriageState.PENDING)
+
+
 def test_a_free_mail_domain_cannot_be_ignored_whole_but_one_address_can(mailbox, owner):
     message = receiving.file_message(mailbox=mailbox, raw=mail(sender="x@gmail.com"))
 

@@ -45,10 +45,12 @@ def _enrollment(request, enrollment_id: int) -> Enrollment:
     )
 
 
-def _mailbox(mailbox_id, field="mailbox_id") -> Mailbox | None:
+def _mailbox(user, mailbox_id, field="mailbox_id") -> Mailbox | None:
+    """A mailbox the caller may send from; any other id is "no such mailbox", so ids and names
+    outside their access are not told."""
     if mailbox_id is None:
         return None
-    mailbox = Mailbox.objects.filter(pk=mailbox_id).first()
+    mailbox = Mailbox.objects.usable_by(user).filter(pk=mailbox_id).first()
     if mailbox is None:
         raise ValidationError({f"body.{field}": ["No such mailbox."]})
     return mailbox
@@ -94,7 +96,7 @@ def create_sequence(request, payload: SequenceIn):
         owner = get_user_model().objects.filter(pk=payload.owner_id).first()
         if owner is None:
             raise ValidationError({"body.owner_id": ["No such user."]})
-    mailbox = _mailbox(payload.mailbox_id)
+    mailbox = _mailbox(request.user, payload.mailbox_id)
     try:
         sequence = services.create_sequence(
             actor=request.user,
@@ -128,7 +130,7 @@ def update_sequence(request, sequence_id: PathId, payload: SequencePatch):
     data = payload.model_dump(exclude_unset=True)
     steps = data.pop("steps", None)
     if "mailbox_id" in data:
-        data["mailbox"] = _mailbox(data.pop("mailbox_id"))
+        data["mailbox"] = _mailbox(request.user, data.pop("mailbox_id"))
     try:
         sequence = services.update_sequence(
             actor=request.user,
@@ -207,7 +209,7 @@ def create_enrollment(request, payload: EnrollmentIn):
     contact = Contact.objects.visible_to(request.user).filter(pk=payload.contact_id).first()
     if contact is None:
         raise ValidationError({"body.contact_id": ["No such contact, or outside your access."]})
-    mailbox = _mailbox(payload.mailbox_id)
+    mailbox = _mailbox(request.user, payload.mailbox_id)
     try:
         enrollment = services.enroll_contact(
             actor=request.user, sequence=sequence, contact=contact, mailbox=mailbox

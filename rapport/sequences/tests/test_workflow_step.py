@@ -33,7 +33,7 @@ def test_the_step_enrolls_then_skips_the_second_time(sequence, ada):
     first = step.run(context(ada, sequence))
     second = step.run(context(ada, sequence))
 
-    assert (first.status, first.outcome) == ("done", "Enrolled Ada Lovelace in “New leads”")
+    assert (first.status, first.outcome) == ("done", "Enrolled in “New leads”")
     assert (second.status, second.outcome) == (
         "skipped",
         "Ada Lovelace is already in “New leads”.",
