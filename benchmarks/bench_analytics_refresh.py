@@ -167,7 +167,7 @@ def seed(customers: int, seed_value: int) -> tuple[int, float]:
             )
         order_columns = (
             "contact_id, ordered_at, status, currency, total, source, external_system, "
-            "external_id, note, created_at, updated_at"
+            "external_id, note, created_at, updated_at, kind"
         )
         dates = np.datetime_as_string(history.day.astype("datetime64[D]"), unit="D")
         owners = contact_ids[history.customer]
@@ -176,7 +176,7 @@ def seed(customers: int, seed_value: int) -> tuple[int, float]:
                 for start in range(0, owners.size, BATCH):
                     stop = min(owners.size, start + BATCH)
                     lines = [
-                        f"{c}\t{d} 12:00:00+00\tshipped\tEUR\t{a:.2f}\timport\t\t\t\t{now}\t{now}\n"
+                        f"{c}\t{d} 12:00:00+00\tshipped\tEUR\t{a:.2f}\timport\t\t\t\t{now}\t{now}\tshop\n"
                         for c, d, a in zip(
                             owners[start:stop].tolist(),
                             dates[start:stop].tolist(),
@@ -201,6 +201,7 @@ def seed(customers: int, seed_value: int) -> tuple[int, float]:
                         "",
                         now,
                         now,
+                        "shop",
                     )
                     for c, d, a in zip(
                         owners[start:stop].tolist(),
@@ -210,7 +211,7 @@ def seed(customers: int, seed_value: int) -> tuple[int, float]:
                     )
                 )
                 cursor.executemany(
-                    f"INSERT INTO commerce_order ({order_columns}) VALUES ({', '.join(['%s'] * 11)})",
+                    f"INSERT INTO commerce_order ({order_columns}) VALUES ({', '.join(['%s'] * 12)})",
                     rows,
                 )
     if connection.vendor == "postgresql":

@@ -102,7 +102,7 @@ def seed_orders(say) -> int:
     owners = ids[history.customer]
     dates = np.datetime_as_string(history.day.astype("datetime64[D]"), unit="D")
     now = timezone.now().isoformat()
-    columns = "contact_id, ordered_at, status, currency, total, source, external_system, external_id, note, created_at, updated_at"
+    columns = "contact_id, ordered_at, status, currency, total, source, external_system, external_id, note, created_at, updated_at, kind"
     with transaction.atomic(), connection.cursor() as cursor:
         for start in range(0, owners.size, BATCH):
             stop = min(owners.size, start + BATCH)
@@ -114,14 +114,14 @@ def seed_orders(say) -> int:
             )
             if connection.vendor == "postgresql":
                 text = "".join(
-                    f"{c}\t{d} 12:00:00+00\tshipped\tEUR\t{a:.2f}\timport\t\t\t\t{now}\t{now}\n"
+                    f"{c}\t{d} 12:00:00+00\tshipped\tEUR\t{a:.2f}\timport\t\t\t\t{now}\t{now}\tshop\n"
                     for c, d, a in triples
                 )
                 with cursor.cursor.copy(f"COPY commerce_order ({columns}) FROM STDIN") as copy:
                     copy.write(text)
             else:
                 cursor.executemany(
-                    f"INSERT INTO commerce_order ({columns}) VALUES ({', '.join(['%s'] * 11)})",
+                    f"INSERT INTO commerce_order ({columns}) VALUES ({', '.join(['%s'] * 12)})",
                     [
                         (
                             c,
@@ -135,6 +135,7 @@ def seed_orders(say) -> int:
                             "",
                             now,
                             now,
+                            "shop",
                         )
                         for c, d, a in triples
                     ],

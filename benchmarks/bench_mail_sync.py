@@ -15,6 +15,7 @@ imapclient fetching the same messages in the same run, then an incremental sync 
 
     python benchmarks/run.py mail_sync                   # 10,000 messages
     python benchmarks/run.py mail_sync --messages 1000   # a quick run
+    python benchmarks/run.py mail_sync --messages 2000 --profile var/bench/sync.prof
 
 Runs in a database of its own: var/bench/mail_sync.sqlite3 (made afresh each run).
 """
@@ -199,6 +200,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=10_000)
     parser.add_argument("--incremental", type=int, default=100)
+    parser.add_argument(
+        "--profile", metavar="PATH", help="run the initial sync under cProfile, stats to PATH"
+    )
     args, _unknown = parser.parse_known_args(argv)
 
     sys.path.insert(0, str(REPO_ROOT))
@@ -257,9 +261,19 @@ def main(argv: list[str] | None = None) -> int:
             imap_password=account.password,
             check=False,
         )
+        profiler = None
+        if args.profile:
+            import cProfile
+
+            profiler = cProfile.Profile()
+            profiler.enable()
         started = time.perf_counter()
         report = receiving.sync_mailbox(mailbox=mailbox)
         sync_seconds = time.perf_counter() - started
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(args.profile)
+            print(f"profile of the initial sync written to {args.profile} (timed under cProfile)")
         if report.failure or report.errors:
             print(f"the sync reported: {report.failure or report.errors[:5]}")
         rate = report.filed / sync_seconds if sync_seconds else 0.0

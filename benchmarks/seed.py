@@ -113,6 +113,8 @@ def configure() -> str:
     """Point Django at the benchmark database, set it up, and bring the schema up to date."""
     BENCH_DIR.mkdir(parents=True, exist_ok=True)
     url = database_url()
+    if url.startswith("postgres"):
+        ensure_postgres_database(url)
     _setup(url)
     return url
 

@@ -10,6 +10,7 @@ from django.http import Http404
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
+from ninja.parser import Parser
 
 from rapport.accounts.api.auth import api_auth
 from rapport.core.middleware import _is_unreachable, database_unavailable_response
@@ -35,6 +36,7 @@ API_APPS = [
     "mail",
     "automation",
     "sequences",
+    "reports",
 ]
 
 
@@ -44,6 +46,22 @@ class RapportAPI(NinjaAPI):
     def get_openapi_schema(self, *, path_prefix=None, path_params=None):
         schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
         return document_problems(schema)
+
+
+class BodyNotAnObject(ValueError):
+    pass
+
+
+class ObjectBodyParser(Parser):
+    """Every JSON body Rapport takes is an object. Ninja's schemas also read attributes, so a
+    bare number or list would pass as an object with no fields, and a PUT of `5` would reset
+    every setting to its default."""
+
+    def parse_body(self, request):
+        data = super().parse_body(request)
+        if not isinstance(data, dict):
+            raise BodyNotAnObject("The body must be a JSON object ({…}).")
+        return data
 
 
 api = RapportAPI(
@@ -56,6 +74,7 @@ api = RapportAPI(
     ),
     auth=api_auth,
     urls_namespace="api",
+    parser=ObjectBodyParser(),
 )
 
 
@@ -118,6 +137,15 @@ def on_unauthenticated(request, exc):
 
 @api.exception_handler(HttpError)
 def on_http_error(request, exc):
+    if isinstance(exc.__cause__, BodyNotAnObject):
+        # Answered like any other body that fails its schema.
+        message = str(exc.__cause__)
+        return problem(
+            422,
+            "Validation failed",
+            "The request has invalid fields.",
+            errors=[{"field": "body", "message": message}],
+        )
     return problem(exc.status_code, "Error", str(exc))
 
 

@@ -99,6 +99,7 @@ INSTALLED_APPS = [
     "rapport.mail",
     "rapport.automation",
     "rapport.sequences",
+    "rapport.reports",
     "rapport.demo",
 ]
 
@@ -325,6 +326,12 @@ RAPPORT_MAIL_DOMAIN = (
 )
 # Seconds between two checks of each mailbox for new mail (at least 10).
 RAPPORT_MAIL_POLL_SECONDS = int(os.environ.get("RAPPORT_MAIL_POLL_SECONDS", "60"))
+# With an IMAP IDLE listener live on a mailbox, the poll is only a safety net after this long.
+RAPPORT_MAIL_IDLE_POLL_SECONDS = int(os.environ.get("RAPPORT_MAIL_IDLE_POLL_SECONDS", "900"))
+# IDLE is renewed before servers drop it (RFC 2177: at most 29 minutes).
+RAPPORT_MAIL_IDLE_RENEW_SECONDS = int(os.environ.get("RAPPORT_MAIL_IDLE_RENEW_SECONDS", "1500"))
+# How often the listener re-reads which mailboxes to watch.
+RAPPORT_MAIL_IDLE_REFRESH_SECONDS = int(os.environ.get("RAPPORT_MAIL_IDLE_REFRESH_SECONDS", "60"))
 # Attachments are stored under MEDIA_ROOT; nothing serves MEDIA_URL publicly, they are
 # downloaded through views that check who may see the message.
 MEDIA_URL = "/media/"

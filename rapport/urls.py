@@ -23,6 +23,7 @@ APP_URLS = [
     ("mail/", "rapport.mail"),
     ("automation/", "rapport.automation"),
     ("sequences/", "rapport.sequences"),
+    ("reports/", "rapport.reports"),
 ]
 
 urlpatterns = [

@@ -13,7 +13,8 @@ Two questions, one module:
 Each app says how its records are owned with `register(Model, domain=…, owners=…)` in its
 `AppConfig.ready()`: a record is inside a user's scope when any of its owners is. Who may be
 *given* a record is one rule too: `check_owner` (the owner must be able to work it, and within
-the reach of whoever gives it).
+the reach of whoever gives it). Configuration the whole company shares is declared with
+`register_configuration`: everyone signed in views it, administrators change it.
 
 `actor=None` is the system itself (a task working on its own schedule, the demo builder, a
 shop's signed webhook): it is not a user and is not scoped. Views and API routes always pass
@@ -56,9 +57,13 @@ class Rule:
     domain: str
     owners: Callable[[Any], Iterable[int | None]]
     personal: bool = False
+    # (user, record) -> whether the record was shared with the user beyond the scope (a report
+    # shared with a team or a role): viewing only, never writing.
+    shared_with: Callable[[Any, Any], bool] | None = None
 
 
 _rules: dict[type, Rule] = {}
+_configuration: set[type] = set()
 
 
 def register(
@@ -68,6 +73,7 @@ def register(
     owners: Callable[[Any], Iterable[int | None]] | None = None,
     owner_field: str = "owner",
     personal: bool = False,
+    shared_with: Callable[[Any, Any], bool] | None = None,
 ) -> None:
     """Declare how `model`'s records are owned (called from `AppConfig.ready()`)."""
     if owners is None:
@@ -76,7 +82,22 @@ def register(
         def owners(record, attname=attname):
             return (getattr(record, attname),)
 
-    _rules[model] = Rule(domain=domain, owners=owners, personal=personal)
+    _rules[model] = Rule(domain=domain, owners=owners, personal=personal, shared_with=shared_with)
+
+
+def register_configuration(model: type) -> None:
+    """Declare `model` configuration the whole company shares (the company currency, exchange
+    rates): everyone signed in may view it, only administrators create, change or delete it.
+
+    Asked of the model class as of a record (`require(actor, Action.DELETE, ExchangeRate)`), so a
+    route can decide before it looks the record up and answer the same whether or not it exists.
+    """
+    _configuration.add(model)
+
+
+def _is_configuration(record_or_model) -> bool:
+    model = record_or_model if isinstance(record_or_model, type) else type(record_or_model)
+    return any(klass in _configuration for klass in model.__mro__)
 
 
 def owners_through(*relations: str, owner_field: str = "owner"):
@@ -203,6 +224,10 @@ def _refusal(actor, action: str, record) -> str | None:
         return "Sign in to do this."
     if action == Action.ADMINISTER:
         return None if actor.is_administrator else "Only administrators may do this."
+    if record is not None and _is_configuration(record):
+        if action == Action.VIEW or actor.is_administrator:
+            return None
+        return "Only administrators may change this."
     if action in WRITES and actor.is_read_only:
         return "Your role is read-only."
     if record is None or isinstance(record, type):
@@ -221,6 +246,8 @@ def _refusal(actor, action: str, record) -> str | None:
             return None
         return f"Only the {noun}'s owner or an administrator may change it."
     if rule.personal and action == Action.VIEW and actor.id in owners:
+        return None
+    if action == Action.VIEW and rule.shared_with is not None and rule.shared_with(actor, record):
         return None
     if not in_scope(actor, rule.domain, owners):
         return f"This {noun} is outside your access."
@@ -254,6 +281,18 @@ def require_write(actor) -> None:
 
 def require_admin(actor) -> None:
     require(actor, Action.ADMINISTER)
+
+
+def require_own_sign_in(actor, user_id: int) -> None:
+    """A user's sign-in (passkeys, sessions, two-factor) may be changed by that user, and by an
+    administrator (for someone who lost their device); `PermissionDenied` for anyone else,
+    including a deactivated account. `actor=None` is the system, as everywhere here."""
+    if actor is None:
+        return
+    if not is_signed_in(actor):
+        raise PermissionDenied("Sign in to do this.")
+    if actor.pk != user_id and not actor.is_administrator:
+        raise PermissionDenied("You may only change your own sign-in.")
 
 
 # --- who may be given a record ---------------------------------------------------------------

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from webauthn import (
@@ -44,6 +44,7 @@ from webauthn.helpers.structs import (
     UserVerificationRequirement,
 )
 
+from rapport.accounts import access
 from rapport.accounts.models import Passkey, User, UserSession
 from rapport.audit.models import ChangeAction
 from rapport.audit.services import record_change
@@ -382,8 +383,7 @@ def signed_in_recently(session) -> bool:
 def remove_passkey(*, actor: User, passkey: Passkey) -> None:
     """The passkey no longer signs in. Its owner may remove it, and an administrator (someone who
     lost their device); the caller has already had the owner confirm it is them. Audited."""
-    if actor.pk != passkey.user_id and not actor.is_administrator:
-        raise PermissionDenied("You may only change your own sign-in.")
+    access.require_own_sign_in(actor, passkey.user_id)
     name = passkey.name
     user = passkey.user
     passkey.delete()

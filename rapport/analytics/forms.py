@@ -50,9 +50,10 @@ def _checked(conditions: dict) -> dict:
     return conditions
 
 
-def describe_conditions(conditions: dict | None) -> dict:
+def describe_conditions(conditions: dict | None, entries: list[dict] | None = None) -> dict:
     """A saved segment's conditions in words for its page: `match` and `rows` (field, operator
-    and value as labels) when they are one group of rows, else `text` (the JSON)."""
+    and value as labels) when they are one group of rows, else `text` (the JSON). `entries` are
+    the condition builder's fields (a segment's when not given; reports pass their source's)."""
     conditions = conditions or {"all": []}
     key = "any" if "any" in conditions else "all"
     parts = conditions.get(key)
@@ -63,7 +64,10 @@ def describe_conditions(conditions: dict | None) -> dict:
     )
     if not flat:
         return {"text": json.dumps(conditions, indent=2, ensure_ascii=False)}
-    entries = {entry["name"]: entry for entry in segment_condition_fields()}
+    entries = {
+        entry["name"]: entry
+        for entry in (entries if entries is not None else segment_condition_fields())
+    }
     rows = []
     for part in parts:
         entry = entries.get(part.get("field"), {})

@@ -62,7 +62,7 @@ def company_group_panel(request, organization):
     )
     revenue = _by_organization(
         Order.objects.visible_to(user)
-        .revenue()
+        .counted_as_revenue()
         .filter(organization_id__in=ids)
         .values("organization_id", "currency")
         .annotate(total=Sum("total")),

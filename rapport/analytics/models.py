@@ -344,6 +344,9 @@ class Segment(TimeStampedModel):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     is_archived = models.BooleanField(default=False)
+    # When who is in this dynamic segment was last compared with `WatchedMember` (for the
+    # "entered/left a segment" triggers); null until something first watches it.
+    members_checked_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = SegmentQuerySet.as_manager()
 
@@ -383,3 +386,21 @@ class SegmentMember(models.Model):
 
     def __str__(self):
         return f"{self.contact_id} in {self.segment_id}"
+
+
+class WatchedMember(models.Model):
+    """Who was in a watched dynamic segment at its last check: the next check's difference is
+    who entered and who left. A dynamic segment has no stored members otherwise (its
+    conditions are evaluated each time); static lists keep theirs in SegmentMember."""
+
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="watched_members")
+    contact = models.ForeignKey("contacts.Contact", on_delete=models.CASCADE, related_name="+")
+    entered_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["segment", "contact"], name="uniq_watched_member")
+        ]
+
+    def __str__(self):
+        return f"{self.contact_id} in {self.segment_id} since {self.entered_at:%Y-%m-%d}"

@@ -195,15 +195,16 @@ def _run(run: RefreshRun) -> RefreshRun:
     _progress(run, 5, "load")
     started = time.perf_counter()
     facts = queries.load_order_facts(currency=currency, as_of=as_of)
-    excluded = queries.excluded_order_counts(currency=currency, as_of=as_of)
+    excluded = queries.excluded_order_counts(as_of=as_of)
     timings["load"] = time.perf_counter() - started
+    gaps = missing_rates_note(facts.missing)
     if facts.n_customers == 0:
         storage.clear_scores()
         return _finish(
             run,
             RunStatus.INSUFFICIENT_DATA,
-            f"No paid or shipped orders in {currency} with a contact up to {as_of}; "
-            "nothing to analyse yet.",
+            f"No paid or shipped orders in {currency} with a contact up to {as_of}, nor any "
+            f"that could be converted to it; nothing to analyse yet. {gaps}".strip(),
             excluded=excluded,
             timings=timings,
         )
@@ -252,7 +253,7 @@ def _run(run: RefreshRun) -> RefreshRun:
         run = _finish(
             run,
             RunStatus.SUCCEEDED,
-            " ".join(result.messages),
+            " ".join([*result.messages, gaps]).strip(),
             n_customers=stored,
             n_orders=facts.n_orders,
             excluded=excluded,
@@ -261,6 +262,21 @@ def _run(run: RefreshRun) -> RefreshRun:
             portfolio=result.portfolio,
         )
     return run
+
+
+def missing_rates_note(missing) -> str:
+    """The run's note on orders left out for want of an exchange rate ("" when none were)."""
+    if not missing:
+        return ""
+    parts = [
+        f"{gap.text} ({gap.count} order{'s' if gap.count != 1 else ''}, "
+        f"{gap.currency} {gap.amount:,.2f})"
+        for gap in missing
+    ]
+    return (
+        f"Left out for want of an exchange rate: {'; '.join(parts)}. "
+        "Add the rates and refresh again to count them."
+    )
 
 
 def latest_run() -> RefreshRun | None:

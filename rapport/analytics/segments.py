@@ -38,6 +38,7 @@ from rapport.analytics.choices import SEGMENT_ORDER, SegmentKind, ValueTier
 from rapport.analytics.models import Segment
 from rapport.commerce.choices import REVENUE_STATUSES
 from rapport.commerce.models import Order, OrderLine, Product
+from rapport.commerce.revenue import counted_kinds
 from rapport.contacts.choices import ContactSource, LifecycleStage
 from rapport.contacts.models import Contact, Tag
 from rapport.core.conditions import ConditionError, ConditionField, FieldSet, to_q, validate
@@ -106,7 +107,9 @@ class SegmentField:
 
 
 def _revenue_orders():
-    return Order.objects.filter(contact=OuterRef("pk"), status__in=REVENUE_STATUSES)
+    return Order.objects.filter(
+        contact=OuterRef("pk"), status__in=REVENUE_STATUSES, kind__in=counted_kinds()
+    )
 
 
 def _bought_category(days: int | None):
@@ -117,7 +120,9 @@ def _bought_category(days: int | None):
         categories = [str(c).strip().lower() for c in categories]
         lines = (
             OrderLine.objects.filter(
-                order__contact=OuterRef("pk"), order__status__in=REVENUE_STATUSES
+                order__contact=OuterRef("pk"),
+                order__status__in=REVENUE_STATUSES,
+                order__kind__in=counted_kinds(),
             )
             .alias(category_lower=_lower("product__category"))
             .filter(category_lower__in=categories)
@@ -133,7 +138,11 @@ def _bought_category(days: int | None):
 def _bought_sku(op, value, now):
     skus = [str(s).strip().lower() for s in (value if isinstance(value, list) else [value])]
     lines = (
-        OrderLine.objects.filter(order__contact=OuterRef("pk"), order__status__in=REVENUE_STATUSES)
+        OrderLine.objects.filter(
+            order__contact=OuterRef("pk"),
+            order__status__in=REVENUE_STATUSES,
+            order__kind__in=counted_kinds(),
+        )
         .alias(sku_lower=_lower("product__sku"))
         .filter(sku_lower__in=skus)
     )

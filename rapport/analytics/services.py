@@ -10,10 +10,12 @@ from rapport.accounts import access
 from rapport.accounts.access import Action
 from rapport.analytics import segments
 from rapport.analytics.choices import SegmentKind
+from rapport.analytics.events import SegmentEntered, SegmentLeft
 from rapport.analytics.models import AnalyticsConfiguration, Segment, SegmentMember
 from rapport.audit.models import ChangeAction
 from rapport.audit.services import record_change, snapshot
 from rapport.contacts.models import Contact
+from rapport.core import events
 from rapport.core.conditions import ConditionError
 
 SEGMENT_FIELDS = ["name", "description", "kind", "conditions"]
@@ -173,6 +175,7 @@ def add_to_list(*, actor, segment: Segment, contact_ids) -> int:
             after={"added": new[:100], "added_count": len(new)},
             message=f"{len(new)} contacts added to the list",
         )
+        events.emit_many(SegmentEntered(segment.pk, pk) for pk in new)
     return len(new)
 
 
@@ -183,7 +186,9 @@ def remove_from_list(*, actor, segment: Segment, contact_ids) -> int:
     access.require(actor, Action.CHANGE, segment)
     _require_static(segment)
     ids = _visible_contacts(actor, contact_ids)
-    removed, _ = SegmentMember.objects.filter(segment=segment, contact_id__in=ids).delete()
+    on_list = SegmentMember.objects.filter(segment=segment, contact_id__in=ids)
+    gone = list(on_list.values_list("contact_id", flat=True))
+    removed, _ = on_list.delete()
     if removed:
         record_change(
             actor=actor,
@@ -192,6 +197,7 @@ def remove_from_list(*, actor, segment: Segment, contact_ids) -> int:
             before={"removed": ids[:100], "removed_count": removed},
             message=f"{removed} contacts removed from the list",
         )
+        events.emit_many(SegmentLeft(segment.pk, pk) for pk in gone)
     return removed
 
 

@@ -89,7 +89,7 @@ class ChangeWords:
                     if related is None or value in (None, ""):
                         continue
                     for pk in value if isinstance(value, list) else [value]:
-                        if isinstance(pk, int | str) and str(pk).isdigit():
+                        if isinstance(pk, int | str) and str(pk).isdecimal():
                             wanted[related].add(int(pk))
         self._names: dict[type, dict[int, str]] = {
             related: {obj.pk: str(obj) for obj in related._default_manager.filter(pk__in=ids)}
@@ -138,7 +138,8 @@ class ChangeWords:
             names = self._names.get(related, {})
             items = value if isinstance(value, list) else [value]
             shown = [
-                names.get(int(v), "a deleted record") if str(v).isdigit() else str(v) for v in items
+                names.get(int(v), "a deleted record") if str(v).isdecimal() else str(v)
+                for v in items
             ]
             return _cut(", ".join(shown))
         if field is not None and field.choices:

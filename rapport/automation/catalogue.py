@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rapport.analytics import events as analytics
+from rapport.automation import events as automation
 from rapport.commerce import events as commerce
 from rapport.contacts import events as contacts
 from rapport.data_exchange import events as data_exchange
@@ -75,6 +77,18 @@ CATALOGUE: tuple[EventKind, ...] = (
         "An interaction was logged (email, call, meeting, note)",
     ),
     EventKind("form.submitted", sales.WebFormSubmitted, "Web forms", "A web form was submitted"),
+    EventKind(
+        "segment.entered",
+        analytics.SegmentEntered,
+        "Segments",
+        "A contact was added to a list, or entered a dynamic segment a workflow watches",
+    ),
+    EventKind(
+        "segment.left",
+        analytics.SegmentLeft,
+        "Segments",
+        "A contact was taken off a list, or left a dynamic segment a workflow watches",
+    ),
     EventKind("task.created", sales.TaskCreated, "Tasks", "A task was created"),
     EventKind("task.completed", sales.TaskCompleted, "Tasks", "A task was completed"),
     EventKind(
@@ -88,6 +102,27 @@ CATALOGUE: tuple[EventKind, ...] = (
         frameworks.AssessmentCompleted,
         "Objectives and assessments",
         "An assessment was completed",
+    ),
+    EventKind(
+        "workflow.run_started",
+        automation.WorkflowRunStarted,
+        "Workflows",
+        "A workflow started a run for a record",
+    ),
+    EventKind(
+        "workflow.run_finished",
+        automation.WorkflowRunFinished,
+        "Workflows",
+        "A workflow run ended without failing (completed, stopped or cancelled)",
+    ),
+    EventKind(
+        "workflow.run_failed", automation.WorkflowRunFailed, "Workflows", "A workflow run failed"
+    ),
+    EventKind(
+        "workflow.step_failed",
+        automation.WorkflowStepFailed,
+        "Workflows",
+        "A step of a workflow run failed",
     ),
 )
 

@@ -1,5 +1,6 @@
-"""The workflow clock: what no event starts. Each tick resumes due runs and fires the date and
-schedule triggers whose `next_fire_at` has come (a workflow is taken by one conditional UPDATE
+"""The workflow clock: what no event starts. Each tick resumes due runs, fires the date and
+schedule triggers whose `next_fire_at` has come and checks the watched dynamic segments for
+who entered or left them (a workflow is taken by one conditional UPDATE
 that moves its `next_fire_at` on, so two ticks at once fire it once)."""
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import logging
 
 from django.utils import timezone
 
-from rapport.automation import records, runner, triggers
+from rapport.automation import records, runner, segment_watch, triggers
 from rapport.automation.models import Workflow
 
 logger = logging.getLogger(__name__)
@@ -19,7 +20,8 @@ def tick(*, now: dt.datetime | None = None) -> dict:
     now = now or timezone.now()
     resumed = runner.resume_due(now=now)
     enrolled = fire_due(now=now)
-    return {"resumed": resumed, "enrolled": enrolled}
+    segments = segment_watch.check(now=now)
+    return {"resumed": resumed, "enrolled": enrolled, "segments": segments}
 
 
 def fire_due(*, now: dt.datetime | None = None) -> int:

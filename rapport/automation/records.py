@@ -258,11 +258,14 @@ def matches(record_type: str, conditions, record_id: int, *, now=None) -> bool:
     return model_for(record_type).objects.filter(pk=record_id, pk__in=matched).exists()
 
 
-def matching_ids(record_type: str, conditions, record_ids, *, now=None) -> set[int]:
-    """Which of these records match now: one query for a whole batch of events."""
+def matching_ids(record_type: str, conditions, record_ids, *, now=None, also=None) -> set[int]:
+    """Which of these records match now: one query for a whole batch of events. `also` is a
+    further condition they must meet (a trigger's own), compiled on its own so it adds nothing
+    to the nesting or size limits of the workflow's conditions."""
     live = _live(record_type).filter(pk__in=list(dict.fromkeys(record_ids)))
-    if not is_empty(conditions):
-        live = live.filter(pk__in=_compiled(record_type, conditions, now).values("pk"))
+    for condition in (conditions, also):
+        if not is_empty(condition):
+            live = live.filter(pk__in=_compiled(record_type, condition, now).values("pk"))
     return set(live.values_list("pk", flat=True))
 
 

@@ -21,6 +21,8 @@ Guarantees:
 - **As the system.** Steps call services with `actor=None`; every audit record they write is
   stamped with source "workflow" and the run ("workflow-run-<id>" as the task id), and a done
   step notes "By workflow “X”" on the record's history.
+- **Told.** A run's start, its end and a failed step are events (`automation.events`, also
+  webhook events), emitted in the transaction that records them.
 """
 
 from __future__ import annotations
@@ -38,6 +40,12 @@ from django.utils import timezone
 from rapport.audit.models import ChangeAction
 from rapport.audit.services import record_change
 from rapport.automation import records
+from rapport.automation.events import (
+    WorkflowRunFailed,
+    WorkflowRunFinished,
+    WorkflowRunStarted,
+    WorkflowStepFailed,
+)
 from rapport.automation.models import (
     RecordType,
     RunStatus,
@@ -47,6 +55,7 @@ from rapport.automation.models import (
     WorkflowStepRun,
 )
 from rapport.automation.steps import STEPS, Branch, ContinueIf, Result, Step, StepContext
+from rapport.core import events
 from rapport.core.context import work_context
 
 logger = logging.getLogger(__name__)
@@ -56,6 +65,8 @@ LOOP_WINDOW = dt.timedelta(hours=1)
 LEASE = dt.timedelta(minutes=10)
 # A queued run whose task has not taken it by then is taken by the clock.
 QUEUED_GRACE = dt.timedelta(minutes=1)
+# Runs one task takes in turn (`queue_runs`).
+RUNS_PER_TASK = 50
 
 
 @dataclass
@@ -140,36 +151,89 @@ def enrol(
     ):
         return None
     key = record_key(workflow.record_type, record_id)
-    common = {
-        "workflow": workflow,
-        "version": version,
-        "record_type": workflow.record_type,
-        "record_key": key,
-        "record_label": f"{RecordType(workflow.record_type).label} {record_id}",
-        "trigger_summary": summary[:300],
-        **_run_record_fields(workflow.record_type, record_id),
-    }
     if recent is None:
         recent = recent_runs(workflow, [key], now=now).get(key, 0)
-    if recent >= LOOP_LIMIT:
-        return WorkflowRun.objects.create(
-            **common,
-            status=RunStatus.LOOP_STOPPED,
-            outcome=(
-                f"Not run: this workflow already ran {recent} times for this "
-                f"{_noun(workflow.record_type)} in the last hour (at most {LOOP_LIMIT}), so "
-                "its own steps are probably triggering it again. Check that no step changes "
-                "what starts it."
-            )[:500],
-            finished_at=now,
-        )
+    run = _new_run(workflow, record_id, summary, recent=recent, now=now, trigger_key=trigger_key)
+    if run.status == RunStatus.LOOP_STOPPED:
+        with transaction.atomic():
+            run.save()
+            events.emit(_ended_event(run))
+        return run
     try:
         with transaction.atomic():
-            run = WorkflowRun.objects.create(**common, trigger_key=trigger_key)
+            run.save()
+            # In the savepoint: an enrolment refused as a repeat announces nothing.
+            events.emit(WorkflowRunStarted(**_event_fields(run)))
     except IntegrityError:
         return None  # already enrolled for this occasion (a date trigger fired twice)
     transaction.on_commit(lambda: queue_run(run.pk))
     return run
+
+
+def _new_run(
+    workflow: Workflow,
+    record_id: int,
+    summary: str,
+    *,
+    recent: int,
+    now: dt.datetime,
+    trigger_key: str = "",
+) -> WorkflowRun:
+    """The run to save: queued, or stopped by the loop guard when the record has had
+    `recent` runs of the workflow within the window."""
+    common = {
+        "workflow": workflow,
+        "version": workflow.current_version,
+        "record_type": workflow.record_type,
+        "record_key": record_key(workflow.record_type, record_id),
+        "record_label": f"{RecordType(workflow.record_type).label} {record_id}",
+        "trigger_summary": summary[:300],
+        "trigger_key": trigger_key,
+        **_run_record_fields(workflow.record_type, record_id),
+    }
+    if recent < LOOP_LIMIT:
+        return WorkflowRun(**common)
+    return WorkflowRun(
+        **common,
+        status=RunStatus.LOOP_STOPPED,
+        outcome=(
+            f"Not run: this workflow already ran {recent} times for this "
+            f"{_noun(workflow.record_type)} in the last hour (at most {LOOP_LIMIT}), so "
+            "its own steps are probably triggering it again. Check that no step changes "
+            "what starts it."
+        )[:500],
+        finished_at=now,
+    )
+
+
+def enrol_many(*, workflow: Workflow, fired: list[tuple[int, str]], now: dt.datetime) -> int:
+    """`enrol` for a batch of (record id, summary) the caller has checked (live, matching):
+    the loop guard counted in one query, the runs in one INSERT with their events, and one
+    task per `RUNS_PER_TASK` runs. For event triggers (no `trigger_key` to be unique on).
+    Returns how many runs were written, loop-stopped ones included."""
+    if workflow.current_version is None or not fired:
+        return 0
+    recent = recent_runs(
+        workflow, [record_key(workflow.record_type, pk) for pk, _summary in fired], now=now
+    )
+    runs = []
+    for record_id, summary in fired:
+        key = record_key(workflow.record_type, record_id)
+        run = _new_run(workflow, record_id, summary, recent=recent.get(key, 0), now=now)
+        if run.status != RunStatus.LOOP_STOPPED:
+            recent[key] = recent.get(key, 0) + 1
+        runs.append(run)
+    with transaction.atomic():
+        WorkflowRun.objects.bulk_create(runs, batch_size=500)
+        events.emit_many(
+            _ended_event(run)
+            if run.status == RunStatus.LOOP_STOPPED
+            else WorkflowRunStarted(**_event_fields(run))
+            for run in runs
+        )
+    queued = [run.pk for run in runs if run.status != RunStatus.LOOP_STOPPED]
+    transaction.on_commit(lambda: queue_runs(queued))
+    return len(runs)
 
 
 def recent_runs(workflow: Workflow, keys: list[str], *, now: dt.datetime) -> dict[str, int]:
@@ -184,6 +248,22 @@ def recent_runs(workflow: Workflow, keys: list[str], *, now: dt.datetime) -> dic
         .annotate(count=Count("id"))
     )
     return {row["record_key"]: row["count"] for row in rows}
+
+
+def queue_runs(run_ids: list[int]) -> None:
+    """Queue runs a task per `RUNS_PER_TASK`: a queue entry per run costs more than the run's
+    own steps when thousands enter at once. A task lost with its runs leaves them queued,
+    and the clock takes queued runs after `QUEUED_GRACE`."""
+    from rapport.automation import tasks
+
+    for start in range(0, len(run_ids), RUNS_PER_TASK):
+        chunk = run_ids[start : start + RUNS_PER_TASK]
+        try:
+            tasks.run_workflows.enqueue(workflow_run_ids=chunk)
+        except Exception:
+            logger.exception(
+                "could not queue %s workflow runs; the clock will take them", len(chunk)
+            )
 
 
 def queue_run(run_id: int, run_after: dt.datetime | None = None) -> None:
@@ -217,25 +297,46 @@ def _claim(run_id: int, now: dt.datetime) -> str | None:
     return token if claimed else None
 
 
-def _finish(run: WorkflowRun, status: str, outcome: str, now: dt.datetime) -> None:
+def _event_fields(run: WorkflowRun) -> dict:
+    return {
+        "run_id": run.pk,
+        "workflow_id": run.workflow_id,
+        "version": run.version.number,
+        "record_type": run.record_type,
+        "record_id": run.record_id,
+    }
+
+
+def _ended_event(run: WorkflowRun, step_key: str = ""):
+    if run.status == RunStatus.FAILED:
+        return WorkflowRunFailed(**_event_fields(run), step_key=step_key)
+    return WorkflowRunFinished(**_event_fields(run), status=run.status)
+
+
+def _finish(
+    run: WorkflowRun, status: str, outcome: str, now: dt.datetime, *, step_key: str = ""
+) -> None:
     run.status = status
     run.outcome = outcome[:500]
     run.finished_at = now
     run.lease_token = ""
     run.lease_until = None
     run.resume_at = None
-    run.save(
-        update_fields=[
-            "status",
-            "outcome",
-            "finished_at",
-            "lease_token",
-            "lease_until",
-            "resume_at",
-            "position",
-            "updated_at",
-        ]
-    )
+    # The end and its webhook rows commit together, also where no step's transaction is open.
+    with transaction.atomic():
+        run.save(
+            update_fields=[
+                "status",
+                "outcome",
+                "finished_at",
+                "lease_token",
+                "lease_until",
+                "resume_at",
+                "position",
+                "updated_at",
+            ]
+        )
+        events.emit(_ended_event(run, step_key))
 
 
 def advance(run_id: int, *, now: dt.datetime | None = None) -> str | None:
@@ -340,7 +441,16 @@ def _take_step(run: WorkflowRun, instruction: Instruction, record, now) -> str:
             message=f"By workflow “{run.workflow.name}”: {result.outcome}",
         )
     if result.status == StepStatus.FAILED:
-        _finish(run, RunStatus.FAILED, f"Step {instruction.key} failed: {result.error}", now)
+        events.emit(
+            WorkflowStepFailed(**_event_fields(run), step_key=instruction.key, step_type=step.type)
+        )
+        _finish(
+            run,
+            RunStatus.FAILED,
+            f"Step {instruction.key} failed: {result.error}",
+            now,
+            step_key=instruction.key,
+        )
         return "fail"
     if result.stop:
         run.position = next_position

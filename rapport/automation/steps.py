@@ -171,7 +171,7 @@ def _get(model_path: str, pk):
     from django.apps import apps
 
     model = apps.get_model(model_path)
-    return model.objects.filter(pk=pk).first() if str(pk).isdigit() else None
+    return model.objects.filter(pk=pk).first() if str(pk).isdecimal() else None
 
 
 # --- steps -----------------------------------------------------------------------------------

@@ -7,8 +7,9 @@ handler finds the active workflows of that trigger type with one query per batch
 each fired record in each workflow whose settings accept it (`runner.enrol`).
 
 Date and schedule triggers have no event: the workflow clock (`tasks.workflow_clock`) fires
-them when their `next_fire_at` is due. There is no "segment entered/left" trigger: no app
-emits such an event (segments are evaluated on demand).
+them when their `next_fire_at` is due. A segment entered or left is an event: static lists
+emit it as they change, watched dynamic segments when the clock checks them
+(`segment_watch`).
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from dataclasses import dataclass, field
 
 from django.utils import timezone
 
-from rapport.automation import listening, records
-from rapport.automation.models import RecordType, RunStatus
+from rapport.automation import listening, records, segment_watch
+from rapport.automation.models import RecordType
 from rapport.automation.params import Param, choice_label, clean_params
 from rapport.contacts.choices import ContactSource, LifecycleStage
+from rapport.core.conditions import ConditionError
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +68,10 @@ class TriggerType:
     params: list[Param] = field(default_factory=list)
     event: type | None = None
     fire: Callable | None = None  # (events) -> list[Fired]
-    accepts: Callable | None = None  # (settings, fired, record_type) -> bool
+    accepts: Callable | None = None  # (settings, fired, record_type) -> bool, from the facts
+    # (settings) -> a condition the record must meet now, or None: checked in the one query
+    # that also tests the workflow's conditions for the whole batch.
+    narrows: Callable | None = None
     words: Callable | None = None  # (settings) -> str
 
 
@@ -230,6 +235,7 @@ def _register_event_triggers() -> None:
                 for e in batch
             ],
             accepts=_accepts_contact_change,
+            narrows=_changed_to,
             words=_contact_updated_words,
         )
     )
@@ -252,6 +258,7 @@ def _register_event_triggers() -> None:
                 for e in batch
             ],
             accepts=_accepts_deal_change,
+            narrows=_changed_to,
             words=_deal_updated_words,
         )
     )
@@ -404,36 +411,25 @@ def _register_event_triggers() -> None:
             ),
         )
     )
+    segment_watch.register(register_trigger, TriggerType, _facts_match)
 
 
 def _accepts_contact_change(settings: dict, fired: Fired, _record_type) -> bool:
     name = settings.get("field")
-    if not name:
-        return True
-    if not changed_keys(name) & fired.facts["changed"]:
-        return False
-    if not settings.get("to"):
-        return True
-    return records.matches(
-        RecordType.CONTACT,
-        {"all": [{"field": name, "op": "eq", "value": settings["to"]}]},
-        fired.record_id,
-    )
+    return not name or bool(changed_keys(name) & fired.facts["changed"])
 
 
 def _accepts_deal_change(settings: dict, fired: Fired, _record_type) -> bool:
     name = settings.get("field")
-    if not name:
-        return True
-    if not WATCHED_DEAL_FIELDS.get(name, ("", set()))[1] & fired.facts["changed"]:
-        return False
-    if not settings.get("to"):
-        return True
-    return records.matches(
-        RecordType.DEAL,
-        {"all": [{"field": name, "op": "eq", "value": _typed(name, settings["to"])}]},
-        fired.record_id,
-    )
+    return not name or bool(WATCHED_DEAL_FIELDS.get(name, ("", set()))[1] & fired.facts["changed"])
+
+
+def _changed_to(settings: dict) -> dict | None:
+    """The "…and its new value is" setting: the watched field must now hold that value."""
+    name, value = settings.get("field"), settings.get("to")
+    if not name or not value:
+        return None
+    return {"all": [{"field": name, "op": "eq", "value": _typed(name, value)}]}
 
 
 def _typed(name: str, value: str):
@@ -645,36 +641,28 @@ def _handler(trigger_key: str):
             ]
             if not accepted:
                 continue
-            # One query decides who of the whole batch meets the conditions.
-            entering = records.matching_ids(
-                workflow.record_type,
-                workflow.current_version.conditions,
-                [fired.record_id for fired in accepted],
-            )
-            now = timezone.now()
-            recent = runner.recent_runs(
-                workflow,
-                [runner.record_key(workflow.record_type, pk) for pk in entering],
-                now=now,
-            )
-            for fired in accepted:
-                if fired.record_id not in entering:
-                    continue
-                key = runner.record_key(workflow.record_type, fired.record_id)
-                try:
-                    run = runner.enrol(
-                        workflow=workflow,
-                        record_id=fired.record_id,
-                        summary=fired.summary,
-                        checked=True,
-                        recent=recent.get(key, 0),
-                        now=now,
-                    )
-                    if run is not None and run.status != RunStatus.LOOP_STOPPED:
-                        recent[key] = recent.get(key, 0) + 1
-                except Exception:
-                    # One workflow's problem must not keep the event from the others.
-                    logger.exception("workflow %s could not enrol %s", workflow.pk, fired)
+            # One query decides who of the whole batch meets the conditions (and the value a
+            # watched field was changed to).
+            try:
+                entering = records.matching_ids(
+                    workflow.record_type,
+                    workflow.current_version.conditions,
+                    [fired.record_id for fired in accepted],
+                    also=trigger.narrows(settings) if trigger.narrows else None,
+                )
+            except ConditionError:
+                # A condition naming a field since deleted: the other workflows still run.
+                logger.exception("workflow %s could not test its conditions", workflow.pk)
+                continue
+            try:
+                runner.enrol_many(
+                    workflow=workflow,
+                    fired=[(f.record_id, f.summary) for f in accepted if f.record_id in entering],
+                    now=timezone.now(),
+                )
+            except Exception:
+                # One workflow's problem must not keep the event from the others.
+                logger.exception("workflow %s could not enrol its batch", workflow.pk)
 
     handle.__name__ = f"workflow_trigger_{trigger_key}"
     return handle

@@ -210,7 +210,7 @@ def workflow_detail(request, pk: int):
             dry_run = workflows.dry_run(
                 actor=request.user,
                 workflow=workflow,
-                record_id=int(chosen) if chosen.isdigit() else None,
+                record_id=int(chosen) if chosen.isdecimal() else None,
             )
         except ValidationError as error:
             dry_run_error = " ".join(error.messages)

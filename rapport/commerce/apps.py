@@ -10,12 +10,16 @@ class CommerceConfig(AppConfig):
         from rapport.accounts import access
         from rapport.accounts.choices import Domain
         from rapport.commerce import panels, services
-        from rapport.commerce.models import Order
+        from rapport.commerce.models import CompanyCurrency, ExchangeRate, Order
 
         # An order belongs to whoever owns its customer (the contact or the organization).
         access.register(
             Order, domain=Domain.CONTACTS, owners=access.owners_through("contact", "organization")
         )
+        # Converted totals are shown to everybody, so everyone signed in reads the currency and
+        # the rates; only administrators change them (docs/currency.md).
+        access.register_configuration(CompanyCurrency)
+        access.register_configuration(ExchangeRate)
         from rapport.core.registry import (
             MergeRelation,
             NavItem,
@@ -57,3 +61,8 @@ class CommerceConfig(AppConfig):
         from rapport.core.exchange import register_rate_book_loader
 
         register_rate_book_loader(load_rate_book)
+        # Won deals become orders of kind "deal" without sales importing commerce.
+        from rapport.commerce.revenue import record_deal_order, withdraw_deal_order
+        from rapport.core.revenue import SaleKeeper, register_sale_keeper
+
+        register_sale_keeper(SaleKeeper(record=record_deal_order, withdraw=withdraw_deal_order))

@@ -31,3 +31,30 @@ class OrderSource(models.TextChoices):
     IMPORT = "import", "Import"
     WEBHOOK = "webhook", "Shop webhook"
     DEMO = "demo", "Demo data"
+    DEAL = "deal", "Won deal"
+
+
+class OrderKind(models.TextChoices):
+    """What an order records: a purchase (shop, import, API or by hand) or a won deal.
+
+    A won deal's order is kept by the sales services through `rapport.core.revenue`: it exists
+    exactly while its deal is won, so it is changed through the deal, never on its own.
+    """
+
+    SHOP = "shop", "Shop order"
+    DEAL = "deal", "Won deal"
+
+
+class RevenueSources(models.TextChoices):
+    """Which kinds of order the analytics and the models' value KPIs count as revenue."""
+
+    BOTH = "both", "Shop orders and won deals"
+    SHOP = "shop", "Shop orders only"
+    DEALS = "deals", "Won deals only"
+
+
+COUNTED_KINDS = {
+    RevenueSources.BOTH: (OrderKind.SHOP, OrderKind.DEAL),
+    RevenueSources.SHOP: (OrderKind.SHOP,),
+    RevenueSources.DEALS: (OrderKind.DEAL,),
+}

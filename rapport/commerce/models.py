@@ -6,7 +6,13 @@ from django.db.models import Q
 from django.db.models.functions import Lower
 from django.urls import reverse
 
-from rapport.commerce.choices import REVENUE_STATUSES, OrderSource, OrderStatus
+from rapport.commerce.choices import (
+    REVENUE_STATUSES,
+    OrderKind,
+    OrderSource,
+    OrderStatus,
+    RevenueSources,
+)
 from rapport.commerce.querysets import OrderQuerySet, ProductQuerySet
 from rapport.core.models import TimeStampedModel
 
@@ -81,7 +87,8 @@ class Order(TimeStampedModel):
     `total` always equals the sum of the lines when there are lines (the services check it);
     an order imported as a single amount may have no lines. Only REVENUE_STATUSES count as
     revenue. (external_system, external_id) is unique, which is what makes webhook deliveries
-    and re-run imports idempotent.
+    and re-run imports idempotent. An order of kind "deal" is a won deal's (`deal_id`, one per
+    deal): it is written and removed with the deal's status, never edited on its own.
     """
 
     contact = models.ForeignKey(
@@ -111,6 +118,10 @@ class Order(TimeStampedModel):
     external_system = models.CharField(max_length=60, blank=True)
     external_id = models.CharField(max_length=100, blank=True)
     note = models.CharField(max_length=500, blank=True)
+    kind = models.CharField(max_length=10, choices=OrderKind.choices, default=OrderKind.SHOP)
+    # The won deal this order records. A plain id, not a foreign key: commerce must not depend
+    # on sales (docs/architecture.md); the sales services keep it true.
+    deal_id = models.PositiveBigIntegerField("deal", null=True, blank=True)
 
     objects = OrderQuerySet.as_manager()
 
@@ -128,6 +139,9 @@ class Order(TimeStampedModel):
                 name="uniq_order_external_id",
             ),
             models.CheckConstraint(condition=Q(total__gte=0), name="order_total_not_negative"),
+            models.UniqueConstraint(
+                fields=["deal_id"], condition=Q(deal_id__isnull=False), name="uniq_order_per_deal"
+            ),
         ]
 
     def __str__(self):
@@ -184,6 +198,24 @@ class CompanyCurrency(models.Model):
 
     def __str__(self):
         return self.code
+
+
+class RevenueSettings(models.Model):
+    """Which orders count as revenue for analytics and the value KPIs (a single row, pk 1).
+
+    Without a row both shop orders and won deals count.
+    """
+
+    sources = models.CharField(
+        "revenue counted",
+        max_length=10,
+        choices=RevenueSources.choices,
+        default=RevenueSources.BOTH,
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return self.get_sources_display()
 
 
 class RateSource(models.TextChoices):

@@ -24,6 +24,12 @@ class OrderQuerySet(models.QuerySet):
         """Orders whose money was received and kept."""
         return self.filter(status__in=REVENUE_STATUSES)
 
+    def counted_as_revenue(self):
+        """Revenue orders of the kinds the company counts for analytics (shop, won deals)."""
+        from rapport.commerce.revenue import counted_kinds
+
+        return self.revenue().filter(kind__in=counted_kinds())
+
     def for_contact(self, contact):
         return self.filter(contact=contact)
 
@@ -42,7 +48,8 @@ class ProductQuerySet(models.QuerySet):
         return self.filter(is_active=True)
 
     def search(self, query: str):
-        query = (query or "").strip()[:100]
+        # PostgreSQL refuses a NUL in any text parameter; no product's name or SKU holds one.
+        query = (query or "").replace("\x00", "").strip()[:100]
         if not query:
             return self
         return self.filter(Q(name__icontains=query) | Q(sku__icontains=query))

@@ -1,6 +1,7 @@
 """The company currency and its exchange rates: every write, and the rate book reads use.
 
-Only administrators write (each write is audited); everyone signed in may read. A rate is what
+Who may do what is declared once, in `CommerceConfig.ready()` (`access.register_configuration`):
+everyone signed in may read, only administrators write (each write is audited). A rate is what
 one unit of a currency is worth in the company currency from its date on (the maths and the
 rule for picking a rate live in `rapport.core.currency`).
 """
@@ -19,6 +20,7 @@ from django.db.models import Max, Q
 from django.utils import timezone
 
 from rapport.accounts import access
+from rapport.accounts.access import Action
 from rapport.audit.models import ChangeAction
 from rapport.audit.services import record_change, snapshot
 from rapport.commerce.models import CompanyCurrency, ExchangeRate, Order, Product, RateSource
@@ -59,7 +61,7 @@ def company_currency() -> str:
 @transaction.atomic
 def set_company_currency(*, actor, code: str) -> CompanyCurrency:
     """Report in `code` from now on. Rates given for the former currency stay but go unused."""
-    access.require_admin(actor)
+    access.require(actor, Action.CHANGE, CompanyCurrency)
     errors: dict[str, list[str]] = {}
     code = _clean_code(code, errors, "code")
     if errors:
@@ -190,7 +192,7 @@ def add_rate(
     *, actor, currency: str, rate, valid_on, source: str = RateSource.ENTERED
 ) -> ExchangeRate:
     """Record that one `currency` is worth `rate` company currency from `valid_on` on."""
-    access.require_admin(actor)
+    access.require(actor, Action.CREATE, ExchangeRate)
     errors: dict[str, list[str]] = {}
     company = company_currency()
     currency = _clean_code(currency, errors, "currency")
@@ -227,7 +229,7 @@ def add_rate(
 @transaction.atomic
 def delete_rate(*, actor, rate: ExchangeRate) -> None:
     """Remove a rate; amounts dated after it convert with the one before, or are reported."""
-    access.require_admin(actor)
+    access.require(actor, Action.DELETE, rate)
     before = snapshot(rate, RATE_FIELDS)
     record_change(actor=actor, action=ChangeAction.DELETE, instance=rate, before=before)
     rate.delete()
@@ -247,7 +249,7 @@ def import_ecb_rates(*, actor, text: str) -> RateImport:
     Rows that cannot be read are reported by line and skipped; the others are kept. A rate for a
     currency and date that is already known is replaced by the file's (an import can be re-run).
     """
-    access.require_admin(actor)
+    access.require(actor, Action.CREATE, ExchangeRate)
     if len(text.encode()) > MAX_IMPORT_BYTES:
         raise ValidationError({"file": ["The file is larger than 5 MB."]})
     company = company_currency()
@@ -331,7 +333,7 @@ def add_demo_rates(*, actor, today: dt.date | None = None, months: int = 36) -> 
     """Give the demo a rate on the first of each of the last `months` months for the common
     currencies, so its totals convert. Labelled "demo rate" everywhere they show; returns how
     many were added (dates that already have a rate are left alone)."""
-    access.require_admin(actor)
+    access.require(actor, Action.CREATE, ExchangeRate)
     today = today or timezone.localdate()
     company = company_currency()
     per_euro = {"EUR": decimal.Decimal(1), **DEMO_UNITS_PER_EURO}

@@ -13,7 +13,6 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -24,8 +23,9 @@ from rapport.accounts.access import Action
 from rapport.audit.models import ChangeAction
 from rapport.audit.services import record_change, snapshot
 from rapport.commerce import events
-from rapport.commerce.choices import STATUS_TRANSITIONS, OrderSource, OrderStatus
+from rapport.commerce.choices import STATUS_TRANSITIONS, OrderKind, OrderSource, OrderStatus
 from rapport.commerce.models import Order, OrderLine, Product, Shop
+from rapport.commerce.rates import company_currency
 from rapport.contacts.choices import ContactSource
 from rapport.contacts.identity import normalize_email
 from rapport.contacts.models import Contact, ContactEmail, ExternalId, Organization
@@ -48,12 +48,16 @@ ORDER_AUDIT_FIELDS = [
     "external_system",
     "external_id",
     "note",
+    "kind",
+    "deal_id",
 ]
 
 
 def business_currency() -> str:
-    """The business's own currency: analytics measure revenue in it (RAPPORT_CURRENCY)."""
-    return getattr(settings, "RAPPORT_CURRENCY", "EUR")
+    """The company currency (`rates.company_currency`, the one source): what new orders and
+    products default to and what every total and analytic is converted into. RAPPORT_CURRENCY
+    only answers until an administrator has chosen."""
+    return company_currency()
 
 
 def _actor_id(actor):
@@ -473,7 +477,8 @@ def _write_order(clean: CleanOrder) -> Order:
     return order
 
 
-def _order_state(order: Order) -> dict:
+def order_state(order: Order) -> dict:
+    """The order and its lines as the audit trail keeps them."""
     state = snapshot(order, ORDER_AUDIT_FIELDS)
     state["lines"] = [
         {
@@ -559,9 +564,7 @@ def place_order(
 
 
 def _after_create(order: Order, actor) -> None:
-    record_change(
-        actor=actor, action=ChangeAction.CREATE, instance=order, after=_order_state(order)
-    )
+    record_change(actor=actor, action=ChangeAction.CREATE, instance=order, after=order_state(order))
     emit(
         events.OrderPlaced(
             order_id=order.pk,
@@ -589,6 +592,11 @@ def set_order_status(*, actor, order: Order, status: str) -> Order:
         raise ValidationError({"status": [f"Choose one of: {', '.join(OrderStatus.values)}."]})
     if status == order.status:
         return order
+    if order.kind == OrderKind.DEAL and status != OrderStatus.REFUNDED:
+        # Its other states follow the deal (won: paid; reopened or lost: gone).
+        raise ValidationError(
+            {"status": ["This order records a won deal: it can only be refunded here."]}
+        )
     allowed = STATUS_TRANSITIONS[OrderStatus(order.status)]
     if status not in allowed:
         names = ", ".join(sorted(allowed)) or "nothing (it is final)"
@@ -615,6 +623,15 @@ def set_order_status(*, actor, order: Order, status: str) -> Order:
     return order
 
 
+def _refuse_deal_order(order: Order) -> None:
+    # A won deal's order follows the deal: an edit here would be overwritten by the next change
+    # of the deal, and a deletion would leave a won deal without its revenue.
+    if order.kind == OrderKind.DEAL:
+        raise ValidationError(
+            {"kind": ["This order records a won deal: change, reopen or lose the deal instead."]}
+        )
+
+
 ORDER_EDITABLE = {"contact", "organization", "ordered_at", "currency", "lines", "total", "note"}
 
 
@@ -625,12 +642,13 @@ def update_order(*, actor, order: Order, **changes) -> Order:
     checked against them again. Sets off OrderStatusChanged when the status changes."""
     access.require(actor, Action.CHANGE, order)
     _require_customers(actor, changes.get("contact"), changes.get("organization"))
+    _refuse_deal_order(order)
     status = changes.pop("status", None)
     unknown = set(changes) - ORDER_EDITABLE
     if unknown:
         raise ValidationError({name: ["Unknown field."] for name in sorted(unknown)})
     order = Order.objects.select_for_update().get(pk=order.pk)
-    before = _order_state(order)
+    before = order_state(order)
     if changes:
         current_lines = [
             {
@@ -689,7 +707,7 @@ def update_order(*, actor, order: Order, **changes) -> Order:
             action=ChangeAction.UPDATE,
             instance=order,
             before=before,
-            after=_order_state(order),
+            after=order_state(order),
         )
     if status is not None:
         order = set_order_status(actor=actor, order=order, status=status)
@@ -701,7 +719,8 @@ def delete_order(*, actor, order: Order) -> None:
     """Remove an order entered by mistake; the audit record keeps what it said. Sets off
     OrderDeleted. (A real cancellation is a status, not a deletion.)"""
     access.require(actor, Action.DELETE, order)
-    before = _order_state(order)
+    _refuse_deal_order(order)
+    before = order_state(order)
     record_change(actor=actor, action=ChangeAction.DELETE, instance=order, before=before)
     order_id, contact_id = order.pk, order.contact_id
     order.delete()
@@ -1090,6 +1109,12 @@ def _webhook_customer(shop: Shop, customer, errors: dict) -> Contact | None:
             else None,
         )
     except ValidationError as exc:
+        if customer_id and any(key.startswith("external_ids") for key in exc.message_dict):
+            # A concurrent delivery created this customer since our look-up (its check or the
+            # unique constraint turned us away): theirs is the contact, as in get-or-create.
+            found = find_customer(external_system=shop.external_system, external_id=customer_id)
+            if found is not None:
+                return found
         for key, messages in exc.message_dict.items():
             errors.setdefault(f"order.customer.{key}", []).extend(messages)
         return None

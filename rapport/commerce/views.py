@@ -8,13 +8,14 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Prefetch
+from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from rapport.accounts import access
 from rapport.accounts.access import can_write
 from rapport.commerce import services
-from rapport.commerce.choices import STATUS_TRANSITIONS, OrderStatus
+from rapport.commerce.choices import STATUS_TRANSITIONS, OrderKind, OrderStatus
 from rapport.commerce.forms import OrderForm, ProductForm, ShopForm, posted_lines
 from rapport.commerce.models import Order, OrderLine, Product, Shop
 from rapport.contacts.models import Contact, Organization
@@ -34,7 +35,7 @@ def _require_admin(request) -> None:
 
 def _int(value):
     value = (value or "").strip()
-    return int(value) if value.isdigit() else None
+    return int(value) if value.isascii() and value.isdigit() else None
 
 
 # --------------------------------------------------------------------------- orders
@@ -102,6 +103,9 @@ def order_detail(request, pk):
         pk=pk,
     )
     transitions = sorted(STATUS_TRANSITIONS[OrderStatus(order.status)])
+    if order.kind == OrderKind.DEAL:
+        # A won deal's order follows its deal; only a refund is recorded here.
+        transitions = [value for value in transitions if value == OrderStatus.REFUNDED]
     return render(
         request,
         "commerce/order_detail.html",
@@ -348,3 +352,27 @@ def shop_toggle(request, pk):
     services.set_shop_active(actor=request.user, shop=shop, is_active=not shop.is_active)
     messages.success(request, f"Shop “{shop.name}” {'enabled' if shop.is_active else 'disabled'}.")
     return redirect("commerce:shop_list")
+
+
+SUGGESTIONS = 8
+
+
+@login_required
+@require_GET
+def product_suggestions(request):
+    """Active products matching a few letters of their name or SKU, for the type-ahead product
+    pickers (`core.widgets.RecordPicker`): JSON `[{"id", "label", "detail"}]`. The catalogue is
+    open to everyone signed in, like the product list."""
+    text = (request.GET.get("q") or "").strip()[:100]
+    products = []
+    if len(text) >= 2:
+        products = Product.objects.active().search(text).order_by("name", "pk")[:SUGGESTIONS]
+    response = JsonResponse(
+        [
+            {"id": p.pk, "label": p.name, "detail": f"{p.sku} · {p.price} {p.currency}"}
+            for p in products
+        ],
+        safe=False,
+    )
+    response["Cache-Control"] = "private, no-store"
+    return response

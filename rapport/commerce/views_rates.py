@@ -1,5 +1,6 @@
 """The administration page for the company currency and its exchange rates. Thin: the
-services in `rapport.commerce.rates` check the administrator and validate."""
+services in `rapport.commerce.rates` decide access (administrators change rates, see
+`access.register_configuration`) and validate; the page is for those who may change them."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from rapport.accounts import access
+from rapport.accounts.access import Action
 from rapport.commerce import rates
 from rapport.commerce.forms_rates import CompanyCurrencyForm, ExchangeRateForm, RateImportForm
 from rapport.commerce.models import ExchangeRate
@@ -20,7 +22,7 @@ SHOWN_RATES = 500
 @login_required
 def rate_list(request):
     """The company currency, the rates to it (newest first), a form to add one and an import."""
-    access.require_admin(request.user)
+    access.require(request.user, Action.CHANGE, ExchangeRate)
     company = rates.company_currency()
     currencies = rates.currency_choices()
     # "Add a NZD rate" links from a missing-rate note: a deal's currency may be one no picker
@@ -94,7 +96,8 @@ def rate_list(request):
 @login_required
 @require_POST
 def rate_delete(request, rate_id: int):
-    access.require_admin(request.user)
+    # Decided before the lookup: the answer is the same whether or not the id exists.
+    access.require(request.user, Action.DELETE, ExchangeRate)
     rate = get_object_or_404(ExchangeRate, pk=rate_id)
     text = str(rate)
     rates.delete_rate(actor=request.user, rate=rate)

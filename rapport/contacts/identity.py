@@ -85,10 +85,15 @@ def normalize_domain(raw: str) -> str:
 
 def phone_search_digits(e164: str) -> str:
     """The digits of a number, plus its national-format digits, so either form finds it."""
-    digits = "".join(ch for ch in e164 if ch.isdigit())
     try:
-        parsed = phonenumbers.parse(e164, None)
-        national = str(parsed.national_number)
+        national = phonenumbers.parse(e164, None).national_number
     except phonenumbers.NumberParseException:
-        national = ""
-    return f"{digits} 0{national}" if national else digits
+        national = None
+    return search_digits(e164, national)
+
+
+def search_digits(e164: str, national_number: int | None) -> str:
+    """`phone_search_digits` for a number its caller has parsed already (an import parses
+    each number once, the costliest step of a row)."""
+    digits = "".join(ch for ch in e164 if ch.isdigit())
+    return f"{digits} 0{national_number}" if national_number else digits

@@ -50,6 +50,25 @@ def search_text(parts: Iterable[str | None]) -> str:
     return " ".join([fold(word) for word in words] + extra)
 
 
+def contact_search_text(
+    *,
+    first_name: str,
+    last_name: str,
+    emails: Iterable[str],
+    phone_digits: Iterable[str],
+    organizations: Iterable[str],
+) -> str:
+    """A contact's search column, the one formula for the services and the importer's bulk
+    rows: names, emails (primary first), each phone's `identity.phone_search_digits` and the
+    names of its organizations."""
+    return search_text([first_name, last_name, *emails, *phone_digits, *organizations])
+
+
+def organization_search_text(*, name: str, domain: str) -> str:
+    """An organization's search column (services and importer alike)."""
+    return search_text([name, domain])
+
+
 def refold(stored: str) -> str:
     """An older search column (case folded only) brought to today's rule."""
     return search_text([stored])
@@ -57,7 +76,8 @@ def refold(stored: str) -> str:
 
 def query_terms(query: str) -> list[str]:
     """The substrings a query must all match: its folded words, or one phone number's digits."""
-    query = query.strip()
+    # PostgreSQL refuses a NUL in any text parameter; no stored text holds one.
+    query = query.replace("\x00", " ").strip()
     digits = "".join(ch for ch in query if ch.isdigit())
     if len(digits) >= 4 and set(query) <= _PHONE_CHARACTERS:
         return [digits[:LONGEST_WORD]]

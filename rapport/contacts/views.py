@@ -423,9 +423,7 @@ def contact_detail(request, pk):
             "primary_membership": primary,
             "main_panels": [e for e in entries if e["panel"].column == "main"],
             "side_panels": [e for e in entries if e["panel"].column != "main"],
-            "can_edit": access.can(request.user, Action.CHANGE, contact)
-            and not contact.is_archived,
-            "can_write": can_write(request.user),
+            **_page_extra(request, contact),
         },
     )
 
@@ -491,7 +489,9 @@ def organization_panel(request, pk, key):
 
 
 def _page_extra(request, obj) -> dict:
-    """What the 360° page's own context gives its panels."""
+    """What the 360° page's own context gives its panels: the one place that decides whether
+    the page offers changes (the page, its deferred panels and every panel swapped after a
+    change ask here, so none of them offers a form the others hide)."""
     return {
         obj._meta.model_name: obj,
         "can_edit": access.can(request.user, Action.CHANGE, obj) and not obj.is_archived,
@@ -502,14 +502,7 @@ def _page_extra(request, obj) -> dict:
 def _panel_or_redirect(request, entity, key, obj, status=200):
     if is_htmx(request):
         return render_panel(
-            request,
-            entity,
-            key,
-            obj,
-            extra={
-                "can_edit": access.can(request.user, Action.CHANGE, obj) and not obj.is_archived
-            },
-            status=status,
+            request, entity, key, obj, extra=_page_extra(request, obj), status=status
         )
     return redirect(obj)
 
@@ -577,7 +570,7 @@ def contact_membership_add(request, pk):
             "organizations",
             contact,
             overrides={"form": form},
-            extra={"can_edit": True},
+            extra=_page_extra(request, contact),
             status=status,
         )
     return _panel_or_redirect(request, "contact", "organizations", contact)
@@ -745,9 +738,7 @@ def organization_detail(request, pk):
             "organization": organization,
             "main_panels": [e for e in entries if e["panel"].column == "main"],
             "side_panels": [e for e in entries if e["panel"].column != "main"],
-            "can_edit": access.can(request.user, Action.CHANGE, organization)
-            and not organization.is_archived,
-            "can_write": can_write(request.user),
+            **_page_extra(request, organization),
         },
     )
 
@@ -806,7 +797,7 @@ def organization_relationship_add(request, pk):
             "relationships",
             organization,
             overrides={"form": form},
-            extra={"can_edit": True},
+            extra=_page_extra(request, organization),
             status=422,
         )
     return _panel_or_redirect(request, "organization", "relationships", organization)

@@ -8,9 +8,10 @@ out-of-range error (PostgreSQL) — a 500 instead of an answer.
 """
 
 import datetime as dt
+from decimal import Decimal
 from typing import Annotated
 
-from ninja import Path
+from ninja import Path, Schema
 from pydantic import AfterValidator, Field
 
 # Primary keys are 64-bit (BigAutoField); nothing above this can name a row.
@@ -35,3 +36,16 @@ def _in_utc(value: dt.datetime) -> dt.datetime:
 
 
 Moment = Annotated[dt.datetime, AfterValidator(_in_utc)]
+
+
+class MissingRateOut(Schema):
+    """Amounts of one currency left out of a company-currency figure for want of a rate (the
+    forecast, the reports: one schema wherever such a figure is published)."""
+
+    currency: str
+    earliest: dt.date = Field(
+        description="A rate on or before this date would convert every one of them."
+    )
+    count: int
+    amount: Decimal = Field(description="Their sum in the original currency.")
+    text: str

@@ -125,6 +125,21 @@ class CompanyTotal:
         return any(code != self.currency for code, _amount in self.originals)
 
 
+def missing_rates(unconverted: Iterable[tuple[Decimal, str, dt.date]]) -> list[MissingRate]:
+    """(amount, currency, date) items that found no rate, per currency: the earliest date (a rate
+    on or before it covers them all), how many, and their sum in the original currency."""
+    missing: dict[str, list] = {}
+    for amount, currency, on_date in unconverted:
+        entry = missing.setdefault(currency, [on_date, 0, Decimal(0)])
+        entry[0] = min(entry[0], on_date)
+        entry[1] += 1
+        entry[2] += Decimal(amount)
+    return [
+        MissingRate(currency=code, earliest=day, count=count, amount=cents(total))
+        for code, (day, count, total) in sorted(missing.items())
+    ]
+
+
 def company_total(book: RateBook, items: Iterable[tuple[Decimal, str, dt.date]]) -> CompanyTotal:
     """Sum (amount, currency, date) items in the company currency, each at its own date.
 
@@ -132,26 +147,20 @@ def company_total(book: RateBook, items: Iterable[tuple[Decimal, str, dt.date]])
     """
     converted = Decimal(0)
     originals: dict[str, Decimal] = {}
-    missing: dict[str, list] = {}
+    unconverted = []
     for amount, currency, on_date in items:
         amount = Decimal(amount)
         originals[currency] = originals.get(currency, Decimal(0)) + amount
         value, _problem = book.convert(amount, currency, on_date)
         if value is None:
-            entry = missing.setdefault(currency, [on_date, 0, Decimal(0)])
-            entry[0] = min(entry[0], on_date)
-            entry[1] += 1
-            entry[2] += amount
+            unconverted.append((amount, currency, on_date))
         else:
             converted += value
     return CompanyTotal(
         currency=book.company_currency,
         amount=cents(converted),
         originals=[(code, cents(originals[code])) for code in sorted(originals)],
-        missing=[
-            MissingRate(currency=code, earliest=day, count=count, amount=cents(total))
-            for code, (day, count, total) in sorted(missing.items())
-        ],
+        missing=missing_rates(unconverted),
     )
 
 

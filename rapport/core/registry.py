@@ -32,7 +32,7 @@ class Panel:
     template: str
     context: Callable
     order: int = 100
-    column: str = "main"  # "main" or "side"
+    column: str = "main"  # "main" or "side"; on Home also "top" (full width, above the rest)
 
 
 @dataclass(frozen=True)

@@ -12,14 +12,16 @@ from rapport.core.htmx import panel_entries
 @login_required
 def home(request):
     """The home dashboard: every widget comes from an app, through the panel registry under
-    "home" (core knows no CRM nouns). "main" widgets take the wide column, the rest the side."""
+    "home" (core knows no CRM nouns). "top" widgets span the page above the others (the user's
+    dashboard), "main" ones take the wide column, the rest the side."""
     widgets = panel_entries("home", request, None)
     return render(
         request,
         "core/home.html",
         {
+            "top_widgets": [w for w in widgets if w["panel"].column == "top"],
             "main_widgets": [w for w in widgets if w["panel"].column == "main"],
-            "side_widgets": [w for w in widgets if w["panel"].column != "main"],
+            "side_widgets": [w for w in widgets if w["panel"].column not in ("main", "top")],
             "today": timezone.localdate(),
         },
     )

@@ -30,9 +30,9 @@ class RecordPicker(forms.TextInput):
         context = super().get_context(name, value, attrs)
         label = ""
         text = "" if value is None else str(value)
-        if text.isdigit() and self.label_for is not None:
+        if text.isascii() and text.isdigit() and self.label_for is not None:
             label = self.label_for(int(text)) or ""
-        elif text and not text.isdigit():
+        elif text and not (text.isascii() and text.isdigit()):
             label, text = text, ""
         context["widget"].update(
             {

@@ -18,16 +18,15 @@ from rapport.accounts import access
 from rapport.accounts.access import can_administer
 from rapport.audit.models import ChangeAction
 from rapport.audit.services import record_change, snapshot
+from rapport.contacts import merges
 from rapport.contacts import services as contact_services
 from rapport.contacts.identity import normalize_domain, normalize_email, normalize_phone
 from rapport.contacts.models import (
-    Consent,
     Contact,
     ContactEmail,
     ContactPhone,
     ExternalId,
     LifecycleChange,
-    Membership,
     Organization,
     OrganizationRelationship,
 )
@@ -580,24 +579,6 @@ def _contact_full_state(contact: Contact) -> dict:
     return state
 
 
-def _ensure_one_primary(
-    model, owner_field: str, owner_id: int, preferred_value=None, value_field=""
-):
-    rows = list(model.objects.filter(**{owner_field: owner_id}).order_by("-is_primary", "id"))
-    if not rows:
-        return
-    keep = rows[0]
-    if preferred_value is not None:
-        for row in rows:
-            if getattr(row, value_field) == preferred_value:
-                keep = row
-                break
-    if keep.is_primary and sum(r.is_primary for r in rows) == 1:
-        return
-    model.objects.filter(**{owner_field: owner_id}).update(is_primary=False)
-    model.objects.filter(pk=keep.pk).update(is_primary=True)
-
-
 def _repoint_pairs(model, a_name: str, b_name: str, loser_id: int, survivor_id: int) -> None:
     """Pairs that involved the loser now involve the survivor. Decisions ("not a duplicate")
     carry over; pending pairs are dropped, to be rescored against the merged record."""
@@ -657,67 +638,14 @@ def merge_contacts(*, actor, survivor: Contact, loser: Contact, choices=None) ->
     loser_primary_phone = (
         loser.phones.filter(is_primary=True).values_list("number", flat=True).first()
     )
-    moved: dict[str, int] = {}
-
-    survivor_emails = set(survivor.emails.values_list("email", flat=True))
-    duplicate_emails = loser.emails.filter(email__in=survivor_emails)
-    moved["emails_dropped_as_duplicates"] = duplicate_emails.count()
-    duplicate_emails.delete()
-    moved["emails"] = loser.emails.update(contact=survivor, is_primary=False)
-    _ensure_one_primary(
-        ContactEmail,
-        "contact_id",
-        survivor.pk,
-        loser_primary_email if resolved.get("primary_email") == LOSER else None,
-        "email",
+    moved = merges.absorb_contact_rows(
+        actor=actor,
+        survivor=survivor,
+        loser=loser,
+        primary_email=loser_primary_email if resolved.get("primary_email") == LOSER else None,
+        primary_phone=loser_primary_phone if resolved.get("primary_phone") == LOSER else None,
     )
-    survivor_phones = set(survivor.phones.values_list("number", flat=True))
-    loser.phones.filter(number__in=survivor_phones).delete()
-    moved["phones"] = loser.phones.update(contact=survivor, is_primary=False)
-    _ensure_one_primary(
-        ContactPhone,
-        "contact_id",
-        survivor.pk,
-        loser_primary_phone if resolved.get("primary_phone") == LOSER else None,
-        "number",
-    )
-    moved["external_ids"] = ExternalId.objects.filter(contact=loser).update(contact=survivor)
-
-    survivor_memberships = {m.organization_id: m for m in survivor.memberships.all()}
-    moved["memberships"] = 0
-    for membership in list(loser.memberships.all()):
-        mine = survivor_memberships.get(membership.organization_id)
-        if mine is None:
-            Membership.objects.filter(pk=membership.pk).update(contact=survivor, is_primary=False)
-            moved["memberships"] += 1
-        else:
-            if not mine.role and membership.role:
-                Membership.objects.filter(pk=mine.pk).update(role=membership.role)
-            membership.delete()
-    if survivor.memberships.exists() and not survivor.memberships.filter(is_primary=True).exists():
-        first = survivor.memberships.order_by("created_at", "id").first()
-        Membership.objects.filter(pk=first.pk).update(is_primary=True)
-
-    loser_tags = list(loser.tags.all())
-    survivor.tags.add(*loser_tags)
-    moved["tags"] = len(loser_tags)
-
-    survivor_consents = {c.channel: c for c in survivor.consents.all()}
-    moved["consents"] = 0
-    for consent in list(loser.consents.all()):
-        mine = survivor_consents.get(consent.channel)
-        if mine is not None and mine.recorded_at >= consent.recorded_at:
-            consent.delete()
-            continue
-        if mine is not None:
-            mine.delete()
-        Consent.objects.filter(pk=consent.pk).update(contact=survivor)
-        moved["consents"] += 1
-
     moved["interactions"] = Interaction.objects.filter(contact=loser).update(contact=survivor)
-    moved["lifecycle_changes"] = LifecycleChange.objects.filter(contact=loser).update(
-        contact=survivor
-    )
     for relation in registry.merge_relations:
         if relation.entity == "contact":
             relation.move(loser=loser, survivor=survivor, actor=actor)
@@ -891,57 +819,10 @@ def merge_organizations(
     loser_state["tags"] = sorted(loser.tags.values_list("name", flat=True))
     loser_state["members"] = list(loser.memberships.values_list("contact_id", "role", "is_primary"))
     survivor_before = snapshot(survivor)
-    moved: dict[str, int] = {"memberships": 0, "relationships": 0}
-
-    survivor_members = {m.contact_id: m for m in survivor.memberships.all()}
-    touched_contacts = []
-    for membership in list(loser.memberships.all()):
-        touched_contacts.append(membership.contact_id)
-        mine = survivor_members.get(membership.contact_id)
-        if mine is None:
-            Membership.objects.filter(pk=membership.pk).update(organization=survivor)
-            moved["memberships"] += 1
-        else:
-            updates = {}
-            if not mine.role and membership.role:
-                updates["role"] = membership.role
-            if membership.is_primary and not mine.is_primary:
-                updates["is_primary"] = True
-            membership.delete()
-            if updates:
-                Membership.objects.filter(pk=mine.pk).update(**updates)
-
-    for relationship in list(OrganizationRelationship.objects.filter(from_organization=loser)):
-        target = relationship.to_organization_id
-        clash = OrganizationRelationship.objects.filter(
-            from_organization=survivor, to_organization_id=target, kind=relationship.kind
-        ).exists()
-        if target == survivor.pk or clash:
-            relationship.delete()
-        else:
-            OrganizationRelationship.objects.filter(pk=relationship.pk).update(
-                from_organization=survivor
-            )
-            moved["relationships"] += 1
-    for relationship in list(OrganizationRelationship.objects.filter(to_organization=loser)):
-        source = relationship.from_organization_id
-        clash = OrganizationRelationship.objects.filter(
-            from_organization_id=source, to_organization=survivor, kind=relationship.kind
-        ).exists()
-        if source == survivor.pk or clash:
-            relationship.delete()
-        else:
-            OrganizationRelationship.objects.filter(pk=relationship.pk).update(
-                to_organization=survivor
-            )
-            moved["relationships"] += 1
-
+    moved = merges.absorb_organization_rows(actor=actor, survivor=survivor, loser=loser)
     moved["interactions"] = Interaction.objects.filter(organization=loser).update(
         organization=survivor
     )
-    loser_tags = list(loser.tags.all())
-    survivor.tags.add(*loser_tags)
-    moved["tags"] = len(loser_tags)
     for relation in registry.merge_relations:
         if relation.entity == "organization":
             relation.move(loser=loser, survivor=survivor, actor=actor)
@@ -951,10 +832,6 @@ def merge_organizations(
 
     changes = _changes(survivor, loser, ORGANIZATION_MERGE_FIELDS, custom_keys, resolved)
     survivor = contact_services.update_organization(actor=actor, organization=survivor, **changes)
-    for contact in Contact.objects.filter(pk__in=touched_contacts):
-        Contact.objects.filter(pk=contact.pk).update(
-            search_text=contact_services.contact_search_text(contact)
-        )
 
     leftovers = other_related_counts(loser, _ORGANIZATION_HANDLED)
     loser_id = loser.pk

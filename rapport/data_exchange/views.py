@@ -236,7 +236,7 @@ def duplicate_mark(request, entity):
     record = get_object_or_404(visible, pk=request.POST.get("record") or 0)
     other_ref = (request.POST.get("other") or "").strip()
     other = None
-    if other_ref.isdigit():
+    if other_ref.isdecimal():
         other = visible.filter(pk=int(other_ref)).first()
     elif other_ref and entity == Entity.CONTACT:
         other = visible.filter(emails__email=other_ref.lower()).exclude(pk=record.pk).first()

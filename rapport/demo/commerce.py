@@ -4,13 +4,14 @@ The catalogue is `vocabulary.CATALOGUE` (licences, implementation packages, supp
 training days, with list prices in EUR). Every customer-stage contact (customer, loyal, advocate,
 churned) buys according to the BG/NBD and Gamma-Gamma processes with the parameters in
 ORDER_PROCESS (see `rapport.analytics.simulation`), starting on the day the contact became a
-customer: for the one who signed a won deal, that first order is the deal's quote on the day it
-was won; later purchases are renewals and more licences of what they bought, support plans,
-training or another implementation, at the list price or a discount. The parameters are printed
-and left in `ctx.extras["order_process"]`, and the analytics part stores them as the reference
-the model page compares its fit with (the repeat purchases are the process's own). On top of
-that come orders that do not count as revenue (cancelled, refunded, just placed), add-ons won in
-the renewals pipeline and a few organization-only purchases, as a real vendor has.
+customer: for the one who signed a won deal, that first order is the won deal's own (kind
+"deal", written when the deal was won, with its product lines); later purchases are renewals and
+more licences of what they bought, support plans, training or another implementation, at the
+list price or a discount. The parameters are printed and left in `ctx.extras["order_process"]`,
+and the analytics part stores them as the reference the model page compares its fit with (the
+repeat purchases are the process's own). On top of that come orders that do not count as
+revenue (cancelled, refunded, just placed), the orders of add-ons won in the renewals pipeline
+and a few organization-only purchases, as a real vendor has.
 """
 
 from __future__ import annotations
@@ -111,13 +112,6 @@ def _repeat_lines(
     return _lines_at_list_price(ctx.rng.choice(choices), amount)
 
 
-def _deal_lines(by_sku: dict, lines: list) -> list[dict]:
-    return [
-        {"product": by_sku[sku], "quantity": quantity, "unit_price": price}
-        for sku, quantity, price in lines
-    ]
-
-
 def _moment(ctx: DemoContext, day: int, now: dt.datetime) -> dt.datetime:
     """A time on that day when businesses order (self-service orders come in the evening too),
     never in the future."""
@@ -145,7 +139,7 @@ def _acquisition_days(
 
 def build(ctx: DemoContext) -> None:
     """The price list, the self-service shop, and two and a half years of orders: each won
-    deal's quote as its customer's first order, then renewals and add-ons."""
+    deal's order (written by winning it) as its customer's first, then renewals and add-ons."""
     from rapport.commerce.rates import add_demo_rates
 
     # Deals are in EUR, GBP and USD: monthly demo rates (labelled as such) let the board and
@@ -172,12 +166,8 @@ def build(ctx: DemoContext) -> None:
     # The won deals of the sales part: (deal id, contact id, closed at, [(sku, qty, price)]).
     won = ctx.extras.get("won_deals", [])
     first_deal = {}
-    add_ons = []
     for _deal_id, contact_id, closed_at, lines in sorted(won, key=lambda w: w[2]):
-        if contact_id in first_deal:
-            add_ons.append((contact_id, closed_at, lines))
-        else:
-            first_deal[contact_id] = (closed_at, lines)
+        first_deal.setdefault(contact_id, (closed_at, lines))
     now = ctx.now
     end = (timezone.localdate(now) - dt.date(1970, 1, 1)).days
     start = end - HISTORY_DAYS
@@ -218,11 +208,14 @@ def build(ctx: DemoContext) -> None:
             moment = _moment(ctx, day, now)
             deal = first_deal.get(contact.pk) if is_first else None
             if deal is not None:
-                # The first purchase is the signed deal: its quote, on the day it was won.
-                moment, lines = deal[0], _deal_lines(by_sku, deal[1])
-            else:
-                value = decimal.Decimal(str(amount)).quantize(CENT)
-                lines = _repeat_lines(ctx, by_category, value, licence_of.get(contact.pk))
+                # The first purchase is the signed deal: winning it wrote its order (kind
+                # "deal", with the deal's lines, on the day it was won). The draw below is still
+                # made, so a seeded demo keeps the rest of its history.
+                ctx.rng.random()
+                advance(1)
+                continue
+            value = decimal.Decimal(str(amount)).quantize(CENT)
+            lines = _repeat_lines(ctx, by_category, value, licence_of.get(contact.pk))
             # Purchases of the process are all revenue: paid, or just invoiced if very recent.
             status = OrderStatus.PAID if (now - moment).days < 3 else OrderStatus.SHIPPED
             organization = organizations.get(organization_of.get(contact.pk))
@@ -239,7 +232,7 @@ def build(ctx: DemoContext) -> None:
             )
             # Orders outside the process: they must never count as revenue.
             roll = ctx.rng.random()
-            if roll < 0.04 and deal is None:
+            if roll < 0.04:
                 extra = OrderStatus.CANCELLED if roll < 0.025 else OrderStatus.REFUNDED
                 drafts.append(
                     services.validate_order(
@@ -256,22 +249,7 @@ def build(ctx: DemoContext) -> None:
                     )
                 )
             advance(1)
-    # Add-ons won in the renewals pipeline: ordered the day they were won.
-    for contact_id, closed_at, lines in add_ons:
-        contact = next((c for c in customers if c.pk == contact_id), None)
-        if contact is None:
-            continue
-        drafts.append(
-            services.validate_order(
-                contact=contact,
-                organization=organizations.get(organization_of.get(contact_id)),
-                ordered_at=closed_at,
-                status=OrderStatus.SHIPPED,
-                currency="EUR",
-                lines=_deal_lines(by_sku, lines),
-                infer_organization=False,
-            )
-        )
+    # Add-ons won in the renewals pipeline are orders of their won deals already.
     for contact in ctx.rng.sample(customers, min(len(customers), max(1, len(customers) // 40))):
         drafts.append(
             services.validate_order(

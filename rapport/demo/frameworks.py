@@ -138,7 +138,9 @@ def _choose(ctx: DemoContext):
 
 
 def _objectives(ctx: DemoContext) -> None:
-    owner = ctx.extras.get("manager") or ctx.admin
+    # The demo's manager has a read-only role, and an objective goes only to someone who can
+    # work it (`access.owner_problem`): the administrator sets and follows them.
+    owner = ctx.admin
     deadline = timezone.localdate() + dt.timedelta(days=365)
     for model_key, candidates in OBJECTIVES.items():
         refusals = []

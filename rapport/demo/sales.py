@@ -31,7 +31,7 @@ from rapport.sales import assignment
 from rapport.sales.choices import StageKind
 from rapport.sales.models import Deal, LeadScoringModel, LostReason, Pipeline
 from rapport.sales.scoring import services as scoring_services
-from rapport.sales.services import deals, leads, pipelines, webforms, work
+from rapport.sales.services import deal_lines, deals, leads, pipelines, webforms, work
 from rapport.sales.services.settings import update_sales_settings
 
 NEW_BUSINESS = [
@@ -101,7 +101,11 @@ def build(ctx: DemoContext) -> None:
 
 
 def _configure(ctx: DemoContext) -> dict:
+    from rapport.demo.commerce import build_catalogue
+
     admin = ctx.admin
+    # Deals sell from the price list, so it exists before the first deal.
+    catalogue = {product.sku: product for product in build_catalogue(ctx)}
     main = Pipeline.objects.filter(name="New business").first() or pipelines.create_pipeline(
         actor=admin, name="New business", currency="EUR", stages=NEW_BUSINESS, is_default=True
     )
@@ -157,7 +161,13 @@ def _configure(ctx: DemoContext) -> dict:
     for spec in _form_specs():
         existing = webforms.WebForm.objects.filter(name=spec["name"]).first()
         forms[spec["name"]] = existing or webforms.create_webform(actor=admin, **spec)
-    return {"main": main, "renewals": renewals, "reasons": reasons, "forms": forms}
+    return {
+        "main": main,
+        "renewals": renewals,
+        "reasons": reasons,
+        "forms": forms,
+        "catalogue": catalogue,
+    }
 
 
 def _scoring_rules() -> list[dict]:
@@ -294,6 +304,7 @@ def quote(ctx: DemoContext, size: str | None, family: str | None = None) -> dict
         else decimal.Decimal(0)
     )
     lines = [(sku, quantity, (list_price * (1 - discount)).quantize(CENT))]
+    discounts = {sku: discount * 100} if discount else {}
     if implementation and ctx.rng.random() < {"1-10": 0.3, "11-50": 0.6}.get(size or "", 0.85):
         lines.append((implementation, 1, decimal.Decimal(PRICE_LIST[implementation][2])))
     if size in ("201-1000", "1001+") and ctx.rng.random() < 0.6:
@@ -306,7 +317,31 @@ def quote(ctx: DemoContext, size: str | None, family: str | None = None) -> dict
         days = ctx.rng.randint(2, 6) if big else ctx.rng.randint(1, 2)
         lines.append((training, days, decimal.Decimal(PRICE_LIST[training][2])))
     amount = sum((qty * price for _sku, qty, price in lines), decimal.Decimal(0))
-    return {"family": family, "lines": lines, "amount": amount.quantize(CENT)}
+    return {
+        "family": family,
+        "lines": lines,
+        "discounts": discounts,
+        "amount": amount.quantize(CENT),
+    }
+
+
+def _give_lines(owner, deal: Deal, offer: dict, catalogue: dict) -> None:
+    """The quote as the deal's product lines: list prices, the volume discount as a percentage
+    (so a won deal's order, and its customer's value, show what was sold)."""
+    discounts = offer.get("discounts", {})
+    deal_lines.set_deal_lines(
+        actor=owner,
+        deal=deal,
+        lines=[
+            {
+                "product": catalogue[sku],
+                "quantity": quantity,
+                "unit_price": decimal.Decimal(PRICE_LIST[sku][2]) if sku in discounts else price,
+                "discount": discounts.get(sku, 0),
+            }
+            for sku, quantity, price in offer["lines"]
+        ],
+    )
 
 
 def _deal_name(buyer: str, offer: dict) -> str:
@@ -459,6 +494,7 @@ def _build_deals(ctx: DemoContext, setup: dict, moments) -> None:
                         closed,
                         outcome,
                         quota,
+                        setup["catalogue"],
                     )
                     # The services moved their own copy: read back where it ended.
                     deal.refresh_from_db(fields=["status", "closed_at", "stage_entered_at"])
@@ -502,6 +538,7 @@ def _one_deal(
     closed,
     outcome,
     quota,
+    catalogue,
 ) -> tuple[Deal, dict]:
     now = ctx.now
     opened = ctx.working_time(min(opened, now - dt.timedelta(hours=3)))
@@ -528,6 +565,7 @@ def _one_deal(
         source_detail=contact.source_detail,
         at=opened,
     )
+    _give_lines(owner, deal, offer, catalogue)
     at = opened
     if outcome == "won":
         closed = max(opened + dt.timedelta(hours=2), min(closed, now - dt.timedelta(hours=1)))
@@ -672,6 +710,7 @@ def _build_renewals(ctx: DemoContext, setup: dict, moments) -> None:
                 source="referral",
                 at=started,
             )
+            _give_lines(owner, deal, offer, setup["catalogue"])
             if outcome == "open":
                 _walk_open(ctx, owner, deal, stages, started, size, renewal_quota)
                 continue

@@ -16,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from rapport.accounts import access
+from rapport.accounts.choices import Domain
 from rapport.audit.models import ChangeAction
 from rapport.audit.services import record_change, snapshot
 from rapport.core import events
@@ -210,10 +211,19 @@ def _clean_deadline(value, errors: dict, today: dt.date) -> dt.date | None:
     return value
 
 
-def _clean_owner(owner, actor, errors: dict):
+def _clean_owner(owner, actor, errors: dict, current_owner_id: int | None = None):
+    """The objective's owner (the actor when none is given). Who may be given an objective is
+    the one rule of `access.owner_problem`, as for contacts and deals: someone who can work it
+    (active, not read-only) and within the actor's reach; keeping the current owner is fine."""
     owner = owner if owner is not None else _actor_or_none(actor)
-    if owner is None or not getattr(owner, "is_active", False):
+    if owner is None:
         errors.setdefault("owner", []).append("Choose an active user.")
+        return None
+    if owner.pk == current_owner_id:
+        return owner
+    problem = access.owner_problem(actor, owner, Domain.ANALYTICS)
+    if problem is not None:
+        errors.setdefault("owner", []).append(problem)
         return None
     return owner
 
@@ -377,7 +387,9 @@ def update_objective(*, actor, objective: Objective, **changes) -> Objective:
     if "deadline" in changes:
         objective.deadline = _clean_deadline(changes["deadline"], errors, timezone.localdate())
     if "owner" in changes:
-        objective.owner = _clean_owner(changes["owner"], actor, errors)
+        objective.owner = _clean_owner(
+            changes["owner"], actor, errors, current_owner_id=objective.owner_id
+        )
     if "target_kind" in changes or "target_input" in changes:
         kind = changes.get("target_kind", objective.target_kind)
         amount = changes.get("target_input", objective.target_input)

@@ -18,6 +18,8 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from rapport.accounts import access
+from rapport.accounts.choices import Domain
 from rapport.accounts.models import User
 from rapport.core.pagination import CursorError, keyset_page
 from rapport.frameworks import facts as business_facts
@@ -180,8 +182,13 @@ def stage_targets(request, key: str, stage: str):
 # --------------------------------------------------------------------------- objectives
 
 
-def _owners():
-    return User.objects.filter(is_active=True).order_by("first_name", "last_name", "username")
+def _owners(actor, current_owner_id: int | None = None):
+    """Whom `actor` may make an objective's owner (`access.assignable_users`, the rule the
+    service applies), and the current owner, whom an edit may keep."""
+    users = access.assignable_users(actor, Domain.ANALYTICS)
+    if current_owner_id is not None:
+        users = users | User.objects.filter(pk=current_owner_id)
+    return users.order_by("first_name", "last_name", "username")
 
 
 def _segments():
@@ -207,7 +214,7 @@ def objective_create(request, key: str):
         request.POST or None,
         kpis=measurable,
         segments=segments,
-        owners=_owners(),
+        owners=_owners(request.user),
         initial=initial,
     )
     if request.method == "POST" and form.is_valid():
@@ -222,7 +229,7 @@ def objective_create(request, key: str):
                 target_kind=data["target_kind"],
                 target_input=data["target_input"],
                 deadline=data["deadline"],
-                owner=_owners().filter(pk=data["owner"]).first(),
+                owner=_owners(request.user).filter(pk=data["owner"]).first(),
                 segment=segment,
                 title=data["title"],
                 note=data["note"],
@@ -305,7 +312,7 @@ def objective_edit(request, pk: int):
     model = _model_or_404(objective.model_key)
     form = ObjectiveEditForm(
         request.POST or None,
-        owners=_owners(),
+        owners=_owners(request.user, objective.owner_id),
         initial={
             "title": objective.title,
             "target_kind": objective.target_kind,
@@ -317,7 +324,7 @@ def objective_edit(request, pk: int):
     )
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
-        data["owner"] = _owners().filter(pk=data["owner"]).first()
+        data["owner"] = _owners(request.user, objective.owner_id).filter(pk=data["owner"]).first()
         try:
             services.update_objective(actor=request.user, objective=objective, **data)
         except ValidationError as exc:

@@ -11,7 +11,8 @@ import uuid
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Count, Exists, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce
 
 from rapport.accounts import access
 from rapport.accounts.choices import Domain
@@ -160,6 +161,20 @@ class EmailThreadQuerySet(models.QuerySet):
         return self.filter(
             Exists(EmailMessage.objects.visible_to(user).filter(thread_id=OuterRef("pk")))
         )
+
+    def with_visible_count(self, user):
+        """Each thread's `visible_message_count`: the messages of it `user` may see. The stored
+        `message_count` counts every message, including those of contacts outside the user's
+        access, and must not be shown to a reader."""
+        counted = (
+            EmailMessage.objects.visible_to(user)
+            .filter(thread_id=OuterRef("pk"))
+            .order_by()
+            .values("thread_id")
+            .annotate(count=Count("pk"))
+            .values("count")
+        )
+        return self.annotate(visible_message_count=Coalesce(Subquery(counted), Value(0)))
 
 
 class EmailThread(TimeStampedModel):
@@ -449,6 +464,22 @@ class TrackingEvent(models.Model):
         return f"{self.get_kind_display()} {self.occurred_at:%Y-%m-%d %H:%M}"
 
 
+class SuppressedAddressQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        """Administrators see every suppressed address; everyone else those of the contacts
+        they may see (what the contact's page shows them)."""
+        if not access.is_signed_in(user):
+            return self.none()
+        if access.can_administer(user):
+            return self
+        from rapport.contacts.models import Contact, ContactEmail
+
+        contacts = Contact.objects.visible_to(user).values("pk")
+        return self.filter(
+            email__in=ContactEmail.objects.filter(contact_id__in=contacts).values("email")
+        )
+
+
 class SuppressedAddress(TimeStampedModel):
     """An address Rapport does not send marketing mail to (unsubscribed, complained) or does
     not send to at all (bouncing), with why and since when."""
@@ -456,18 +487,62 @@ class SuppressedAddress(TimeStampedModel):
     email = models.CharField(max_length=254, unique=True)
     reason = models.CharField(max_length=15, choices=SuppressionReason.choices)
     detail = models.CharField(max_length=500, blank=True)
+    # The delivery report that said the address bounces, when Rapport received one.
+    message = models.ForeignKey(
+        EmailMessage, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = SuppressedAddressQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-updated_at", "-id"]
 
     def __str__(self):
         return f"{self.email} ({self.get_reason_display()})"
 
 
-class IgnoredSender(TimeStampedModel):
-    """A domain (or one address) whose mail triage skips: newsletters, notifications."""
+class IgnoredSenderQuerySet(models.QuerySet):
+    def for_mailbox(self, mailbox):
+        """The patterns that apply to mail arriving in `mailbox`: its own and those set for
+        every mailbox."""
+        mailbox_id = getattr(mailbox, "pk", mailbox)
+        return self.filter(Q(mailbox__isnull=True) | Q(mailbox_id=mailbox_id))
 
-    pattern = models.CharField(max_length=254, unique=True)
+
+class IgnoredSender(TimeStampedModel):
+    """A domain (or one address) whose mail triage skips: newsletters, notifications.
+
+    A pattern belongs to the mailbox it was set from, so one team's "always ignore this
+    domain" never hides mail arriving in another team's mailbox. Without a mailbox it holds for
+    every mailbox; only administrators set those.
+    """
+
+    pattern = models.CharField(max_length=254)
+    mailbox = models.ForeignKey(
+        Mailbox,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="ignored_senders",
+        help_text="The mailbox whose mail this pattern skips; empty for every mailbox.",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+
+    objects = IgnoredSenderQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["pattern", "mailbox"], name="uniq_ignored_sender_per_mailbox"
+            ),
+            models.UniqueConstraint(
+                fields=["pattern"],
+                condition=Q(mailbox__isnull=True),
+                name="uniq_ignored_sender_everywhere",
+            ),
+        ]
 
     def __str__(self):
         return self.pattern

@@ -14,7 +14,7 @@ from django.utils.http import urlencode
 
 from rapport.contacts.models import Contact
 from rapport.core.registry import Panel, register_panel
-from rapport.mail.models import EmailMessage, Mailbox
+from rapport.mail.models import EmailMessage, EmailThread, Mailbox, SuppressedAddress
 
 THREADS_SHOWN = 8
 # Enough recent messages to find THREADS_SHOWN distinct conversations in a busy relationship.
@@ -27,8 +27,19 @@ def _status(message: EmailMessage) -> str:
     return status_words(message)
 
 
-def recent_threads(messages) -> list[dict]:
-    """The newest message of each conversation, newest conversation first."""
+def visible_counts(user, thread_ids) -> dict[int, int]:
+    """How many messages of each thread `user` may see: a thread also holds mail of contacts
+    outside their access, which its stored count includes."""
+    return dict(
+        EmailThread.objects.filter(pk__in=thread_ids)
+        .with_visible_count(user)
+        .values_list("pk", "visible_message_count")
+    )
+
+
+def recent_threads(messages, user) -> list[dict]:
+    """The newest message of each conversation, newest conversation first, with the number of
+    its messages `user` may see."""
     seen: set = set()
     rows = []
     for message in messages[:MESSAGES_READ]:
@@ -40,20 +51,23 @@ def recent_threads(messages) -> list[dict]:
             {
                 "message": message,
                 "status": _status(message),
-                "count": message.thread.message_count if message.thread_id else 1,
+                "count": 1,
                 "url": reverse("mail:message", args=[message.uuid]),
             },
         )
         if len(rows) == THREADS_SHOWN:
             break
+    counts = visible_counts(user, [row["message"].thread_id for row in rows])
+    for row in rows:
+        row["count"] = counts.get(row["message"].thread_id, 1)
     return rows
 
 
 def _panel(request, messages, compose_query: dict) -> dict:
-    ordered = messages.select_related("thread").order_by("-occurred_at", "-id")
+    ordered = messages.order_by("-occurred_at", "-id")
     may_compose = Mailbox.objects.usable_by(request.user).exists()
     return {
-        "threads": recent_threads(ordered),
+        "threads": recent_threads(ordered, request.user),
         "compose_url": f"{reverse('mail:compose')}?{urlencode(compose_query)}"
         if may_compose
         else "",
@@ -61,12 +75,37 @@ def _panel(request, messages, compose_query: dict) -> dict:
     }
 
 
+def suppressed_rows(request, contact) -> list[dict]:
+    """The contact's addresses Rapport does not mail, with why and, for those `access` lets
+    release them, the way to mail one again."""
+    from rapport.mail import tracking
+    from rapport.mail.views_suppressed import release_url, report_url
+
+    back = contact.get_absolute_url()
+    rows = []
+    for address in SuppressedAddress.objects.filter(
+        email__in=contact.emails.values("email")
+    ).order_by("email"):
+        rows.append(
+            {
+                "address": address,
+                "report_url": report_url(request.user, address),
+                "release_url": release_url(address, back)
+                if tracking.may_release(request.user, address)
+                else "",
+            }
+        )
+    return rows
+
+
 def contact_email_panel(request, contact):
     visible = EmailMessage.objects.visible_to(request.user)
     messages = visible.filter(
         Q(contact=contact) | Q(pk__in=visible.filter(participants__contact=contact).values("pk")),
     )
-    return _panel(request, messages, {"contact": contact.pk})
+    context = _panel(request, messages, {"contact": contact.pk})
+    context["suppressed"] = suppressed_rows(request, contact)
+    return context
 
 
 def organization_email_panel(request, organization):

@@ -13,9 +13,9 @@ The sync reads a mailbox's folder with `imapclient` and guarantees:
 - a failing mailbox records the error in words, backs off (1 minute doubling to 1 hour) and never
   stops the others.
 
-IMAP IDLE is deliberately not used: a worker holding an IDLE connection per mailbox would be a
-worker lost to every other task. Each mailbox is polled every RAPPORT_MAIL_POLL_SECONDS (60 by
-default) by the chain in `rapport.mail.tasks`.
+A sync is queued as new mail arrives by the IMAP IDLE listener (`rapport.mail.idle`, its own
+process, so no worker is held), and each mailbox is also polled by the chain in
+`rapport.mail.tasks` (every RAPPORT_MAIL_POLL_SECONDS, or only as a safety net under IDLE).
 
 A message is filed on the timeline of every contact it was exchanged with (matched through any
 of their addresses, aliases left by merges included). A message from nobody Rapport knows waits
@@ -37,9 +37,8 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import InterfaceError, OperationalError, transaction
-from django.db.models import F, Q, Value
-from django.db.models.functions import Coalesce, Greatest
+from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 from imapclient.exceptions import IMAPClientError
 
@@ -55,12 +54,12 @@ from rapport.mail.choices import (
 )
 from rapport.mail.connections import MailServerError, describe, imap_connection
 from rapport.mail.events import EmailReceived, EmailReplied
+from rapport.mail.ignoring import ignore_sender, is_ignored, patterns_for
 from rapport.mail.models import (
     Attachment,
     EmailMessage,
     EmailThread,
     FolderState,
-    IgnoredSender,
     Mailbox,
     Participant,
 )
@@ -490,14 +489,6 @@ def _primary_organizations(contacts: Iterable) -> dict[int, object]:
     return found
 
 
-def _ignored_patterns() -> set[str]:
-    return set(IgnoredSender.objects.values_list("pattern", flat=True))
-
-
-def _is_ignored(email: str, patterns: set[str]) -> bool:
-    return bool(email) and (email in patterns or email.rsplit("@", 1)[-1] in patterns)
-
-
 def _occurred_at(parsed: ParsedMessage, warnings: list[str], now: dt.datetime) -> dt.datetime:
     when = parsed.date
     if when is None:
@@ -545,7 +536,7 @@ def _file_batch(*, mailbox: Mailbox, folder: str, items: list[_Incoming]) -> lis
     all_emails = {email for rows in addresses.values() for _, email, _ in rows} - own
     contacts = _contacts_by_email(all_emails)
     organizations = _primary_organizations(contacts.values())
-    patterns = _ignored_patterns()
+    patterns = patterns_for(mailbox)
 
     # Threads: every id a message points at, and its own (the same message in another mailbox).
     pointers = {}
@@ -638,7 +629,7 @@ def _file_batch(*, mailbox: Mailbox, folder: str, items: list[_Incoming]) -> lis
             parsed.delivery_report is not None
             or parsed.is_auto_reply
             or parsed.list_unsubscribe
-            or _is_ignored(sender_email, patterns)
+            or is_ignored(sender_email, patterns)
         ):
             triage = TriageState.IGNORED
         else:
@@ -704,9 +695,9 @@ def _file_batch(*, mailbox: Mailbox, folder: str, items: list[_Incoming]) -> lis
     _count_in_threads([message for index, _, message in messages if index not in thread_of_new])
     for pk, when in replied.items():
         EmailMessage.objects.filter(pk=pk, replied_at__isnull=True).update(replied_at=when)
-    for _index, item, _message in messages:
+    for _index, item, message in messages:
         if item.parsed.delivery_report is not None:
-            _record_bounce(item.parsed)
+            _record_bounce(item.parsed, message)
     _put_on_timelines(
         [(message, matched_of[index]) for index, _item, message in messages], organizations
     )
@@ -763,17 +754,33 @@ def _count_in_threads(messages) -> None:
     per_thread: dict[int, list[dt.datetime]] = defaultdict(list)
     for message in messages:
         per_thread[message.thread_id].append(message.occurred_at)
-    for thread_id, times in per_thread.items():
-        newest = max(times)
-        EmailThread.objects.filter(pk=thread_id).update(
-            message_count=F("message_count") + len(times),
-            last_message_at=Greatest(Coalesce(F("last_message_at"), Value(newest)), Value(newest)),
+    # A batch of replies joins dozens of older conversations: one UPDATE per chunk of them, in
+    # plain SQL because Django builds a CASE of a hundred WHENs forty times slower than one
+    # UPDATE per thread. Same effect as F("message_count") + n and Greatest(Coalesce(...)).
+    table = connection.ops.quote_name(EmailThread._meta.db_table)
+    pk = connection.ops.quote_name(EmailThread._meta.pk.column)
+    count = connection.ops.quote_name(EmailThread._meta.get_field("message_count").column)
+    latest = connection.ops.quote_name(EmailThread._meta.get_field("last_message_at").column)
+    adapt = connection.ops.adapt_datetimefield_value
+    # Seven parameters a thread, so a statement stays under SQLite's oldest limit of 999.
+    for chunk in _chunks(sorted(per_thread), 120):
+        cases = " ".join(["WHEN %s THEN %s"] * len(chunk))
+        added = [value for thread in chunk for value in (thread, len(per_thread[thread]))]
+        newest = [value for thread in chunk for value in (thread, adapt(max(per_thread[thread])))]
+        # Only quoted column names and placeholders are put into the text.
+        sql = (
+            f"UPDATE {table} SET {count} = {count} + (CASE {pk} {cases} ELSE 0 END), "  # noqa: S608
+            f"{latest} = CASE WHEN {latest} IS NULL OR {latest} < (CASE {pk} {cases} END) "
+            f"THEN (CASE {pk} {cases} END) ELSE {latest} END "
+            f"WHERE {pk} IN ({', '.join(['%s'] * len(chunk))})"
         )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*added, *newest, *newest, *chunk])
 
 
-def _record_bounce(parsed: ParsedMessage) -> None:
-    """A delivery report: the failed addresses are bouncing, and the message it reports on says
-    why it did not arrive."""
+def _record_bounce(parsed: ParsedMessage, report_message: EmailMessage) -> None:
+    """A delivery report (`report_message`, as filed): the failed addresses are bouncing, and
+    the message it reports on says why it did not arrive."""
     from rapport.interactions.services import set_delivery_outcome
     from rapport.mail import tracking
     from rapport.mail.sending import timeline_ids
@@ -781,7 +788,7 @@ def _record_bounce(parsed: ParsedMessage) -> None:
     report = parsed.delivery_report
     detail = (report.diagnostic or report.status or "The receiving server refused it.")[:500]
     for email in report.failed_recipients:
-        tracking.mark_bouncing(email=email, detail=detail)
+        tracking.mark_bouncing(email=email, detail=detail, message=report_message)
     if report.original_message_id:
         originals = EmailMessage.objects.filter(
             direction=MessageDirection.OUTBOUND,
@@ -905,41 +912,7 @@ def triage_ignore(*, actor, message: EmailMessage) -> EmailMessage:
     return message
 
 
-@transaction.atomic
 def triage_ignore_sender(*, actor, message: EmailMessage, whole_domain: bool = True):
-    """Always ignore mail from the sender of `message` (its whole domain by default): that
-    message and every one waiting in triage from it leave the inbox, and later ones skip it.
-    A free mail provider's domain is refused (it would hide every private sender)."""
-    _require_triage(actor, message)
-    email = (message.from_address or "").lower()
-    if "@" not in email:
-        raise ValidationError({"message": ["This message has no sender address to ignore."]})
-    domain = email.rsplit("@", 1)[1]
-    if whole_domain and domain in FREE_MAIL_DOMAINS:
-        raise ValidationError(
-            {
-                "whole_domain": [
-                    f"{domain} is a free mail provider: ignoring it would hide mail from every "
-                    "private sender there. Ignore this address instead."
-                ]
-            }
-        )
-    pattern = domain if whole_domain else email
-    ignored, created = IgnoredSender.objects.get_or_create(
-        pattern=pattern, defaults={"created_by": actor}
-    )
-    if created:
-        record_change(
-            actor=actor,
-            action=ChangeAction.CREATE,
-            instance=ignored,
-            after=snapshot(ignored, ["pattern"]),
-        )
-    matching = Q(from_address=email) if not whole_domain else Q(from_address__endswith=f"@{domain}")
-    EmailMessage.objects.filter(
-        matching,
-        direction=MessageDirection.INBOUND,
-        triage_state=TriageState.PENDING,
-        mailbox__in=Mailbox.objects.usable_by(actor),
-    ).update(triage_state=TriageState.IGNORED, updated_at=timezone.now())
-    return ignored
+    """Always ignore mail from the sender of `message` in its mailbox (see
+    `rapport.mail.ignoring.ignore_sender`, which also sets a pattern for every mailbox)."""
+    return ignore_sender(actor=actor, message=message, whole_domain=whole_domain)

@@ -305,37 +305,64 @@ def consent_problem(*, email: str, contact=None, purpose: str) -> str | None:
     )
 
 
-def mark_bouncing(*, email: str, detail: str = "") -> SuppressedAddress:
-    """Stop all mail to `email`: a delivery report said it bounces. Stronger than an
-    unsubscribe, so it replaces one; repeated reports keep the latest detail."""
+def mark_bouncing(*, email: str, detail: str = "", message=None) -> SuppressedAddress:
+    """Stop all mail to `email`: a delivery report (`message`, when Rapport received one) said
+    it bounces. Stronger than an unsubscribe, so it replaces one; repeated reports keep the
+    latest detail and report."""
     email = (email or "").strip().lower()
     if not email:
         raise ValueError("An address is required.")
-    row, _created = SuppressedAddress.objects.update_or_create(
-        email=email,
-        defaults={"reason": SuppressionReason.BOUNCED, "detail": (detail or "")[:500]},
-    )
+    defaults = {"reason": SuppressionReason.BOUNCED, "detail": (detail or "")[:500]}
+    if message is not None:
+        defaults["message"] = message
+    row, _created = SuppressedAddress.objects.update_or_create(email=email, defaults=defaults)
     return row
 
 
+def may_release(actor, address: SuppressedAddress) -> bool:
+    """Whether `actor` may mail `address` again (what the UI asks before offering it)."""
+    from rapport.accounts import access
+
+    return access.can(actor, access.Action.DELETE, address)
+
+
 @transaction.atomic
-def release_address(*, actor, email: str) -> bool:
-    """Mail `email` again: an administrator's decision after a bounce that has passed (a full
-    mailbox, a moved address now fixed). Consent withdrawn by an unsubscribe stays withdrawn on
-    the contact. Audited; False when the address was not suppressed."""
+def release_suppressed(*, actor, address: SuppressedAddress) -> SuppressedAddress:
+    """Mail `address` again: a decision (administrators' today, through `access`) after a
+    bounce that has passed (a full mailbox, a moved address now fixed) or a mistaken
+    suppression. Consent withdrawn by an unsubscribe stays withdrawn on the contact, so
+    marketing mail still needs it granted again. Audited as the row's deletion, with what it
+    said; returns the row as it was."""
     from rapport.accounts import access
     from rapport.audit.models import ChangeAction
     from rapport.audit.services import record_change
 
-    access.require_admin(actor)
-    row = SuppressedAddress.objects.filter(email=(email or "").strip().lower()).first()
-    if row is None:
-        return False
+    access.require(actor, access.Action.DELETE, address)
     record_change(
         actor=actor,
         action=ChangeAction.DELETE,
-        instance=row,
-        before={"email": row.email, "reason": row.reason, "detail": row.detail},
+        instance=address,
+        before={
+            "email": address.email,
+            "reason": address.reason,
+            "detail": address.detail,
+            "message_id": address.message_id,
+        },
     )
-    row.delete()
+    SuppressedAddress.objects.filter(pk=address.pk).delete()
+    return address
+
+
+def release_address(*, actor, email: str) -> bool:
+    """`release_suppressed` for the row of `email`; False when the address was not
+    suppressed. Only those who may release any address learn whether it is."""
+    from rapport.accounts import access
+
+    email = (email or "").strip().lower()
+    # Asked of an unsaved row: the decision for a suppressed address, whichever it would be.
+    access.require(actor, access.Action.DELETE, SuppressedAddress(email=email))
+    row = SuppressedAddress.objects.filter(email=email).first()
+    if row is None:
+        return False
+    release_suppressed(actor=actor, address=row)
     return True

@@ -1,6 +1,12 @@
 from django.urls import path
 
-from rapport.mail import views, views_mailboxes, views_messages, views_templates
+from rapport.mail import (
+    views,
+    views_mailboxes,
+    views_messages,
+    views_suppressed,
+    views_templates,
+)
 
 app_name = "mail"
 urlpatterns = [
@@ -30,6 +36,12 @@ urlpatterns = [
     path("mailboxes/<int:pk>/", views_mailboxes.mailbox_edit, name="mailbox_edit"),
     path("mailboxes/<int:pk>/pause/", views_mailboxes.mailbox_pause, name="mailbox_pause"),
     path("mailboxes/<int:pk>/remove/", views_mailboxes.mailbox_delete, name="mailbox_delete"),
+    path("suppressed/", views_suppressed.suppressed_list, name="suppressed"),
+    path(
+        "suppressed/<int:pk>/release/",
+        views_suppressed.suppressed_release,
+        name="suppressed_release",
+    ),
     path("templates/", views_templates.template_list, name="templates"),
     path("templates/new/", views_templates.template_create, name="template_create"),
     path("templates/<int:pk>/", views_templates.template_edit, name="template_edit"),

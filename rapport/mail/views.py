@@ -183,21 +183,29 @@ def triage_ignore(request, uuid):
 @require_POST
 def triage_ignore_sender(request, uuid):
     """Ignore this message and all future mail from the sender's domain (or, with
-    whole_domain=0, from the sender's address)."""
-    from rapport.mail import receiving
+    whole_domain=0, from the sender's address) in its mailbox, or with every_mailbox=1
+    (administrators) in all of them."""
+    from rapport.mail import ignoring
 
     message = _triage_target(request, uuid)
     whole_domain = request.POST.get("whole_domain") != "0"
+    every_mailbox = request.POST.get("every_mailbox") == "1"
     try:
-        receiving.triage_ignore_sender(
+        ignoring.ignore_sender(
             actor=request.user,
             message=message,
             whole_domain=whole_domain,
+            every_mailbox=every_mailbox,
         )
     except ValidationError as error:
         return _triage_answer(request, message, error=" ".join(error.messages), status=INVALID)
     sender = message.from_address.rsplit("@", 1)[-1] if whole_domain else message.from_address
-    return _triage_answer(request, message, done=f"Mail from {sender} is ignored from now on.")
+    where = "every mailbox" if every_mailbox else message.mailbox.name
+    return _triage_answer(
+        request,
+        message,
+        done=f"Mail from {sender} is ignored from now on. This holds for {where}.",
+    )
 
 
 @login_required

@@ -175,7 +175,7 @@ def _records(request, source) -> dict:
     found = {"contact": None, "organization": None, "deal": None}
     for name, model in (("contact", Contact), ("organization", Organization), ("deal", Deal)):
         value = (source.get(name) or "").strip()
-        if value.isdigit():
+        if value.isdecimal():
             record = model.objects.visible_to(user).filter(pk=int(value)).first()
             if record is None:
                 raise Http404(f"No such {name}.")
@@ -327,7 +327,7 @@ def compose_template(request):
         "purpose": request.GET.get("purpose", ""),
     }
     chosen = (request.GET.get("template") or "").strip()
-    if chosen.isdigit():
+    if chosen.isdecimal():
         template = templates.filter(pk=int(chosen)).first()
         if template is None:
             raise Http404("No such template.")
@@ -349,13 +349,13 @@ def preview_html(request):
     (the editor's form posts into the frame). Merge problems are shown in words."""
     records = _records(request, request.POST)
     preview_contact = (request.POST.get("preview_contact") or "").strip()
-    if preview_contact.isdigit():
+    if preview_contact.isdecimal():
         records["contact"] = (
             Contact.objects.visible_to(request.user).filter(pk=int(preview_contact)).first()
         )
     mailbox = None
     chosen = (request.POST.get("mailbox") or "").strip()
-    if chosen.isdigit():
+    if chosen.isdecimal():
         mailbox = Mailbox.objects.usable_by(request.user).filter(pk=int(chosen)).first()
     context = {"records": records, "problem": "", "subject": "", "html": ""}
     problems = check_template(

@@ -7,9 +7,10 @@ class SalesConfig(AppConfig):
     verbose_name = "Sales"
 
     def ready(self):
-        from rapport.sales import bulk_actions
+        from rapport.sales import bulk_actions, bulk_assignment
 
         bulk_actions.register()
+        bulk_assignment.register()
         from rapport.accounts import access
         from rapport.accounts.access import can_administer
         from rapport.accounts.choices import Domain
@@ -42,7 +43,7 @@ class SalesConfig(AppConfig):
         )
         from rapport.interactions.events import InteractionLogged
         from rapport.sales import panels, subscribers, tasks
-        from rapport.sales.events import WebFormSubmitted
+        from rapport.sales.events import DealCreated, WebFormSubmitted
         from rapport.sales.services import merge
 
         schedules.register_chain(
@@ -51,6 +52,7 @@ class SalesConfig(AppConfig):
         register_nav(
             NavItem(key="pipeline", label="Pipeline", url_name="sales:board_default", order=30)
         )
+        register_nav(NavItem(key="deals", label="Deals", url_name="sales:deal_list", order=31))
         register_nav(NavItem(key="leads", label="Leads", url_name="sales:lead_list", order=32))
         register_nav(NavItem(key="my_day", label="My day", url_name="sales:my_day", order=34))
         register_nav(
@@ -119,7 +121,11 @@ class SalesConfig(AppConfig):
             )
         )
         events.subscribe(contact_events.ContactCreated, subscribers.on_contacts_created, many=True)
+        events.subscribe(
+            contact_events.OrganizationCreated, subscribers.on_organizations_created, many=True
+        )
+        events.subscribe(DealCreated, subscribers.on_deals_created, many=True)
         events.subscribe(contact_events.ContactUpdated, subscribers.on_contact_updated)
         events.subscribe(contact_events.LifecycleStageChanged, subscribers.on_lifecycle_changed)
-        events.subscribe(InteractionLogged, subscribers.on_interaction_logged)
+        events.subscribe(InteractionLogged, subscribers.on_interaction_logged, many=True)
         events.subscribe(WebFormSubmitted, subscribers.on_web_form_submitted)

@@ -1,9 +1,11 @@
-"""Assignment rules: who gets a new lead, and a record of why.
+"""Assignment rules: who gets a new lead (or contact, organization, deal), and a record of why.
 
-Rules are tried in order; the first whose condition matches *and* can place the lead wins. A
-rule targets one person (skipped when they are away, deactivated or at capacity) or a team in
-round robin (`roundrobin.pick_next`). When no rule places the lead, the fallback owner from
-the sales settings takes it; without one it stays unassigned, and that is recorded too.
+Each rule applies to one kind of record (`RecordKind`). Rules of a kind are tried in order; the
+first whose condition matches *and* can place the record wins. A rule targets one person
+(skipped when they are away, deactivated, read-only or, for leads, at capacity) or a team in
+round robin (`roundrobin.pick_next`): only people who may write the record are picked. When no
+rule places a lead, the fallback owner from the sales settings takes it; without one it stays
+unassigned, and that is recorded too. Other kinds: `assignment_records`.
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ from rapport.contacts.services import update_contact
 from rapport.core.conditions import ConditionError, FieldSet, matches
 from rapport.core.conditions import validate as validate_condition
 from rapport.core.events import emit
-from rapport.sales import events
-from rapport.sales.choices import AssignmentMethod, NotificationKind
+from rapport.sales import assignment_kinds, events
+from rapport.sales.choices import AssignmentMethod, NotificationKind, RecordKind
 from rapport.sales.models import AssignmentRule, LeadAssignment, RoundRobinState
 from rapport.sales.roundrobin import Candidate, pick_next
 from rapport.sales.scoring.facts import lead_field_set, load_facts
@@ -38,23 +40,35 @@ from rapport.sales.services.settings import get_sales_settings
 from rapport.sales.services.validation import actor_id, actor_or_none, clean_text
 from rapport.sales.services.work import notify
 
-RULE_FIELDS = {"name", "condition", "target_user", "target_team", "position", "is_active"}
+RULE_FIELDS = {"name", "kind", "condition", "target_user", "target_team", "position", "is_active"}
+ARTICLES = {"lead": "a lead", "contact": "a contact", "organization": "an organization"}
 
 
 # -- rules -------------------------------------------------------------------------------------
 
 
-def _clean_rule(values: dict, errors: dict) -> dict:
+def _clean_kind(value, errors: dict) -> str:
+    if value not in RecordKind.values:
+        labels = ", ".join(str(label).lower() for label in RecordKind.labels)
+        errors.setdefault("kind", []).append(f"Choose what the rule applies to: {labels}.")
+        return RecordKind.LEAD
+    return value
+
+
+def _clean_rule(values: dict, errors: dict, kind: str = RecordKind.LEAD) -> dict:
+    """`kind` is the rule's kind after the change: the condition is checked against its fields."""
     cleaned = {}
+    if "kind" in values:
+        cleaned["kind"] = kind = _clean_kind(values["kind"], errors)
     if "name" in values:
         cleaned["name"] = clean_text(
             values["name"], field="name", errors=errors, limit=100, required=True
         )
     if "condition" in values:
         if values["condition"] in ({}, None):
-            values["condition"] = {"all": []}  # no condition: every lead matches
+            values["condition"] = {"all": []}  # no condition: every record matches
         try:
-            validate_condition(values["condition"], lead_field_set())
+            validate_condition(values["condition"], assignment_kinds.field_set(kind))
         except ConditionError as exc:
             errors.setdefault("condition", []).append(exc.in_words)
         cleaned["condition"] = values["condition"]
@@ -75,7 +89,9 @@ def _check_target(rule: AssignmentRule, errors: dict) -> None:
     if (rule.target_user_id is None) == (rule.target_team_id is None):
         errors.setdefault("target", []).append("Choose either a person or a team.")
     elif rule.target_user_id:
-        problem = access.owner_problem(None, rule.target_user, Domain.CONTACTS)
+        problem = access.owner_problem(
+            None, rule.target_user, assignment_kinds.DOMAINS[RecordKind(rule.kind)]
+        )
         if problem is not None:
             errors.setdefault("target_user", []).append(problem)
 
@@ -90,12 +106,15 @@ def create_assignment_rule(
     target_team: Team | None = None,
     position: int = 100,
     is_active: bool = True,
+    kind: str = RecordKind.LEAD,
 ) -> AssignmentRule:
-    """Add a rule; it applies to leads assigned from now on (or re-run by hand)."""
+    """Add a rule for records of `kind`; it applies to those created from now on (or re-run
+    by hand)."""
     access.require_admin(actor)
     errors: dict[str, list[str]] = {}
     values = _clean_rule(
         {
+            "kind": kind,
             "name": name,
             "condition": condition,
             "target_user": target_user,
@@ -123,7 +142,9 @@ def update_assignment_rule(*, actor, rule: AssignmentRule, **changes) -> Assignm
     rule = AssignmentRule.objects.select_for_update().get(pk=rule.pk)
     before = snapshot(rule)
     errors: dict[str, list[str]] = {}
-    for key, value in _clean_rule(changes, errors).items():
+    if "kind" in changes and "condition" not in changes:
+        changes["condition"] = rule.condition  # checked again against the new kind's fields
+    for key, value in _clean_rule(changes, errors, rule.kind).items():
         setattr(rule, key, value)
     _check_target(rule, errors)
     if errors:
@@ -166,24 +187,31 @@ class Decision:
     notes: list[str] = field(default_factory=list)
 
 
-def _person_blocker(user: User, open_leads: int) -> str | None:
+def _person_blocker(user: User, open_leads: int | None) -> str | None:
+    """Why `user` cannot take a record now (None when they can); `open_leads` None: no
+    capacity applies (capacity counts open leads only)."""
     if not user.is_active:
         return "is deactivated"
     if not access.may_own(user):
         return "has a read-only role"
     if user.is_away:
         return "is away"
-    if user.open_lead_capacity is not None and open_leads >= user.open_lead_capacity:
+    if (
+        open_leads is not None
+        and user.open_lead_capacity is not None
+        and open_leads >= user.open_lead_capacity
+    ):
         return f"is at capacity ({open_leads}/{user.open_lead_capacity} open leads)"
     return None
 
 
-def _round_robin(team: Team, *, exclude_lead_owner: int | None = None):
-    """(chosen user, skipped notes). Locks the team's turn until the transaction ends."""
+def _round_robin(team: Team, *, exclude_lead_owner: int | None = None, counts_leads=True):
+    """(chosen user, skipped notes). Locks the team's turn until the transaction ends. Only
+    members who may write the record are picked (`access.may_own`)."""
     RoundRobinState.objects.get_or_create(team=team)
     state = RoundRobinState.objects.select_for_update().get(team=team)
     members = list(team.members.filter(is_active=True).order_by("pk"))
-    counts = open_lead_counts(m.pk for m in members)
+    counts = open_lead_counts(m.pk for m in members) if counts_leads else {}
     if exclude_lead_owner is not None and exclude_lead_owner in counts:
         # The lead being re-assigned is counted against its current owner; don't hold it
         # against them twice.
@@ -193,7 +221,7 @@ def _round_robin(team: Team, *, exclude_lead_owner: int | None = None):
             user_id=m.pk,
             is_away=m.is_away,
             open_leads=counts.get(m.pk, 0),
-            capacity=m.open_lead_capacity,
+            capacity=m.open_lead_capacity if counts_leads else None,
             may_own=access.may_own(m),
         )
         for m in members
@@ -204,6 +232,96 @@ def _round_robin(team: Team, *, exclude_lead_owner: int | None = None):
     if pick.chosen is None:
         return None, skipped, state
     return by_id[pick.chosen.user_id], skipped, state
+
+
+def walk_rules(
+    rules: list[AssignmentRule],
+    matched,
+    *,
+    kind: str = RecordKind.LEAD,
+    fields: FieldSet,
+    current_owner: User | None = None,
+    keep_team_owner: bool = False,
+) -> tuple[Decision | None, RoundRobinState | None, list[str]]:
+    """The first of `rules` that `matched(rule)` and can place the record: (decision, the
+    round-robin turn to advance, notes on the rules that matched but could not place it).
+    No decision when none could; the notes then say why."""
+    notes: list[str] = []
+    counts_leads = kind == RecordKind.LEAD
+    record = ARTICLES.get(kind, f"a {kind}")
+    for rule in rules:
+        if not matched(rule):
+            continue
+        why = describe(rule.condition, fields)
+        if rule.target_user_id:
+            user = rule.target_user
+            held = None
+            if counts_leads:
+                held = open_lead_counts([user.pk]).get(user.pk, 0)
+                if current_owner is not None and current_owner.pk == user.pk:
+                    held -= 1  # the lead being re-run already counts against them
+            blocker = _person_blocker(user, held)
+            if blocker:
+                notes.append(f'Rule "{rule.name}" matched ({why}) but {user} {blocker}.')
+                continue
+            return (
+                Decision(
+                    owner=user,
+                    method=AssignmentMethod.RULE_USER,
+                    rule=rule,
+                    reason=f'Rule "{rule.name}" matched ({why}) → {user}.',
+                    notes=notes,
+                ),
+                None,
+                notes,
+            )
+        team = rule.target_team
+        if (
+            keep_team_owner
+            and current_owner is not None
+            and team.members.filter(pk=current_owner.pk).exists()
+        ):
+            return (
+                Decision(
+                    owner=current_owner,
+                    method=AssignmentMethod.KEPT,
+                    rule=rule,
+                    reason=(
+                        f'Rule "{rule.name}" matched ({why}) → team {team}; '
+                        f"{current_owner} is in that team and keeps the {kind}."
+                    ),
+                    notes=notes,
+                ),
+                None,
+                notes,
+            )
+        chosen, skipped, state = _round_robin(
+            team,
+            exclude_lead_owner=current_owner.pk if current_owner else None,
+            counts_leads=counts_leads,
+        )
+        skipped_text = f" (skipped {'; '.join(skipped)})" if skipped else ""
+        if chosen is None:
+            notes.append(
+                f'Rule "{rule.name}" matched ({why}) but nobody in team {team} can take '
+                f"{record}{skipped_text}."
+            )
+            continue
+        return (
+            Decision(
+                owner=chosen,
+                method=AssignmentMethod.ROUND_ROBIN,
+                rule=rule,
+                reason=(
+                    f'Rule "{rule.name}" matched ({why}) → team {team} in round robin → '
+                    f"{chosen}{skipped_text}."
+                ),
+                notes=notes,
+            ),
+            state,
+            notes,
+        )
+    return None, None, notes
 
 
 def decide(
@@ -221,72 +339,15 @@ def decide(
     person who brought it in (an import, a form in the UI), if they may work it: a lead left
     unassigned would be out of their sight with a team or own scope.
     """
-    notes: list[str] = []
-    for rule in rules:
-        if not matches(rule.condition, facts, fields):
-            continue
-        why = describe(rule.condition, fields)
-        if rule.target_user_id:
-            user = rule.target_user
-            held = open_lead_counts([user.pk]).get(user.pk, 0)
-            if current_owner is not None and current_owner.pk == user.pk:
-                held -= 1  # the lead being re-run already counts against them
-            blocker = _person_blocker(user, held)
-            if blocker:
-                notes.append(f'Rule "{rule.name}" matched ({why}) but {user} {blocker}.')
-                continue
-            return (
-                Decision(
-                    owner=user,
-                    method=AssignmentMethod.RULE_USER,
-                    rule=rule,
-                    reason=f'Rule "{rule.name}" matched ({why}) → {user}.',
-                    notes=notes,
-                ),
-                None,
-            )
-        team = rule.target_team
-        if (
-            keep_team_owner
-            and current_owner is not None
-            and team.members.filter(pk=current_owner.pk).exists()
-        ):
-            return (
-                Decision(
-                    owner=current_owner,
-                    method=AssignmentMethod.KEPT,
-                    rule=rule,
-                    reason=(
-                        f'Rule "{rule.name}" matched ({why}) → team {team}; '
-                        f"{current_owner} is in that team and keeps the lead."
-                    ),
-                    notes=notes,
-                ),
-                None,
-            )
-        chosen, skipped, state = _round_robin(
-            team, exclude_lead_owner=current_owner.pk if current_owner else None
-        )
-        skipped_text = f" (skipped {'; '.join(skipped)})" if skipped else ""
-        if chosen is None:
-            notes.append(
-                f'Rule "{rule.name}" matched ({why}) but nobody in team {team} can take '
-                f"a lead{skipped_text}."
-            )
-            continue
-        return (
-            Decision(
-                owner=chosen,
-                method=AssignmentMethod.ROUND_ROBIN,
-                rule=rule,
-                reason=(
-                    f'Rule "{rule.name}" matched ({why}) → team {team} in round robin → '
-                    f"{chosen}{skipped_text}."
-                ),
-                notes=notes,
-            ),
-            state,
-        )
+    decision, state, notes = walk_rules(
+        [rule for rule in rules if rule.kind == RecordKind.LEAD],
+        lambda rule: matches(rule.condition, facts, fields),
+        fields=fields,
+        current_owner=current_owner,
+        keep_team_owner=keep_team_owner,
+    )
+    if decision is not None:
+        return decision, state
     fallback = get_sales_settings().fallback_owner
     lead_in = " ".join(notes) + (" " if notes else "")
     if (
@@ -337,9 +398,11 @@ def decide(
     )
 
 
-def active_rules() -> list[AssignmentRule]:
+def active_rules(kind: str = RecordKind.LEAD) -> list[AssignmentRule]:
     return list(
-        AssignmentRule.objects.filter(is_active=True).select_related("target_user", "target_team")
+        AssignmentRule.objects.filter(is_active=True, kind=kind).select_related(
+            "target_user", "target_team"
+        )
     )
 
 

@@ -38,7 +38,7 @@ class BoardFilters:
         for name in ("owner_id", "team_id"):
             raw = (params.get(name) or "").strip()
             if raw:
-                if raw.isdigit() and len(raw) < 19:
+                if raw.isdecimal() and len(raw) < 19:
                     values[name] = int(raw)
                 else:
                     errors[name] = "Choose from the list."

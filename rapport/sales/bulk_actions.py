@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 
 from django import forms
-from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
 
@@ -29,13 +28,15 @@ from rapport.contacts.bulk_actions import (
     summarise_operation,
     user_by_id,
 )
-from rapport.contacts.choices import LEAD_STAGES, ContactSource, LifecycleStage
+from rapport.contacts.choices import LifecycleStage
 from rapport.contacts.models import Contact
 from rapport.contacts.services import update_contact
 from rapport.core import bulk
-from rapport.core.bulk import LIST_STATE, BulkAction, Entity, ListSource, Unchanged
+from rapport.core.bulk import BulkAction, Entity, ListSource, Unchanged
 from rapport.sales.assignment import assign_lead, assign_lead_by_hand
-from rapport.sales.choices import DealStatus, TaskPriority
+from rapport.sales.choices import TaskPriority
+from rapport.sales.deal_filters import filter_deals
+from rapport.sales.filters import filter_leads
 from rapport.sales.models import Deal, DealStageChange, LostReason, Stage, Task
 from rapport.sales.querysets import leads_visible_to
 from rapport.sales.services import deals as deal_services
@@ -260,70 +261,9 @@ def _task_action(entity_key: str, link: str) -> type:
 
 
 # --- the lists -----------------------------------------------------------------------------
-def _int(values) -> int | None:
-    text = (values[-1] if values else "").strip()
-    return int(text) if text.lstrip("-").isdigit() and len(text) < 10 else None
-
-
-def lead_members(actor, params):
-    """The leads list's filter (`sales.views.leads.lead_list`) as a queryset."""
-    first = {name: (values[-1] if values else "") for name, values in params.items()}
-    leads = leads_visible_to(actor)
-    view = first.get("view") or "mine"
-    if view == "mine":
-        leads = leads.filter(owner_id=actor.pk)
-    elif view == "unassigned":
-        leads = leads.filter(owner__isnull=True)
-    if first.get("stage") in LEAD_STAGES:
-        leads = leads.filter(lifecycle_stage=first["stage"])
-    if first.get("source") in ContactSource.values:
-        leads = leads.filter(source=first["source"])
-    min_score, max_score = _int(params.get("min_score")), _int(params.get("max_score"))
-    if min_score is not None:
-        leads = leads.filter(lead_score__score__gte=min_score)
-    if max_score is not None:
-        leads = leads.filter(lead_score__score__lte=max_score)
-    query = (first.get("q") or "").strip()[:200]
-    if query:
-        leads = leads.search(query)
-    return leads
-
-
 def deal_members(actor, params):
-    """Deals the actor may see, by pipeline, stage, owner ("me" or an id), status and name."""
-    first = {
-        name: (values[-1] if values else "")
-        for name, values in params.items()
-        if name not in LIST_STATE
-    }
-    deals = Deal.objects.visible_to(actor).active()
-    errors = {}
-    for name in ("pipeline", "stage"):
-        if first.get(name):
-            if not first[name].isdigit():
-                errors[name] = ["Give an id."]
-            else:
-                deals = deals.filter(**{f"{name}_id": int(first[name])})
-    owner = first.get("owner", "")
-    if owner == "me":
-        deals = deals.filter(owner_id=actor.pk)
-    elif owner == "none":
-        deals = deals.filter(owner__isnull=True)
-    elif owner:
-        if not owner.isdigit():
-            errors["owner"] = ['Give "me", "none" or a user id.']
-        else:
-            deals = deals.filter(owner_id=int(owner))
-    if first.get("status"):
-        if first["status"] not in DealStatus.values:
-            errors["status"] = [f"Choose one of: {', '.join(DealStatus.values)}."]
-        else:
-            deals = deals.filter(status=first["status"])
-    if first.get("q"):
-        deals = deals.filter(name__icontains=first["q"][:200])
-    if errors:
-        raise ValidationError(errors)
-    return deals
+    """The deals list's filter (`sales.views.deals_list`) as a queryset: `filter_deals`."""
+    return filter_deals(actor, params)
 
 
 def register() -> None:
@@ -354,7 +294,8 @@ def register() -> None:
             detail_url=lambda pk: reverse("sales:deal_detail", args=[pk]),
         )
     )
-    bulk.register_list(ListSource(key="leads", entity="leads", label="Leads", members=lead_members))
+    # The list page filters with the same function, so "all that match" is what the page shows.
+    bulk.register_list(ListSource(key="leads", entity="leads", label="Leads", members=filter_leads))
     bulk.register_list(ListSource(key="deals", entity="deals", label="Deals", members=deal_members))
     for action in (
         AssignLeadOwner,

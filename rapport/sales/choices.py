@@ -34,6 +34,8 @@ class NotificationKind(models.TextChoices):
     TASK_REMINDER = "task_reminder", "Task reminder"
     TASK_ASSIGNED = "task_assigned", "Task assigned to you"
     LEAD_ASSIGNED = "lead_assigned", "Lead assigned to you"
+    RECORD_ASSIGNED = "record_assigned", "Record assigned to you"
+    ASSIGNMENT_BLOCKED = "assignment_blocked", "A rule could not place a record"
     MODEL_TRAINED = "model_trained", "Scoring model retrained"
 
 
@@ -65,3 +67,13 @@ class AssignmentMethod(models.TextChoices):
     FALLBACK = "fallback", "Fallback owner"
     MANUAL = "manual", "Assigned by hand"
     UNASSIGNED = "unassigned", "Nobody available"
+
+
+class RecordKind(models.TextChoices):
+    """What an assignment rule applies to. A contact in a lead stage is a lead; the other
+    contacts (customers, partners …) are "contacts"."""
+
+    LEAD = "lead", "Leads"
+    CONTACT = "contact", "Contacts that are not leads"
+    ORGANIZATION = "organization", "Organizations"
+    DEAL = "deal", "Deals"

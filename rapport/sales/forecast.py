@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from rapport.core.currency import MissingRate, RateBook, company_total
+from rapport.core.currency import MissingRate, RateBook, missing_rates
 
 CENT = Decimal("0.01")
 
@@ -76,7 +76,7 @@ def in_company_currency(
             unconverted.append((deal.amount, deal.currency, day))
         else:
             converted.append(replace(deal, amount=value, currency=book.company_currency))
-    return converted, company_total(book, unconverted).missing
+    return converted, missing_rates(unconverted)
 
 
 def monthly_forecast(

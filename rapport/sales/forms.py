@@ -7,6 +7,7 @@ appears beside the field it names.
 from __future__ import annotations
 
 import datetime as dt
+from functools import partial
 
 from django import forms
 from django.conf import settings
@@ -23,7 +24,8 @@ from rapport.core.condition_builder import ConditionJSONField, builder_fields
 from rapport.core.currency import COMMON_CURRENCIES
 from rapport.core.widgets import RecordPicker
 from rapport.customfields.forms import add_custom_fields
-from rapport.sales.choices import DecayAnchor, TaskPriority
+from rapport.sales.assignment_kinds import builder_fields_for, noun
+from rapport.sales.choices import DecayAnchor, RecordKind, TaskPriority
 from rapport.sales.models import LostReason, Pipeline, Stage
 
 DATE_INPUT = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
@@ -89,7 +91,7 @@ class RecordField(forms.CharField):
         if not value:
             return None
         records = self.model.objects.visible_to(user)
-        if value.isdigit():
+        if value.isascii() and value.isdigit():
             found = records.filter(pk=int(value)).first()
         elif self.model is Contact:
             found = records.filter(primary_email__iexact=value).first()
@@ -118,7 +120,12 @@ class DealForm(forms.Form):
     owner = forms.ModelChoiceField(queryset=User.objects.none(), required=False)
     contact = RecordField(model=Contact, label="Contact")
     organization = RecordField(model=Organization, label="Organization")
-    products = forms.CharField(required=False, max_length=2000, help_text="Comma-separated")
+    products = forms.CharField(
+        label="Products asked about",
+        required=False,
+        max_length=2000,
+        help_text="Comma-separated names; what is sold goes in the deal's product lines.",
+    )
     source = forms.ChoiceField(choices=ContactSource.choices, initial=ContactSource.MANUAL)
     source_detail = forms.CharField(required=False, max_length=200)
     tags = forms.CharField(required=False, max_length=2000, help_text="Comma-separated")
@@ -271,7 +278,13 @@ class ScoringRuleForm(forms.Form):
 
 
 class AssignmentRuleForm(forms.Form):
+    """A rule for one kind of record: the condition's builder offers that kind's fields, and a
+    change of kind redraws it (over HTMX, from the page's own URL with `?kind=`)."""
+
     name = forms.CharField(max_length=100)
+    kind = forms.ChoiceField(
+        choices=RecordKind.choices, initial=RecordKind.LEAD, label="Applies to"
+    )
     condition = ConditionField(required=False)
     target_user = forms.ModelChoiceField(queryset=User.objects.none(), required=False)
     target_team = forms.ModelChoiceField(queryset=Team.objects.all(), required=False)
@@ -281,6 +294,17 @@ class AssignmentRuleForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["target_user"].queryset = owner_candidates(domain="contacts")
+        self.record_kind = self.chosen_kind()
+        self.records_word = noun(self.record_kind, plural=True)
+        self.fields["condition"].widget.fields = partial(builder_fields_for, self.record_kind)
+        self.fields[
+            "condition"
+        ].widget.empty = f"No conditions: the rule applies to every new {noun(self.record_kind)}."
+
+    def chosen_kind(self) -> str:
+        raw = self.data.get(self.add_prefix("kind")) if self.is_bound else None
+        raw = raw or self.initial.get("kind") or RecordKind.LEAD
+        return raw if raw in RecordKind.values else RecordKind.LEAD
 
 
 class SalesSettingsForm(forms.Form):

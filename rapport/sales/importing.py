@@ -58,8 +58,9 @@ from rapport.core.importing import (
     undo_created,
     write_row,
 )
-from rapport.sales.choices import StageKind
+from rapport.sales.choices import DealStatus, StageKind
 from rapport.sales.models import Deal, LostReason, Pipeline, Task
+from rapport.sales.services.deal_lines import withdraw_revenue
 from rapport.sales.services.deals import create_deal, move_deal
 from rapport.sales.services.pipelines import default_pipeline
 from rapport.sales.services.validation import clean_amount
@@ -466,7 +467,14 @@ class DealImporter(Importer):
     def undo(self, job, rows, actor) -> dict:
         """Delete the records this import created, unless someone changed them since."""
         deletable = partial(access.can, actor, Action.DELETE)
-        audited = partial(record_deletions, actor=actor)
+
+        def audited(*, instances, message):
+            # A won deal's order goes with it (it would otherwise record a deal that is gone).
+            for record in instances:
+                if isinstance(record, Deal) and record.status == DealStatus.WON:
+                    withdraw_revenue(record, actor=actor, reason=f"was deleted: {message}")
+            return record_deletions(actor=actor, instances=instances, message=message)
+
         return undo_created(
             job, rows, self.record_model, self.entity, deletable, audit_changed_since, audited
         )

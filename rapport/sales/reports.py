@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from dataclasses import dataclass
+from decimal import Decimal
 
 from django.utils import timezone
 
 from rapport.accounts.models import User
 from rapport.contacts.choices import ContactSource
+from rapport.core.currency import CompanyTotal, MissingRate, cents, company_total, missing_rates
 from rapport.core.exchange import load_rate_book
 from rapport.sales import flow, forecast
 from rapport.sales.models import Deal, DealStageChange, Pipeline
@@ -59,6 +62,39 @@ def forecast_rows(
     return forecast.monthly_forecast(items, first_month=first, months=months)
 
 
+@dataclass(frozen=True)
+class CompanyForecast:
+    currency: str
+    months: list[forecast.ForecastMonth]  # every deal converted at the day it counts
+    missing: list[MissingRate]  # the deals left out of `months`, per currency
+    by_currency: list[forecast.ForecastMonth]  # the same deals, unconverted
+
+
+def company_forecast(
+    pipeline: Pipeline, user, *, first_month: dt.date, months: int
+) -> CompanyForecast:
+    """The forecast in the company currency beside the per-currency one (two queries)."""
+    first = forecast.month_of(first_month)
+    items = forecast_deals(pipeline, user, first_month=first, months=months)
+    book = _book_for(items)
+    converted, missing = forecast.in_company_currency(items, book)
+    return CompanyForecast(
+        currency=book.company_currency,
+        months=forecast.monthly_forecast(converted, first_month=first, months=months),
+        missing=missing,
+        by_currency=forecast.monthly_forecast(items, first_month=first, months=months),
+    )
+
+
+def _book_for(items: list[forecast.ForecastDeal]):
+    days = [forecast.conversion_date(item) for item in items]
+    return load_rate_book(
+        currencies={item.currency for item in items},
+        first=min(days, default=None),
+        last=max(days, default=None),
+    )
+
+
 def forecast_deals(
     pipeline: Pipeline, user, *, first_month: dt.date, months: int
 ) -> list[forecast.ForecastDeal]:
@@ -99,6 +135,91 @@ def forecast_deals(
     return items
 
 
+@dataclass(frozen=True)
+class StageValue:
+    stage_id: int
+    name: str
+    open_deals: int
+    total: CompanyTotal  # the stage's open deals, each at its expected close date
+
+
+@dataclass(frozen=True)
+class PipelineValue:
+    """What a pipeline's deals are worth in the company currency, every deal converted at its
+    own date: the close date once won, the expected close date while open."""
+
+    currency: str
+    won: CompanyTotal
+    won_deals: int  # those converted, which the average divides by
+    average_won: Decimal | None
+    by_stage: list[StageValue]
+    won_by_source: dict[str, CompanyTotal]
+    won_by_owner: dict[int | None, CompanyTotal]
+    missing: list[MissingRate]  # every deal left out above, per currency
+
+
+def pipeline_value(pipeline: Pipeline, user, stages: list[flow.StageSpec]) -> PipelineValue:
+    """Won value, average won deal and open value per stage, as the user may see them (two
+    queries: the deals, then only the rates their currencies and dates need)."""
+    rows = []
+    for amount, currency, status, stage_id, source, owner_id, close_date, closed_at in (
+        Deal.objects.visible_to(user)
+        .active()
+        .filter(pipeline=pipeline, status__in=["open", "won"])
+        .values_list(
+            "amount",
+            "currency",
+            "status",
+            "stage_id",
+            "source",
+            "owner_id",
+            "expected_close_date",
+            "closed_at",
+        )
+    ):
+        day = close_date
+        if status == "won" and closed_at:
+            day = timezone.localtime(closed_at).date()
+        rows.append((amount or Decimal(0), currency, status, stage_id, source, owner_id, day))
+    book = load_rate_book(
+        currencies={row[1] for row in rows},
+        first=min((row[6] for row in rows), default=None),
+        last=max((row[6] for row in rows), default=None),
+    )
+    won_rows = [row for row in rows if row[2] == "won"]
+    won = company_total(book, ((r[0], r[1], r[6]) for r in won_rows))
+    won_deals = len(won_rows) - sum(gap.count for gap in won.missing)
+    by_stage = []
+    for stage in stages:
+        here = [(r[0], r[1], r[6]) for r in rows if r[2] == "open" and r[3] == stage.id]
+        if stage.kind == "open" or here:
+            by_stage.append(
+                StageValue(
+                    stage_id=stage.id,
+                    name=stage.name,
+                    open_deals=len(here),
+                    total=company_total(book, here),
+                )
+            )
+    return PipelineValue(
+        currency=book.company_currency,
+        won=won,
+        won_deals=won_deals,
+        average_won=cents(won.amount / won_deals) if won_deals else None,
+        by_stage=by_stage,
+        won_by_source=_won_by(book, won_rows, key=4),
+        won_by_owner=_won_by(book, won_rows, key=5),
+        missing=missing_rates((r[0], r[1], r[6]) for r in rows if book.rate_on(r[1], r[6]) is None),
+    )
+
+
+def _won_by(book, won_rows, *, key: int) -> dict:
+    groups: dict = defaultdict(list)
+    for row in won_rows:
+        groups[row[key]].append((row[0], row[1], row[6]))
+    return {group: company_total(book, items) for group, items in groups.items()}
+
+
 def pipeline_report(pipeline: Pipeline, user, *, now: dt.datetime | None = None) -> dict:
     """Everything the analytics page and API show for one pipeline, as the user may see it."""
     now = now or timezone.now()
@@ -121,16 +242,13 @@ def pipeline_report(pipeline: Pipeline, user, *, now: dt.datetime | None = None)
     )
     for deal in stalled_deals:
         deal.days_in_stage = stuck[deal.pk]
+    value = pipeline_value(pipeline, user, stages)
     won = sum(1 for p in paths if p.status == "won")
     lost = sum(1 for p in paths if p.status == "lost")
     this_month = forecast.month_of(timezone.localdate())
     first_month, months = forecast.add_months(this_month, -2), 8
     items = forecast_deals(pipeline, user, first_month=first_month, months=months)
-    book = load_rate_book(
-        currencies={item.currency for item in items},
-        first=min((forecast.conversion_date(item) for item in items), default=None),
-        last=max((forecast.conversion_date(item) for item in items), default=None),
-    )
+    book = _book_for(items)
     converted, missing = forecast.in_company_currency(items, book)
     return {
         "stages": stages,
@@ -151,6 +269,7 @@ def pipeline_report(pipeline: Pipeline, user, *, now: dt.datetime | None = None)
                 "rate": r.rate,
                 "won": r.won,
                 "lost": r.lost,
+                "won_value": value.won_by_source.get(r.key),
             }
             for r in by_source
         ],
@@ -161,9 +280,12 @@ def pipeline_report(pipeline: Pipeline, user, *, now: dt.datetime | None = None)
                 "rate": r.rate,
                 "won": r.won,
                 "lost": r.lost,
+                "won_value": value.won_by_owner.get(r.key),
             }
             for r in by_owner
         ],
+        # Won value, average won deal and open value per stage in the company currency.
+        "value": value,
         "forecast": forecast.monthly_forecast(items, first_month=first_month, months=months),
         # The same forecast with every deal converted at its own date; deals without a rate
         # are left out and named in `forecast_missing`.

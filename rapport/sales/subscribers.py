@@ -46,6 +46,9 @@ def on_contacts_created(events) -> None:
         if stage in LEAD_STAGES
     )
     creators = {event.contact_id: event.actor_id for event in events if event.actor_id}
+    others = set(ids) - set(leads)
+    if others:
+        _assign_later("contact", {pk: creators.get(pk) for pk in others})
     if len(leads) == 1:
         tasks.process_new_lead.enqueue(contact_id=leads[0], creator_id=creators.get(leads[0]))
     elif leads:
@@ -53,6 +56,30 @@ def on_contacts_created(events) -> None:
             contact_ids=leads,
             creator_ids={str(pk): creators[pk] for pk in leads if pk in creators},
         )
+
+
+def _assign_later(kind: str, creators: dict[int, int | None]) -> None:
+    """New records of `kind` (id → who created it) go to the assignment rules of their kind
+    in the worker, when there are any: without a rule a batch costs one query here."""
+    from rapport.sales import tasks
+    from rapport.sales.assignment_records import has_rules
+
+    if creators and has_rules(kind):
+        tasks.assign_new_records.enqueue(
+            kind=kind,
+            ids=sorted(creators),
+            creators={str(pk): user_id for pk, user_id in creators.items() if user_id},
+        )
+
+
+def on_organizations_created(events) -> None:
+    """New organizations go to the organization rules (subscribed with `many=True`)."""
+    _assign_later("organization", {event.organization_id: event.actor_id for event in events})
+
+
+def on_deals_created(events) -> None:
+    """New deals go to the deal rules (subscribed with `many=True`)."""
+    _assign_later("deal", {event.deal_id: event.actor_id for event in events})
 
 
 def on_contact_updated(event) -> None:
@@ -69,20 +96,30 @@ def on_lifecycle_changed(event) -> None:
         tasks.process_new_lead.enqueue(contact_id=event.contact_id)
 
 
-def on_interaction_logged(event) -> None:
+def on_interaction_logged(events) -> None:
+    """Rescore the leads that something inbound happened with (subscribed with `many=True`):
+    one query and one task per lead for a batch, as a mailbox sync logs hundreds at once; the
+    score is computed from the lead's state, so one run covers all of its new entries."""
     from rapport.contacts.models import Contact
     from rapport.sales import tasks
 
     # Form submissions are handled by WebFormSubmitted; outbound work says nothing new about
     # the lead's interest.
-    if (
-        event.contact_id is None
-        or event.direction != Direction.INBOUND
-        or event.kind == InteractionKind.FORM
-    ):
-        return
-    if Contact.objects.filter(pk=event.contact_id, lifecycle_stage__in=LEAD_STAGES).exists():
-        tasks.score_lead.enqueue(contact_id=event.contact_id)
+    wanted = sorted(
+        {
+            event.contact_id
+            for event in events
+            if event.contact_id is not None
+            and event.direction == Direction.INBOUND
+            and event.kind != InteractionKind.FORM
+        }
+    )
+    for start in range(0, len(wanted), 900):
+        leads = Contact.objects.filter(
+            pk__in=wanted[start : start + 900], lifecycle_stage__in=LEAD_STAGES
+        ).order_by("pk")
+        for contact_id in leads.values_list("pk", flat=True):
+            tasks.score_lead.enqueue(contact_id=contact_id)
 
 
 def on_web_form_submitted(event) -> None:

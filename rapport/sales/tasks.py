@@ -112,6 +112,15 @@ def reassign_leads(context, actor_id: int | None = None, scope: str = "unassigne
 
 
 @task(takes_context=True)
+def assign_new_records(context, kind: str, ids: list[int], creators: dict | None = None) -> dict:
+    """Run the assignment rules of `kind` on new contacts, organizations or deals."""
+    from rapport.sales.assignment_records import assign_new_records as run
+
+    with work_context(task_id=context.task_result.id, source="task"):
+        return run(kind=kind, ids=ids, creators=creators)
+
+
+@task(takes_context=True)
 def send_reminders(context) -> int:
     from rapport.sales.services.work import send_due_reminders
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from rapport.sales.views import board, config, deals, leads, public, work
+from rapport.sales.views import board, config, deal_lines, deals, deals_list, leads, public, work
 
 app_name = "sales"
 urlpatterns = [
@@ -17,10 +17,23 @@ urlpatterns = [
     path(
         "pipelines/<int:pipeline_id>/settings/", board.pipeline_settings, name="pipeline_settings"
     ),
+    path("deals/", deals_list.deal_list, name="deal_list"),
     path("deals/new/", deals.deal_create, name="deal_create"),
     path("deals/<int:deal_id>/", deals.deal_detail, name="deal_detail"),
     path("deals/<int:deal_id>/edit/", deals.deal_edit, name="deal_edit"),
     path("deals/<int:deal_id>/archive/", deals.deal_archive, name="deal_archive"),
+    path("deals/<int:deal_id>/lines/", deal_lines.deal_lines, name="deal_lines"),
+    path("deals/<int:deal_id>/lines/add/", deal_lines.deal_line_add, name="deal_line_add"),
+    path(
+        "deals/<int:deal_id>/lines/<int:line_id>/",
+        deal_lines.deal_line_edit,
+        name="deal_line_edit",
+    ),
+    path(
+        "deals/<int:deal_id>/lines/<int:line_id>/remove/",
+        deal_lines.deal_line_remove,
+        name="deal_line_remove",
+    ),
     path("deals/<int:deal_id>/move/", board.deal_move, name="deal_move"),
     path("deals/<int:deal_id>/undo/", board.deal_undo, name="deal_undo"),
     path("leads/", leads.lead_list, name="lead_list"),

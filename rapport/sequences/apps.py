@@ -17,6 +17,7 @@ class SequencesConfig(AppConfig):
             panels,
             subscribers,
             tasks,
+            timeline,
             workflow_step,
         )
         from rapport.sequences.models import Enrollment, Sequence
@@ -30,6 +31,7 @@ class SequencesConfig(AppConfig):
         panels.connect()
         merging.connect()
         workflow_step.connect()
+        timeline.connect()
         register_nav(
             NavItem(
                 key="sequences",

@@ -53,6 +53,22 @@ def on_email_received(event) -> None:
     )
 
 
+def on_emails_received(events) -> None:
+    """`on_email_received` for a batch (subscribed with `many=True`): a mailbox sync files
+    hundreds of messages, mostly from contacts in no sequence, which one query rules out."""
+    contact_ids = sorted({event.contact_id for event in events if event.contact_id})
+    enrolled = set()
+    for start in range(0, len(contact_ids), 900):
+        enrolled.update(
+            Enrollment.objects.filter(contact_id__in=contact_ids[start : start + 900])
+            .open()
+            .values_list("contact_id", flat=True)
+        )
+    for event in events:
+        if event.contact_id in enrolled:
+            on_email_received(event)
+
+
 def on_interaction_logged(event) -> None:
     """A meeting logged with the contact stops the sequences that say so."""
     if event.kind != "meeting" or not event.contact_id:
@@ -102,7 +118,7 @@ def connect() -> None:
     from rapport.sales.events import DealStageChanged, TaskCompleted
 
     events.subscribe(EmailReplied, on_email_replied)
-    events.subscribe(EmailReceived, on_email_received)
+    events.subscribe(EmailReceived, on_emails_received, many=True)
     events.subscribe(InteractionLogged, on_interaction_logged)
     events.subscribe(DealStageChanged, on_deal_stage_changed)
     events.subscribe(TaskCompleted, on_task_completed)

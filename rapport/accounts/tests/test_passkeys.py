@@ -17,6 +17,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from django.contrib.auth import SESSION_KEY
+from django.core.exceptions import PermissionDenied
 from django.test import Client, RequestFactory
 from django.urls import reverse
 from django.utils import timezone
@@ -24,7 +25,7 @@ from django.utils.html import escape
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from rapport.accounts import passkeys
-from rapport.accounts.models import LoginAttempt, Passkey, UserSession
+from rapport.accounts.models import LoginAttempt, Passkey, User, UserSession
 from rapport.accounts.services import update_role, update_user
 from rapport.audit.models import ChangeRecord
 
@@ -688,3 +689,23 @@ def test_a_password_alone_is_not_enough_once_a_passkey_is_added(registered, owne
     )
     assert client.session[SESSION_KEY] == str(owner.pk)
     assert response.status_code == 302
+
+
+def test_a_deactivated_administrator_cannot_remove_someone_elses_passkey(registered, admin_user):
+    User.objects.filter(pk=admin_user.pk).update(is_active=False)
+    admin_user.refresh_from_db()
+
+    with pytest.raises(PermissionDenied):
+        passkeys.remove_passkey(actor=admin_user, passkey=registered)
+
+    assert Passkey.objects.filter(pk=registered.pk).exists()
+
+
+def test_an_administrator_removes_a_passkey_a_teammate_may_not(registered, teammate, admin_user):
+    with pytest.raises(PermissionDenied):
+        passkeys.remove_passkey(actor=teammate, passkey=registered)
+    assert Passkey.objects.filter(pk=registered.pk).exists()
+
+    passkeys.remove_passkey(actor=admin_user, passkey=registered)
+
+    assert not Passkey.objects.filter(pk=registered.pk).exists()

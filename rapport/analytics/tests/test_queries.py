@@ -41,6 +41,8 @@ def test_order_facts_group_by_contact_and_day(owner):
     # Same-day orders become one row with their count and sum; today's order is after as_of.
     assert rows == sorted([(ada.pk, 3, 2, 15.5), (ada.pk, 1, 1, 1.0), (bob.pk, 400, 1, 100.0)])
     assert facts.n_orders == 4 and facts.n_customers == 2
+    # No USD rate is known: the dollar order is left out and named, never guessed.
+    assert [(gap.currency, gap.count) for gap in facts.missing] == [("USD", 1)]
     limited = queries.load_order_facts(
         currency="EUR", as_of=timezone.localdate(), contact_ids=[bob.pk]
     )

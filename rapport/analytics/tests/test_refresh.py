@@ -76,7 +76,9 @@ def test_refresh_on_hand_built_history(owner, hand_built, django_capture_on_comm
     run = run_now(owner, django_capture_on_commit_callbacks)
     assert run.status == "succeeded", run.message
     assert (run.n_customers, run.n_orders, run.progress) == (10, 29, 100)
-    assert run.excluded == {"other_currency": 1}
+    assert run.excluded == {}
+    assert "Left out for want of an exchange rate: No USD rate on or before" in run.message
+    assert "(1 order, USD 999.00)" in run.message
     assert set(run.timings) == {"load", "fit", "score", "store"}
     rows = {
         row.contact.first_name: row for row in CustomerAnalytics.objects.select_related("contact")

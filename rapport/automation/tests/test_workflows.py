@@ -279,7 +279,11 @@ def test_a_waiting_run_finishes_on_the_version_it_started_with(
     # Not yet due: nothing happens.
     assert runner.advance(run.pk) is None
     later = timezone.now() + dt.timedelta(days=2, minutes=1)
-    assert clock.tick(now=later) == {"resumed": 1, "enrolled": 0}
+    assert clock.tick(now=later) == {
+        "resumed": 1,
+        "enrolled": 0,
+        "segments": {"segments": 0, "entered": 0, "left": 0},
+    }
     run.refresh_from_db()
     assert run.status == RunStatus.COMPLETED
     assert list(ada.tags.values_list("name", flat=True)) == ["Version one"]
@@ -302,12 +306,13 @@ def test_a_wait_queues_its_resume_for_later(make_workflow, owner, settings, on_c
     with on_commit():
         make_contact(actor=owner, owner=owner)
     run = WorkflowRun.objects.get()
-    queued = DBTaskResult.objects.filter(task_path=tasks.run_workflow.module_path)
-    # The first task is waiting to start the run; run it as the worker would.
-    assert queued.count() == 1
+    # Runs an event enrols are queued together; the first task is waiting to start this one.
+    started = DBTaskResult.objects.get(task_path=tasks.run_workflows.module_path)
+    assert started.args_kwargs["kwargs"] == {"workflow_run_ids": [run.pk]}
+    # Run it as the worker would.
     assert runner.advance(run.pk) == RunStatus.WAITING
     run.refresh_from_db()
-    assert queued.count() == 2
+    queued = DBTaskResult.objects.filter(task_path=tasks.run_workflow.module_path)
     resume = queued.get(run_after=run.resume_at)
     assert resume.args_kwargs["kwargs"] == {"workflow_run_id": run.pk}
 
@@ -407,7 +412,11 @@ def test_deleting_cancels_waiting_runs(make_workflow, admin_user, owner, on_comm
         RunStatus.CANCELLED,
         "Cancelled: the workflow was deleted.",
     )
-    assert clock.tick(now=timezone.now() + dt.timedelta(days=2)) == {"resumed": 0, "enrolled": 0}
+    assert clock.tick(now=timezone.now() + dt.timedelta(days=2)) == {
+        "resumed": 0,
+        "enrolled": 0,
+        "segments": {"segments": 0, "entered": 0, "left": 0},
+    }
     assert Contact.objects.count() == 1
     assert WorkflowStepRun.objects.filter(run=run).count() == 1
 
@@ -439,6 +448,7 @@ def test_a_run_whose_worker_died_resumes_after_its_last_recorded_step(
         assert clock.tick(now=timezone.now() + runner.LEASE + dt.timedelta(seconds=1)) == {
             "resumed": 1,
             "enrolled": 0,
+            "segments": {"segments": 0, "entered": 0, "left": 0},
         }
     run.refresh_from_db()
     assert run.status == RunStatus.COMPLETED

@@ -254,3 +254,34 @@ def test_deal_updated_with_a_field_changed_to(make_workflow, owner, pipeline, on
         update_deal(actor=owner, deal=deal, amount="5000.00")
     assert _fired(workflow) == [(f"deal:{deal.pk}", RunStatus.COMPLETED)]
     assert list(deal.tags.values_list("name", flat=True)) == ["Big"]
+
+
+def test_field_changed_to_is_tested_for_a_whole_batch_in_the_one_query(make_workflow, owner):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from rapport.automation import triggers
+    from rapport.contacts.events import ContactUpdated
+
+    workflow = make_workflow({"type": "contact_updated", "field": "country", "to": "FR"}, TAG)
+    people = [make_contact(actor=owner, owner=owner, country="DE") for _ in range(5)]
+    handle = triggers._HANDLERS["contact_updated"]
+
+    def batch(size):
+        return [
+            ContactUpdated(contact_id=person.pk, actor_id=owner.pk, changed_fields=("country",))
+            for person in people[:size]
+        ]
+
+    handle(batch(1))  # nobody has moved to France: nobody enters
+    with CaptureQueriesContext(connection) as one:
+        handle(batch(1))
+    with CaptureQueriesContext(connection) as five:
+        handle(batch(5))
+    assert len(five.captured_queries) == len(one.captured_queries)
+    assert _fired(workflow) == []
+
+    # Outside a captured commit the service's own event stays unsent: the batch below is it.
+    update_contact(actor=owner, contact=people[3], country="FR")
+    handle(batch(5))
+    assert [key for key, _status in _fired(workflow)] == [f"contact:{people[3].pk}"]

@@ -1,5 +1,7 @@
-"""The exchange-rate API: everyone signed in reads; administrators write (the services refuse
-anyone else). Thin: translate, call `rapport.commerce.rates`."""
+"""The exchange-rate API: everyone signed in reads; administrators write. The rule is declared once
+(`access.register_configuration` in `CommerceConfig.ready()`); the services apply it to writes,
+and a route that takes an id asks it before looking the id up, so a caller who may not delete
+learns nothing about which ids exist. Thin: translate, call `rapport.commerce.rates`."""
 
 from __future__ import annotations
 
@@ -11,8 +13,10 @@ from ninja import Query, Router, Schema
 from ninja.responses import Status
 from pydantic import ConfigDict, Field
 
+from rapport.accounts import access
+from rapport.accounts.access import Action
 from rapport.commerce import rates
-from rapport.commerce.models import ExchangeRate
+from rapport.commerce.models import CompanyCurrency, ExchangeRate
 from rapport.core.api_types import PathId
 from rapport.core.pagination import keyset_page
 
@@ -81,6 +85,7 @@ class RateFilters(Schema):
 
 @router.get("/company-currency", response=CompanyCurrencyOut)
 def get_company_currency(request):
+    access.require(request.auth, Action.VIEW, CompanyCurrency)
     return {"code": rates.company_currency()}
 
 
@@ -93,6 +98,7 @@ def put_company_currency(request, payload: CompanyCurrencyIn):
 @router.get("/exchange-rates/", response=ExchangeRatePage)
 def list_exchange_rates(request, filters: Query[RateFilters]):
     """The rates to the current company currency, newest date first."""
+    access.require(request.auth, Action.VIEW, ExchangeRate)
     queryset = rates.rates_in_use()
     if filters.currency:
         queryset = queryset.filter(currency=filters.currency.upper())
@@ -131,6 +137,7 @@ def import_exchange_rates(request, payload: RateImportIn):
 
 @router.delete("/exchange-rates/{rate_id}", response={204: None})
 def delete_exchange_rate(request, rate_id: PathId):
+    access.require(request.auth, Action.DELETE, ExchangeRate)
     rate = get_object_or_404(ExchangeRate, pk=rate_id)
     rates.delete_rate(actor=request.auth, rate=rate)
     return Status(204, None)

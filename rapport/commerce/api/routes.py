@@ -333,3 +333,8 @@ def receive_shop_order(request, shop_key: str):
 from rapport.commerce.api.rates import router as rates_router  # noqa: E402
 
 router.add_router("", rates_router)
+
+# Which orders count as revenue: its own module, mounted here so api.py needs no change.
+from rapport.commerce.api.revenue import router as revenue_router  # noqa: E402
+
+router.add_router("", revenue_router)

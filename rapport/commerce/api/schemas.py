@@ -109,6 +109,8 @@ class OrderOut(Schema):
     currency: str
     total: decimal.Decimal
     source: str
+    kind: str = Field(description='"shop" (a purchase) or "deal" (a won deal\'s order).')
+    deal_id: int | None = Field(description="The won deal this order records.")
     shop_id: int | None
     external_id: str
     note: str

@@ -3,12 +3,19 @@
 import pytest
 from django.test import Client
 
+from rapport.accounts.tests.factories import RoleFactory, UserFactory
 from rapport.commerce import rates
 from rapport.commerce.models import CompanyCurrency, ExchangeRate
 
 pytestmark = pytest.mark.django_db
 
 BASE = "/api/v1/exchange-rates/"
+
+
+@pytest.fixture
+def read_only_user(db):
+    role = RoleFactory(name="Read only", is_read_only=True, scopes={"contacts": "all"})
+    return UserFactory(username="reader", role=role)
 
 
 def post(client, url, body):
@@ -106,3 +113,25 @@ def test_an_administrator_imports_an_ecb_file_through_the_api(api_client_for, ad
         ("GBP", "imported"),
         ("USD", "imported"),
     ]
+
+
+def test_a_caller_who_may_not_delete_gets_the_same_answer_whether_or_not_the_rate_exists(
+    api_client_for, admin_user, owner, read_only_user
+):
+    rate = rates.add_rate(actor=admin_user, currency="USD", rate="0.9", valid_on="2026-01-01")
+    for person in (owner, read_only_user):
+        client = api_client_for(person)
+        existing = client.delete(f"{BASE}{rate.pk}")
+        missing = client.delete(f"{BASE}999999")
+        assert (existing.status_code, missing.status_code) == (403, 403)
+        assert existing.json() == missing.json()
+    assert ExchangeRate.objects.filter(pk=rate.pk).exists()
+
+
+def test_read_only_users_read_the_rates_and_the_company_currency(
+    api_client_for, admin_user, read_only_user
+):
+    rate = rates.add_rate(actor=admin_user, currency="USD", rate="0.9", valid_on="2026-01-01")
+    client = api_client_for(read_only_user)
+    assert [r["id"] for r in client.get(BASE).json()["items"]] == [rate.pk]
+    assert client.get("/api/v1/company-currency").json() == {"code": "EUR"}

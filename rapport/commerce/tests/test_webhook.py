@@ -195,3 +195,23 @@ def test_bad_payload_is_422_with_field_paths_and_no_partial_write(shop):
     assert response.json()["errors"] == [
         {"field": "body.order.id", "message": "Give the shop's order id (at most 100 characters)."}
     ]
+
+
+def test_customer_created_by_a_concurrent_delivery_is_taken_not_refused(shop, owner, monkeypatch):
+    """Two deliveries for one new customer: the one that loses the race between its look-up and
+    its insert takes the contact the other created (get-or-create), instead of a 422."""
+    looked_up = services.find_customer
+    rival = {}
+
+    def find_then_lose_the_race(**kwargs):
+        found = looked_up(**kwargs)
+        if found is None and not rival:
+            rival["contact"] = make_contact(owner=owner, first_name="Grace")
+            ExternalId.objects.create(contact=rival["contact"], system="shop:web", value="c-77")
+        return found
+
+    monkeypatch.setattr(services, "find_customer", find_then_lose_the_race)
+    response = post(shop, delivery())
+    assert response.status_code == 201
+    assert Order.objects.get().contact == rival["contact"]
+    assert Contact.objects.count() == 1

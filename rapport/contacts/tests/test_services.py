@@ -260,3 +260,27 @@ def test_assign_contacts_refuses_the_whole_batch_for_one_contact_out_of_reach(
         ]
     }
     assert Contact.objects.get(pk=mine.pk).owner_id == owner.pk
+
+
+def test_an_external_id_taken_after_the_check_is_refused_by_the_constraint_not_a_500(
+    owner, monkeypatch
+):
+    """Two writes that both passed the check: the unique constraint decides, and the loser
+    gets the check's message with nothing of its contact written."""
+    from rapport.contacts.models import ExternalId
+
+    holder = make_contact(owner=owner, first_name="First")
+    ExternalId.objects.create(contact=holder, system="shop", value="c-1")
+    monkeypatch.setattr(
+        services,
+        "_clean_external_ids",
+        lambda raw, errors, exclude_contact=None: [dict(item) for item in raw or []],
+    )
+    with pytest.raises(ValidationError) as caught:
+        services.create_contact(
+            actor=owner, first_name="Second", external_ids=[{"system": "shop", "value": "c-1"}]
+        )
+    assert caught.value.message_dict == {
+        "external_ids": ["Another contact already has this external id."]
+    }
+    assert list(Contact.objects.values_list("first_name", flat=True)) == ["First"]

@@ -825,6 +825,20 @@ def test_membership_add_and_remove_from_the_360_page(client, owner):
     assert not Membership.objects.filter(contact=contact).exists()
 
 
+def test_a_refused_change_on_an_archived_contact_offers_no_form_the_page_hides(client, owner):
+    contact = make_contact(actor=owner, owner=owner)
+    services.archive_contact(actor=owner, contact=contact)
+    add_url = reverse("contacts:contact_membership_add", args=[contact.pk])
+    assert add_url not in client.get(contact.get_absolute_url()).content.decode()
+
+    refused = client.post(add_url, {"organization_name": ""}, HTTP_HX_REQUEST="true")
+
+    assert refused.status_code == 422
+    assert 'id="panel-organizations"' in refused.content.decode()
+    assert add_url not in refused.content.decode()
+    assert not Membership.objects.filter(contact=contact).exists()
+
+
 # -- access ---------------------------------------------------------------------------------
 def test_outsider_gets_404_everywhere(owner, outsider, web_client_for):
     contact = make_contact(actor=owner, owner=owner)

@@ -73,6 +73,7 @@ DOMAIN_APPS = (
     "mail",
     "automation",
     "sequences",
+    "reports",
     "core",
 )
 
@@ -89,6 +90,7 @@ PATH_VALUES = {
     "relationship_id": (lambda w, p: w["relationship"].pk, True),
     "interaction_id": (lambda w, p: w["interaction"].pk, True),
     "deal_id": (lambda w, p: w["deal"].pk, True),
+    "line_id": (lambda w, p: w["deal_line"].pk, True),
     "task_id": (lambda w, p: w["task"].pk, True),
     "order_id": (lambda w, p: w["order"].pk, True),
     "segment_id": (lambda w, p: w["segment"].pk, True),
@@ -117,6 +119,8 @@ PATH_VALUES = {
     "mailbox_id": (lambda w, p: w["mailbox"].pk, True),
     "message_id": (lambda w, p: w["email_message"].uuid, True),
     "thread_id": (lambda w, p: w["email_message"].thread_id, True),
+    # A suppressed address of the owner's contact: administrators release it.
+    "address_id": (lambda w, p: w["suppressed_address"].pk, True),
     "template_id": (lambda w, p: w["email_template"].pk, True),
     # Webhooks are the administrators' (the owner is only told of failures).
     "subscription_id": (lambda w, p: w["webhook_subscription"].pk, False),
@@ -130,6 +134,8 @@ PATH_VALUES = {
     # Exchange rates are company configuration: administrators write, everyone reads.
     "rate_id": (lambda w, p: w["exchange_rate"].pk, False),
     "enrollment_id": (lambda w, p: w["enrollment"].pk, True),
+    # A report is its owner's unless shared.
+    "report_id": (lambda w, p: w["report"].pk, True),
 }
 
 
@@ -149,8 +155,11 @@ def world(people, admin_user, sales_team):  # noqa: F811
     from rapport.frameworks.models import Objective
     from rapport.frameworks.services import create_assessment
     from rapport.interactions.services import log_interaction
+    from rapport.reports.dashboards import add_widget, create_dashboard
+    from rapport.reports.services import create_report
     from rapport.sales.assignment import create_assignment_rule
     from rapport.sales.scoring.services import create_scoring_rule
+    from rapport.sales.services.deal_lines import add_deal_line
     from rapport.sales.services.deals import create_deal
     from rapport.sales.services.pipelines import create_pipeline
     from rapport.sales.services.webforms import create_webform
@@ -174,6 +183,7 @@ def world(people, admin_user, sales_team):  # noqa: F811
         contact=contact,
         expected_close_date=timezone.localdate() + dt.timedelta(days=20),
     )
+    product = make_product(actor=admin_user, name="Tea", sku="TEA-1")
     first, second = sorted((contact, twin), key=lambda c: c.pk)
     mail = _mail_world(owner, contact)
     # A read-only seat may not own a mailbox at all (the owner's is tried for it instead).
@@ -190,6 +200,11 @@ def world(people, admin_user, sales_team):  # noqa: F811
         "owner": owner,
         "team": sales_team,
         "contact": contact,
+        "report": create_report(actor=owner, name="Mine", source="contacts", group_by="source"),
+        "dashboard": (dashboard := create_dashboard(actor=owner, name="Mine")),
+        "dashboard_widget": add_widget(
+            actor=owner, dashboard=dashboard, kind="kpi", kpi="win_rate"
+        ),
         "organization": organization,
         "relationship": relationship,
         "pipeline": pipeline,
@@ -199,7 +214,8 @@ def world(people, admin_user, sales_team):  # noqa: F811
             actor=owner, title="Call back", due_at=timezone.now() + dt.timedelta(days=1)
         ),
         "interaction": log_interaction(actor=owner, kind="note", contact=contact, body="Met."),
-        "product": make_product(actor=admin_user, name="Tea", sku="TEA-1"),
+        "product": product,
+        "deal_line": add_deal_line(actor=owner, deal=deal, product=product),
         "order": make_order(actor=owner, contact=contact),
         "shop": create_shop(actor=admin_user, name="Web shop", key="web-shop"),
         "segment": _static_list(create_segment, add_to_list, owner, contact),
@@ -251,7 +267,7 @@ def world(people, admin_user, sales_team):  # noqa: F811
 def _mail_world(owner, contact):
     """The owner's own mailbox and template, and a message exchanged with their contact."""
     from rapport.mail.mailboxes import create_mailbox
-    from rapport.mail.models import EmailMessage, EmailThread, Participant
+    from rapport.mail.models import EmailMessage, EmailThread, Participant, SuppressedAddress
     from rapport.mail.templating import create_template
 
     mailbox = create_mailbox(
@@ -282,7 +298,14 @@ def _mail_world(owner, contact):
     template = create_template(
         actor=owner, name="Follow-up", subject="Hi {{ contact.first_name }}", body_html="<p>Hi</p>"
     )
-    return {"mailbox": mailbox, "email_message": message, "email_template": template}
+    # Not ada@example.com: the world enrolls her in a sequence, which a bounce would refuse.
+    suppressed = SuppressedAddress.objects.create(email="ada@example.org", reason="bounced")
+    return {
+        "mailbox": mailbox,
+        "email_message": message,
+        "email_template": template,
+        "suppressed_address": suppressed,
+    }
 
 
 def _own_mailboxes(*users):
@@ -537,12 +560,16 @@ def service_calls(world, admin_user):
     """(name, call(actor)) for every writing service of contacts, commerce, interactions, sales
     and analytics, each aimed at a record of the owner (or, for configuration, at nothing)."""
     from rapport.analytics import services as analytics
+    from rapport.commerce import revenue
     from rapport.commerce import services as commerce
+    from rapport.contacts import merges as contact_merges
     from rapport.contacts import services as contacts
     from rapport.interactions import services as interactions
-    from rapport.sales import assignment
+    from rapport.reports import dashboards
+    from rapport.reports import services as reports
+    from rapport.sales import assignment, assignment_records
     from rapport.sales.scoring import services as scoring
-    from rapport.sales.services import deals, leads, pipelines, settings, webforms, work
+    from rapport.sales.services import deal_lines, deals, leads, pipelines, settings, webforms, work
 
     w = world
     return {
@@ -597,6 +624,21 @@ def service_calls(world, admin_user):
             actor=a, deal=w["deal"], stage=w["pipeline"].stages.order_by("position")[1]
         ),
         "sales.archive_deal": lambda a: deals.archive_deal(actor=a, deal=w["deal"]),
+        "sales.add_deal_line": lambda a: deal_lines.add_deal_line(
+            actor=a, deal=w["deal"], product=w["product"]
+        ),
+        "sales.update_deal_line": lambda a: deal_lines.update_deal_line(
+            actor=a, line=w["deal_line"], quantity=9
+        ),
+        "sales.remove_deal_line": lambda a: deal_lines.remove_deal_line(
+            actor=a, line=w["deal_line"]
+        ),
+        "sales.set_deal_lines": lambda a: deal_lines.set_deal_lines(
+            actor=a, deal=w["deal"], lines=[]
+        ),
+        "commerce.set_revenue_sources": lambda a: revenue.set_revenue_sources(
+            actor=a, sources="shop"
+        ),
         "sales.update_task": lambda a: work.update_task(actor=a, task=w["task"], title="Mine"),
         "sales.complete_task": lambda a: work.complete_task(actor=a, task=w["task"]),
         "sales.delete_task": lambda a: work.delete_task(actor=a, task=w["task"]),
@@ -653,6 +695,37 @@ def service_calls(world, admin_user):
         "analytics.update_configuration": lambda a: analytics.update_configuration(
             actor=a, rfm_window_days=90
         ),
+        "contacts.absorb_contact_rows": lambda a: contact_merges.absorb_contact_rows(
+            actor=a, survivor=w["contact"], loser=w["contact"]
+        ),
+        "sales.assign_by_rules": lambda a: assignment_records.assign_by_rules(
+            actor=a, kind="deal", record=w["deal"]
+        ),
+        "reports.update_report": lambda a: reports.update_report(
+            actor=a, report=w["report"], name="Mine now"
+        ),
+        "reports.delete_report": lambda a: reports.delete_report(actor=a, report=w["report"]),
+        "reports.update_dashboard": lambda a: dashboards.update_dashboard(
+            actor=a, dashboard=w["dashboard"], name="Mine now"
+        ),
+        "reports.delete_dashboard": lambda a: dashboards.delete_dashboard(
+            actor=a, dashboard=w["dashboard"]
+        ),
+        "reports.set_role_defaults": lambda a: dashboards.set_role_defaults(
+            actor=a, dashboard=w["dashboard"], roles=[]
+        ),
+        "reports.add_widget": lambda a: dashboards.add_widget(
+            actor=a, dashboard=w["dashboard"], kind="list", list_key="my_open_tasks"
+        ),
+        "reports.remove_widget": lambda a: dashboards.remove_widget(
+            actor=a, widget=w["dashboard_widget"]
+        ),
+        "reports.resize_widget": lambda a: dashboards.resize_widget(
+            actor=a, widget=w["dashboard_widget"], span=12
+        ),
+        "reports.move_widget": lambda a: dashboards.move_widget(
+            actor=a, widget=w["dashboard_widget"], offset=1
+        ),
         **_mail_service_calls(w),
         **_automation_service_calls(w),
         **_currency_service_calls(w),
@@ -660,7 +733,7 @@ def service_calls(world, admin_user):
 
 
 def _mail_service_calls(w):
-    from rapport.mail import mailboxes, receiving, sending, templating
+    from rapport.mail import ignoring, mailboxes, receiving, sending, templating, tracking
 
     return {
         "mail.send_email": lambda a: sending.send_email(
@@ -688,6 +761,13 @@ def _mail_service_calls(w):
         ),
         "mail.triage_ignore_sender": lambda a: receiving.triage_ignore_sender(
             actor=a, message=w["email_message"]
+        ),
+        "mail.ignore_sender": lambda a: ignoring.ignore_sender(actor=a, message=w["email_message"]),
+        "mail.ignore_sender (every mailbox)": lambda a: ignoring.ignore_sender(
+            actor=a, message=w["email_message"], every_mailbox=True
+        ),
+        "mail.release_suppressed": lambda a: tracking.release_suppressed(
+            actor=a, address=w["suppressed_address"]
         ),
         "mail.update_mailbox": lambda a: mailboxes.update_mailbox(
             actor=a, mailbox=w["mailbox"], name="Taken over", check=False

@@ -38,6 +38,7 @@ from rapport.contacts.identity import (
     is_valid_phone,
     normalize_domain,
     normalize_email,
+    search_digits,
 )
 from rapport.contacts.models import (
     Contact,
@@ -429,8 +430,7 @@ def phone_identity(raw: str, region: str) -> tuple[str, str]:
     e164 = f"+{parsed.country_code}{parsed.national_number}"
     if parsed.italian_leading_zero:
         e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-    digits = e164[1:]
-    return e164, f"{digits} 0{parsed.national_number}"
+    return e164, search_digits(e164, parsed.national_number)
 
 
 # Earlier rows of a batch holding one phone that a later row is compared with.
@@ -1314,7 +1314,7 @@ class ContactImporter(Importer):
                         "domain": domain,
                         "owner_id": owner_id,
                         "custom_fields": run.organization_defaults,
-                        "search_text": search.search_text((name, domain)),
+                        "search_text": search.organization_search_text(name=name, domain=domain),
                         "created_at": now,
                         "updated_at": now,
                     }
@@ -1386,14 +1386,12 @@ class ContactImporter(Importer):
                     "custom_fields": draft.custom_fields,
                     "primary_email": draft.emails[0] if draft.emails else "",
                     "primary_phone": draft.phones[0][0] if draft.phones else "",
-                    "search_text": search.search_text(
-                        (
-                            first,
-                            last,
-                            *draft.emails,
-                            *(p[1] for p in draft.phones),
-                            draft.organization,
-                        )
+                    "search_text": search.contact_search_text(
+                        first_name=first,
+                        last_name=last,
+                        emails=draft.emails,
+                        phone_digits=[p[1] for p in draft.phones],
+                        organizations=[draft.organization] if draft.organization else [],
                     ),
                     "is_archived": False,
                     "created_at": since,

@@ -740,3 +740,18 @@ def test_a_long_import_refreshes_the_statistics_of_what_it_reads_as_it_grows(mon
     dry_run = jobs._Statistics(importer, ImportJob(is_dry_run=True))
     dry_run.after_batch(100_000)
     assert len(refreshed) == 2
+
+
+def test_an_imported_contact_is_found_exactly_as_one_the_service_made(admin_user):
+    """One search-text formula (`contacts.search.contact_search_text`) for both paths."""
+    import_file(admin_user, csv_bytes([ROWS[0]]))
+    imported = Contact.objects.get()
+    made = contact_services.create_contact(
+        actor=admin_user,
+        first_name="Zoë",
+        last_name="Müller",
+        emails=["zoe@mueller.de"],
+        phones=["+49 30 901820"],
+        organization=Organization.objects.get(name="Müller GmbH"),
+    )
+    assert made.search_text == imported.search_text

@@ -144,6 +144,9 @@ def _won_deals_are_first_orders():
         assert first is not None, deal.name
         assert first.total == deal.amount
         assert first.ordered_at == deal.closed_at
+        # Winning the deal wrote that order, with the deal's product lines.
+        assert (first.kind, first.deal_id) == ("deal", deal.pk)
+        assert first.lines.count() == deal.lines.count() > 0
 
 
 def _read_only_users_own_nothing():

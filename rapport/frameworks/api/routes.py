@@ -20,7 +20,7 @@ from ninja.responses import Status
 
 from rapport.accounts.models import User
 from rapport.core.api_types import PathId
-from rapport.core.problems import also_answers
+from rapport.core.problems import also_answers, relocate
 from rapport.frameworks import facts as business_facts
 from rapport.frameworks import recommendation, scorecards, services, snapshots
 from rapport.frameworks.api.schemas import (
@@ -347,6 +347,10 @@ def list_objectives(request, query: Query[ObjectiveQuery]):
     return list(rows[:500])
 
 
+# The service names the model's fields; the API sends ids.
+OBJECTIVE_FIELDS = {"owner": "owner_id", "segment": "segment_id"}
+
+
 def _user(user_id: int | None, field: str):
     if user_id is None:
         return None
@@ -365,19 +369,22 @@ def create_objective(request, payload: ObjectiveIn):
         segment = Segment.objects.visible_to(request.auth).filter(pk=payload.segment_id).first()
         if segment is None:
             raise ValidationError({"segment_id": ["No such segment."]})
-    objective = services.create_objective(
-        actor=request.auth,
-        model_key=payload.model,
-        stage_key=payload.stage,
-        kpi=payload.kpi,
-        target_kind=payload.target_kind,
-        target_input=payload.target_input,
-        deadline=payload.deadline,
-        owner=_user(payload.owner_id, "owner_id"),
-        segment=segment,
-        title=payload.title,
-        note=payload.note,
-    )
+    try:
+        objective = services.create_objective(
+            actor=request.auth,
+            model_key=payload.model,
+            stage_key=payload.stage,
+            kpi=payload.kpi,
+            target_kind=payload.target_kind,
+            target_input=payload.target_input,
+            deadline=payload.deadline,
+            owner=_user(payload.owner_id, "owner_id"),
+            segment=segment,
+            title=payload.title,
+            note=payload.note,
+        )
+    except ValidationError as exc:
+        raise relocate(exc, rename=OBJECTIVE_FIELDS) from None
     return Status(201, objective)
 
 
@@ -397,7 +404,10 @@ def update_objective(request, objective_id: PathId, payload: ObjectivePatch):
     for name in ("title", "deadline", "target_kind", "target_input"):
         if name in changes and changes[name] is None:
             raise ValidationError({name: ["Must not be null."]})
-    return services.update_objective(actor=request.auth, objective=objective, **changes)
+    try:
+        return services.update_objective(actor=request.auth, objective=objective, **changes)
+    except ValidationError as exc:
+        raise relocate(exc, rename=OBJECTIVE_FIELDS) from None
 
 
 @router.delete("/frameworks/objectives/{objective_id}", response={204: None})

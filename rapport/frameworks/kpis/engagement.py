@@ -48,7 +48,7 @@ def touched_q(ctx: EvaluationContext) -> Q:
 
 
 NO_ACTIVE_CUSTOMERS = (
-    "No customer bought anything (paid or shipped, in the business currency) in the 12 months "
+    "No customer bought anything (paid or shipped) in the 12 months "
     "to this day, so there are no active customers to measure."
 )
 NO_SIGNIFICANT = (

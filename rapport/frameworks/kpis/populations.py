@@ -1,8 +1,9 @@
 """The groups of contacts KPIs are measured over, each defined once.
 
 - customers: active contacts in a customer lifecycle stage (customer, loyal, advocate);
-- buyers: contacts with a paid or shipped order in the business currency in a window — "active
-  customers" are the buyers of the last 12 months;
+- buyers: contacts with a paid or shipped order (in any currency) in a window — "active
+  customers" are the buyers of the last 12 months; revenue sums convert each order into the
+  company currency at its own day (`kpis.money`);
 - strategically significant customers: the analytics platinum and gold tiers, today from the
   current customer analytics, on a past day from the analytics snapshot nearest before it;
 - a segment's members: an analytics segment, dynamic (its conditions evaluated as of the day) or
@@ -31,19 +32,22 @@ SNAPSHOT_REACH_DAYS = 31
 
 
 def business_currency() -> str:
-    from rapport.commerce.services import business_currency as currency
+    from rapport.frameworks.kpis.money import company_currency
 
-    return currency()
+    return company_currency()
 
 
 def revenue_orders(ctx: EvaluationContext) -> QuerySet:
-    """Revenue orders (paid or shipped, business currency, with a contact) up to the day."""
+    """Revenue orders (paid or shipped, any currency, with a contact) up to the day, of the
+    kinds the revenue setting counts (shop orders, won deals or both). Sum their amounts with
+    `money.order_amount()`, after `money.require_rates`."""
     from rapport.commerce.choices import REVENUE_STATUSES
     from rapport.commerce.models import Order
+    from rapport.commerce.revenue import counted_kinds
 
     return Order.objects.filter(
         status__in=REVENUE_STATUSES,
-        currency=business_currency(),
+        kind__in=counted_kinds(),
         contact__isnull=False,
         ordered_at__lt=ctx.end,
     )
@@ -159,6 +163,7 @@ def order_census(ctx: EvaluationContext) -> dict:
     from django.db.models.functions import TruncDate
 
     from rapport.frameworks.kpis.base import site_zone
+    from rapport.frameworks.kpis.money import order_amount
 
     key = ("order_census", ctx.population, getattr(ctx.segment, "pk", None), ctx.as_of)
     if key in ctx.shared:
@@ -179,7 +184,7 @@ def order_census(ctx: EvaluationContext) -> dict:
             first_at=Min("ordered_at"),
             last_at=Max("ordered_at"),
             earlier=Count("pk", filter=Q(ordered_at__gte=two_years_ago, ordered_at__lt=year_ago)),
-            recent_revenue=Sum("total", filter=Q(ordered_at__gte=year_ago)),
+            recent_revenue=Sum(order_amount(), filter=Q(ordered_at__gte=year_ago)),
         )
         .values("first_day", "last_day", "first_at", "last_at", "earlier", "recent_revenue")
     )
@@ -220,14 +225,16 @@ def revenue_concentration(ctx: EvaluationContext) -> dict:
     from django.db import connection
     from django.db.models import Sum
 
+    from rapport.frameworks.kpis.money import order_amount, require_rates
+
     key = ("concentration", ctx.population, getattr(ctx.segment, "pk", None), ctx.as_of)
     if key in ctx.shared:
         return ctx.shared[key]
+    orders = revenue_orders(ctx).filter(ctx.contact_q("contact_id"), ordered_at__gte=ctx.since(365))
+    require_rates(orders)
     per_customer = (
-        revenue_orders(ctx)
-        .filter(ctx.contact_q("contact_id"), ordered_at__gte=ctx.since(365))
-        .values("contact_id")
-        .annotate(revenue=Sum("total"))
+        orders.values("contact_id")
+        .annotate(revenue=Sum(order_amount()))
         .filter(revenue__gt=0)
         .values("revenue")
     )

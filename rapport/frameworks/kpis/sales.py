@@ -2,7 +2,9 @@
 
 Deals carry their dated stage history (DealStageChange), leads their lifecycle history, tasks
 their due and completion times: each figure can be read for a past day. Money figures count
-deals in the business currency only (amounts in other currencies cannot be added up).
+deals of every currency, each converted into the company currency at its own day (expected close
+while open, the close date once won; `kpis.money`); a deal without a rate makes the figure not
+measurable rather than wrong.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from rapport.frameworks.kpis.base import (
     count_meeting,
     site_zone,
 )
-from rapport.frameworks.kpis.populations import business_currency
+from rapport.frameworks.kpis.money import DayOf, in_company_currency, require_rates
 
 AREA = "sales"
 LEAD_WINDOW_DAYS = 90
@@ -243,7 +245,6 @@ def forecast_deals(ctx: EvaluationContext):
     return (
         _deals()
         .filter(
-            currency=business_currency(),
             expected_close_date__gte=start,
             expected_close_date__lt=end,
         )
@@ -254,27 +255,31 @@ def forecast_deals(ctx: EvaluationContext):
     )
 
 
+EXPECTED_CLOSE = DayOf("expected_close_date", is_moment=False)
+CLOSED = DayOf("closed_at")
+
+
 def forecast_accuracy(ctx: EvaluationContext) -> Measurement:
     start, end = _month_bounds(ctx)
-    forecast = forecast_deals(ctx).aggregate(
-        total=Sum(ExpressionWrapper(F("amount") * F("weight"), output_field=MONEY))
+    expected = forecast_deals(ctx)
+    require_rates(expected, amount="amount", day=EXPECTED_CLOSE, noun="deal", purpose="forecast")
+    # Converted in an annotation: the aggregate over the annotated weight becomes a subquery,
+    # and the rate lookup must sit inside it, beside the deal's columns.
+    forecast = expected.annotate(value=in_company_currency("amount", EXPECTED_CLOSE)).aggregate(
+        total=Sum(ExpressionWrapper(F("value") * F("weight"), output_field=MONEY))
     )["total"]
     forecast = float(forecast or 0) / 100.0
     if forecast <= 0:
         raise Unmeasurable(
             f"The forecast at the start of {start:%B %Y} expected nothing to close that month."
         )
-    won = (
+    won_deals = (
         _deals()
-        .filter(
-            currency=business_currency(),
-            status="won",
-            closed_at__gte=_instant(start),
-            closed_at__lt=_instant(end),
-        )
+        .filter(status="won", closed_at__gte=_instant(start), closed_at__lt=_instant(end))
         .filter(ctx.contact_q("contact_id"))
-        .aggregate(total=Sum("amount"))["total"]
     )
+    require_rates(won_deals, amount="amount", day=CLOSED, noun="deal", purpose="won value")
+    won = won_deals.aggregate(total=Sum(in_company_currency("amount", CLOSED)))["total"]
     won = float(won or 0)
     accuracy = max(0.0, 1.0 - abs(won - forecast) / forecast)
     return Measurement(value=100.0 * accuracy, numerator=won, denominator=forecast)
@@ -291,7 +296,6 @@ def open_pipeline(ctx: EvaluationContext):
     return (
         _deals()
         .filter(
-            currency=business_currency(),
             expected_close_date__gt=ctx.as_of,
             expected_close_date__lte=ctx.as_of + dt.timedelta(days=COVERAGE_DAYS),
         )
@@ -302,10 +306,16 @@ def open_pipeline(ctx: EvaluationContext):
 
 
 def pipeline_coverage(ctx: EvaluationContext) -> Measurement:
-    pipeline = open_pipeline(ctx).aggregate(total=Sum("amount"))["total"] or decimal.Decimal(0)
-    won = closed_deals(ctx, COVERAGE_DAYS).filter(
-        status="won", currency=business_currency()
-    ).aggregate(total=Sum("amount"))["total"] or decimal.Decimal(0)
+    open_deals = open_pipeline(ctx)
+    require_rates(open_deals, amount="amount", day=EXPECTED_CLOSE, noun="deal", purpose="pipeline")
+    pipeline = open_deals.aggregate(total=Sum(in_company_currency("amount", EXPECTED_CLOSE)))[
+        "total"
+    ] or decimal.Decimal(0)
+    won_deals = closed_deals(ctx, COVERAGE_DAYS).filter(status="won")
+    require_rates(won_deals, amount="amount", day=CLOSED, noun="deal", purpose="won value")
+    won = won_deals.aggregate(total=Sum(in_company_currency("amount", CLOSED)))[
+        "total"
+    ] or decimal.Decimal(0)
     if not won:
         raise Unmeasurable(
             "Nothing was won in the 90 days to this day, so there is no pace to compare the "
@@ -482,7 +492,8 @@ KPIS = (
             "How close last month's weighted forecast came to what was won: 100 % × (1 − "
             "|won − forecast| ÷ forecast), floored at 0. The forecast is what the open deals "
             "expected to close that month were worth, each weighted by the probability of the "
-            "stage it was in when the month began (business currency only)."
+            "stage it was in when the month began (in the company currency, each deal at its "
+            "expected close date; won deals at the day they closed)."
         ),
         unit=Unit.PERCENT,
         direction=Direction.HIGHER,
@@ -496,7 +507,8 @@ KPIS = (
         name="Pipeline coverage",
         definition=(
             "Value of the open deals expected to close in the next 90 days ÷ value won in the "
-            "last 90 days (business currency): how many times over the pipeline covers the "
+            "last 90 days (in the company currency, each deal at its own date): how many times "
+            "over the pipeline covers the "
             "current pace."
         ),
         unit=Unit.RATIO,

@@ -1,8 +1,8 @@
 """Differentiate and value: which customers carry the business and what they are worth.
 
-Revenue figures come from the orders (paid or shipped, in the business currency, with a contact),
-grouped per customer and day by the analytics loader and cut to any past day, so they have a
-full history. Tier and CLV figures come from the analytics refresh: today's customer analytics,
+Revenue figures come from the orders (paid or shipped, with a contact; each converted into the
+company currency at its own day, see `kpis.money`), cut to any past day, so they have a full
+history. Tier and CLV figures come from the analytics refresh: today's customer analytics,
 or on a past day the analytics snapshot nearest before it. The concentration maths (top-20 %
 share, Gini) is analytics' own (`analytics.metrics.pareto`).
 """
@@ -25,6 +25,7 @@ from rapport.frameworks.kpis.base import (
     Unmeasurable,
     count_meeting,
 )
+from rapport.frameworks.kpis.money import require_rates
 from rapport.frameworks.kpis.populations import (
     customer_values,
     latest_refresh,
@@ -32,13 +33,12 @@ from rapport.frameworks.kpis.populations import (
     order_census,
     require_analytics,
     revenue_concentration,
+    revenue_orders,
 )
 
 AREA = "value"
 WINDOW_DAYS = 365
-NO_REVENUE = (
-    "No revenue (paid or shipped orders in the business currency) in the 12 months to this day."
-)
+NO_REVENUE = "No revenue (paid or shipped orders with a contact) in the 12 months to this day."
 
 
 def top20_revenue_share(ctx: EvaluationContext) -> Measurement:
@@ -60,6 +60,9 @@ def revenue_per_customer(ctx: EvaluationContext) -> Measurement:
     counts = order_census(ctx)
     if not counts["recent"]:
         raise Unmeasurable(NO_REVENUE)
+    require_rates(
+        revenue_orders(ctx).filter(ctx.contact_q("contact_id"), ordered_at__gte=ctx.since(365))
+    )
     total = float(counts["revenue"] or 0)
     return Measurement(
         value=total / counts["recent"], numerator=total, denominator=counts["recent"]

@@ -60,10 +60,13 @@ def refresh_analytics(actor):
 
 @pytest.fixture
 def manager(db, sales_team):
-    """A writer who sees every contact and deal: may manage the CRM models."""
+    """A writer who sees every contact and deal: may manage the CRM models. Sees all of
+    analytics too, so the objectives it sets may go to anyone (`access.owner_problem`)."""
     from rapport.accounts.tests.factories import RoleFactory, UserFactory
 
-    role = RoleFactory(name="Sales manager", scopes={"contacts": "all", "sales": "all"})
+    role = RoleFactory(
+        name="Sales manager", scopes={"contacts": "all", "sales": "all", "analytics": "all"}
+    )
     return UserFactory(username="manager", role=role, teams=[sales_team])
 
 

@@ -254,3 +254,26 @@ def test_read_endpoints_keep_a_query_budget(
     ):
         with django_assert_max_num_queries(budget):
             assert client.get(url).status_code == 200
+
+
+def test_an_owner_the_rule_refuses_is_a_422_on_owner_id(
+    shop, admin_user, api_client_for, read_only_user
+):
+    client = api_client_for(admin_user)
+    response = _post(
+        client, "/api/v1/frameworks/objectives/", {**OBJECTIVE, "owner_id": read_only_user.pk}
+    )
+    assert response.status_code == 422, response.content
+    assert [error["field"] for error in response.json()["errors"]] == ["body.owner_id"]
+    assert not Objective.objects.exists()
+
+    made = _post(client, "/api/v1/frameworks/objectives/", OBJECTIVE).json()
+    patched = _post(
+        client,
+        f"/api/v1/frameworks/objectives/{made['id']}",
+        {"owner_id": read_only_user.pk},
+        method="patch",
+    )
+    assert patched.status_code == 422, patched.content
+    assert [error["field"] for error in patched.json()["errors"]] == ["body.owner_id"]
+    assert Objective.objects.get().owner_id == admin_user.pk

@@ -170,3 +170,58 @@ def test_lead_response_time_and_conversion(owner):
     set_lifecycle_stage(actor=owner, contact=answered, stage="opportunity")
     assert value("lead_conversion_rate").value == 50.0
     assert value("lead_conversion_rate", as_of=yesterday).value == 0.0
+
+
+def test_pipeline_coverage_converts_each_deal_at_its_own_date(
+    deals, owner, admin_user, pipeline, stages
+):
+    from rapport.commerce import rates
+
+    today = timezone.localdate()
+    # 0.5 until 45 days ago, 2 since: the dollar win (closed 42 days ago) counts at 2, the open
+    # dollar deal (due in 30 days) at 2 as well.
+    rates.add_rate(actor=admin_user, currency="USD", rate="0.5", valid_on="2000-01-01")
+    rates.add_rate(
+        actor=admin_user, currency="USD", rate="2", valid_on=today - dt.timedelta(days=45)
+    )
+    deal(
+        owner=owner,
+        pipeline=pipeline,
+        stage=stages["Qualification"],
+        created=at(60),
+        amount="100.00",
+        currency="USD",
+        moves=[(stages["Won"], at(42))],
+    )
+    deal(
+        owner=owner,
+        pipeline=pipeline,
+        stage=stages["Qualification"],
+        created=at(10),
+        amount="50.00",
+        currency="USD",
+    )
+    result = value("pipeline_coverage")
+    assert (result.numerator, result.denominator) == pytest.approx((600, 1200))
+
+
+def test_a_deal_without_a_rate_makes_pipeline_coverage_not_measurable(
+    deals, owner, pipeline, stages
+):
+    due = timezone.localdate() + dt.timedelta(days=30)
+    deal(
+        owner=owner,
+        pipeline=pipeline,
+        stage=stages["Qualification"],
+        created=at(10),
+        amount="80.00",
+        currency="GBP",
+        expected_close_date=due,
+    )
+    result = measure("pipeline_coverage")
+    assert isinstance(result, NotMeasurable)
+    assert result.reason == (
+        "The pipeline in EUR cannot be computed without every deal's exchange rate: "
+        f"No GBP rate on or before {due.isoformat()} (1 deal, GBP 80.00). "
+        "An administrator can add the rates."
+    )

@@ -100,16 +100,46 @@ def test_measured_for_a_segment(book, admin_user):
     assert (result.numerator, result.denominator) == (1, 2)
 
 
-def test_cancelled_and_foreign_currency_orders_do_not_count(owner):
+def test_cancelled_orders_do_not_count_and_foreign_ones_convert_at_their_day(owner, admin_user):
+    from rapport.commerce import rates
+    from rapport.commerce.tests.factories import make_order
+    from rapport.frameworks.tests.conftest import at
+
+    today = timezone.localdate()
+    rates.add_rate(
+        actor=admin_user, currency="USD", rate="0.5", valid_on=today - dt.timedelta(days=30)
+    )
+    rates.add_rate(
+        actor=admin_user, currency="USD", rate="0.9", valid_on=today - dt.timedelta(days=6)
+    )
+    buyer = customer(name="F", orders=[(5, 100)], owner=owner)
+    make_order(contact=buyer, ordered_at=at(6), total="900", status="cancelled")
+    make_order(contact=buyer, ordered_at=at(7), total="100", currency="USD")  # at 0.5
+    make_order(contact=buyer, ordered_at=at(3), total="100", currency="USD")  # at 0.9
+    result = value("revenue_per_customer")
+    assert (result.value, result.denominator) == (pytest.approx(240), 1)
+    assert value("top20_revenue_share").denominator == pytest.approx(240)
+    assert value("repeat_purchase_rate").numerator == 1
+
+
+def test_an_order_without_a_rate_makes_revenue_kpis_not_measurable(owner):
     from rapport.commerce.tests.factories import make_order
     from rapport.frameworks.tests.conftest import at
 
     buyer = customer(name="F", orders=[(5, 100)], owner=owner)
-    make_order(contact=buyer, ordered_at=at(6), total="900", status="cancelled")
     make_order(contact=buyer, ordered_at=at(7), total="900", currency="USD")
-    result = value("revenue_per_customer")
-    assert (result.value, result.denominator) == (100, 1)
-    assert value("repeat_purchase_rate").numerator == 0
+    make_order(contact=buyer, ordered_at=at(9), total="50", currency="USD")
+    day = (timezone.localdate() - dt.timedelta(days=9)).isoformat()
+    for key in ("revenue_per_customer", "top20_revenue_share", "revenue_gini"):
+        result = measure(key)
+        assert isinstance(result, NotMeasurable), key
+        assert result.reason == (
+            "The revenue in EUR cannot be computed without every order's exchange rate: "
+            f"No USD rate on or before {day} (2 orders, USD 950.00). "
+            "An administrator can add the rates."
+        )
+    # Counting buyers needs no rate: the dollar orders are purchases all the same.
+    assert value("repeat_purchase_rate").denominator == 1
 
 
 def test_no_revenue_is_not_measurable_with_the_reason(db):

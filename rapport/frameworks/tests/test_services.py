@@ -317,3 +317,49 @@ def test_choosing_a_model(manager, owner):
         services.choose_model(actor=manager, model_key="crystal_ball")
     with pytest.raises(PermissionDenied):
         services.choose_model(actor=owner, model_key="idic")
+
+
+# --------------------------------------------------------------------------- objective owners
+
+
+def test_an_objective_goes_only_to_someone_the_manager_may_give_it(
+    shop, manager, reader, owner, outsider
+):
+    from rapport.accounts.tests.factories import RoleFactory, UserFactory
+
+    team_role = RoleFactory(
+        name="Team lead", scopes={"contacts": "all", "sales": "all", "analytics": "team"}
+    )
+    lead = UserFactory(username="lead", role=team_role, teams=list(owner.teams.all()))
+
+    with pytest.raises(ValidationError) as read_only:
+        objective(manager, owner=reader)
+    with pytest.raises(ValidationError) as out_of_reach:
+        objective(lead, owner=outsider)
+
+    assert read_only.value.message_dict == {
+        "owner": [f"{reader} has a read-only role and could not work this record."]
+    }
+    assert list(out_of_reach.value.message_dict) == ["owner"]
+    assert "outside your access" in out_of_reach.value.message_dict["owner"][0]
+    assert not Objective.objects.exists()
+    assert objective(lead, owner=owner).owner == owner
+
+
+def test_changing_an_objective_checks_a_new_owner_but_keeps_the_current_one(
+    shop, manager, owner, reader, admin_user
+):
+    from rapport.accounts.services import update_role
+
+    made = objective(manager, owner=owner)
+    with pytest.raises(ValidationError) as refused:
+        services.update_objective(actor=manager, objective=made, owner=reader)
+    assert list(refused.value.message_dict) == ["owner"]
+    made.refresh_from_db()
+    assert made.owner == owner
+
+    # The owner has since become read-only: editing the title keeps them.
+    update_role(actor=admin_user, role=owner.role, is_read_only=True)
+    services.update_objective(actor=manager, objective=made, owner=owner, title="Kept")
+    made.refresh_from_db()
+    assert (made.owner, made.title) == (owner, "Kept")

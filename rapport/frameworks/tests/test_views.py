@@ -346,3 +346,13 @@ def test_a_kpi_whose_input_was_never_computed_says_so(shop, owner, web_client_fo
     assert "Not measurable: Not computed" not in content
     detail = " ".join(client.get("/models/kpis/duplicate_rate/").content.decode().split())
     assert "Not computed yet: duplicate detection has not run." in detail
+
+
+def test_the_objective_form_offers_only_owners_the_manager_may_give_it(
+    shop, manager, owner, reader, web_client_for
+):
+    client = web_client_for(manager)
+    page = client.get("/models/payne_frow/objectives/new/?stage=value_creation")
+    offered = dict(page.context["form"].fields["owner"].choices)
+    assert manager.pk in offered and owner.pk in offered
+    assert reader.pk not in offered

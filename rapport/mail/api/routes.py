@@ -29,7 +29,11 @@ from rapport.mail.api.schemas import (
     MessageParams,
     PreviewIn,
     PreviewOut,
+    ReleaseIn,
     SendIn,
+    SuppressedAddressOut,
+    SuppressedAddressPage,
+    SuppressedAddressParams,
     TemplateIn,
     TemplateOut,
     TemplatePatch,
@@ -38,7 +42,13 @@ from rapport.mail.api.schemas import (
     TriageIn,
 )
 from rapport.mail.choices import TriageState
-from rapport.mail.models import EmailMessage, EmailTemplate, EmailThread, Mailbox
+from rapport.mail.models import (
+    EmailMessage,
+    EmailTemplate,
+    EmailThread,
+    Mailbox,
+    SuppressedAddress,
+)
 from rapport.mail.rendering import TemplateProblem
 
 router = Router(tags=["mail"])
@@ -269,8 +279,9 @@ def retry_message(request, message_id: uuid.UUID):
 @router.post("/mail/messages/{message_id}/triage", response=MessageOut)
 def triage_message(request, message_id: uuid.UUID, payload: TriageIn):
     """Decide about mail from an unknown sender: make them a contact (the message is filed on
-    their timeline), ignore it, or always ignore the sender or their whole domain."""
-    from rapport.mail import receiving
+    their timeline), ignore it, or always ignore the sender or their whole domain in the
+    message's mailbox (`every_mailbox`: in all of them, administrators only)."""
+    from rapport.mail import ignoring, receiving
 
     access.require_write(request.user)
     message = _message(request, message_id)
@@ -285,10 +296,11 @@ def triage_message(request, message_id: uuid.UUID, payload: TriageIn):
         elif payload.action == "ignore":
             receiving.triage_ignore(actor=request.user, message=message)
         else:
-            receiving.triage_ignore_sender(
+            ignoring.ignore_sender(
                 actor=request.user,
                 message=message,
                 whole_domain=payload.action == "ignore_domain",
+                every_mailbox=payload.every_mailbox,
             )
     except ValidationError as exc:
         raise relocate(exc, "body") from None
@@ -306,7 +318,19 @@ def list_threads(request, contact: int | None = None, deal: int | None = None, l
         messages = messages.filter(participants__contact_id=contact)
     if deal is not None:
         messages = messages.filter(deal_id=deal)
-    return list(EmailThread.objects.filter(pk__in=messages.values("thread_id"))[:limit])
+    threads = (
+        EmailThread.objects.filter(pk__in=messages.values("thread_id"))
+        .with_visible_count(request.user)
+        .values("id", "subject", "last_message_at", "visible_message_count")[:limit]
+    )
+    return [_thread_out(row) for row in threads]
+
+
+def _thread_out(row: dict) -> dict:
+    """A thread as its reader sees it: counted by the messages of it they may see."""
+    row = dict(row)
+    row["message_count"] = row.pop("visible_message_count")
+    return row
 
 
 @router.get("/mail/threads/{thread_id}", response=ThreadDetailOut)
@@ -320,7 +344,7 @@ def get_thread(request, thread_id: PathId):
         "id": thread.pk,
         "subject": thread.subject,
         "last_message_at": thread.last_message_at,
-        "message_count": thread.message_count,
+        "message_count": len(thread.messages_visible),
         "messages": thread.messages_visible,
     }
 
@@ -400,3 +424,73 @@ def preview_template(request, template_id: PathId, payload: PreviewIn):
     except PermissionDenied:
         raise
     return {"subject": rendered.subject, "html": rendered.html, "text": rendered.text}
+
+
+# --- addresses not mailed --------------------------------------------------------------------
+
+SUPPRESSED_ORDER = {"order_fields": ("updated_at",), "descending": True}
+
+
+def _suppressed_out(user, rows) -> list[dict]:
+    """Rows as the reader sees them: the delivery report only when they may open it."""
+    reports = dict(
+        EmailMessage.objects.visible_to(user)
+        .filter(pk__in=[row.message_id for row in rows if row.message_id])
+        .values_list("pk", "uuid")
+    )
+    return [
+        {
+            "id": row.pk,
+            "email": row.email,
+            "reason": row.reason,
+            "reason_label": row.get_reason_display(),
+            "detail": row.detail,
+            "since": row.updated_at,
+            "report_message": reports.get(row.message_id),
+        }
+        for row in rows
+    ]
+
+
+@router.get("/mail/suppressed-addresses/", response=SuppressedAddressPage)
+def list_suppressed_addresses(request, params: Query[SuppressedAddressParams]):
+    """Addresses Rapport does not mail, most recently changed first: all of them for
+    administrators, those of the contacts you may see for everyone else."""
+    check_query_params(request.GET, SuppressedAddressParams.model_fields)
+    rows = SuppressedAddress.objects.visible_to(request.user)
+    if params.reason:
+        rows = rows.filter(reason=params.reason)
+    if params.email:
+        rows = rows.filter(email__contains=params.email.strip().lower())
+    page = keyset_page(rows, cursor=params.cursor, limit=params.limit, **SUPPRESSED_ORDER)
+    return {"items": _suppressed_out(request.user, page.items), "next_cursor": page.next_cursor}
+
+
+@router.post("/mail/suppressed-addresses/release", response=SuppressedAddressOut)
+def release_suppressed_email(request, payload: ReleaseIn):
+    """Mail the address `email` again (administrators); the released address as it was. A
+    422 on `email` when Rapport was not refusing it."""
+    from rapport.mail import tracking
+
+    email = payload.email.strip().lower()
+    # Asked of the row it would be, before anything is said about the address.
+    access.require(request.user, access.Action.DELETE, SuppressedAddress(email=email))
+    if "@" not in email:
+        raise ValidationError({"body.email": ["Give an email address, such as ada@example.com."]})
+    address = SuppressedAddress.objects.visible_to(request.user).filter(email=email).first()
+    if address is None:
+        raise ValidationError({"body.email": [f"Rapport is not refusing to mail {email}."]})
+    (out,) = _suppressed_out(request.user, [address])
+    tracking.release_suppressed(actor=request.user, address=address)
+    return out
+
+
+@router.delete("/mail/suppressed-addresses/{address_id}", response={204: None})
+def release_suppressed_address(request, address_id: PathId):
+    """Mail this address again (administrators). Audited; consent withdrawn by an
+    unsubscribe stays withdrawn on the contact."""
+    from rapport.mail import tracking
+
+    address = get_object_or_404(SuppressedAddress.objects.visible_to(request.user), pk=address_id)
+    tracking.release_suppressed(actor=request.user, address=address)
+    return Status(204, None)

@@ -16,10 +16,12 @@ from rapport.mail.choices import (
     MessagePurpose,
     MessageStatus,
     Security,
+    SuppressionReason,
 )
 
 SecurityName = Literal[tuple(Security.values)]  # type: ignore[valid-type]
 PurposeName = Literal[tuple(MessagePurpose.values)]  # type: ignore[valid-type]
+ReasonName = Literal[tuple(SuppressionReason.values)]  # type: ignore[valid-type]
 Line = Annotated[str, StringConstraints(max_length=254)]
 Host = Annotated[str, StringConstraints(max_length=253)]
 Secret = Annotated[str, StringConstraints(max_length=500)]
@@ -284,5 +286,47 @@ class TriageIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
     action: Literal["create_contact", "ignore", "ignore_sender", "ignore_domain"]
+    every_mailbox: bool = Field(
+        False,
+        description="With ignore_sender or ignore_domain: in every mailbox, not only this "
+        "message's (administrators only).",
+    )
     first_name: Annotated[str, StringConstraints(max_length=100)] = ""
     last_name: Annotated[str, StringConstraints(max_length=100)] = ""
+
+
+class SuppressedAddressOut(Schema):
+    """An address Rapport does not mail: `bounced` gets no mail at all, `unsubscribed` and
+    `complained` no marketing mail."""
+
+    id: int
+    email: str
+    reason: ReasonName
+    reason_label: str
+    detail: str
+    since: dt.datetime = Field(description="When Rapport last stopped mailing it.")
+    report_message: uuid.UUID | None = Field(
+        None, description="The delivery report that said it bounces, when you may see it."
+    )
+
+
+class SuppressedAddressPage(Schema):
+    items: list[SuppressedAddressOut]
+    next_cursor: str | None
+
+
+class SuppressedAddressParams(Schema):
+    cursor: str | None = Field(None, max_length=2000)
+    limit: int = Field(50, ge=1, le=200)
+    reason: ReasonName | None = None
+    email: Annotated[str, StringConstraints(max_length=254)] | None = Field(
+        None, description="Only addresses containing this text."
+    )
+
+
+class ReleaseIn(Schema):
+    """Mail an address again (administrators)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: Line

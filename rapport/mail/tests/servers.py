@@ -150,9 +150,11 @@ class Dovecot:
     self-signed certificate at `certificate_path`; by default it offers no TLS at all.
     """
 
-    def __init__(self, *, tls: bool = False, binary: str = DOVECOT_BINARY):
+    def __init__(self, *, tls: bool = False, binary: str = DOVECOT_BINARY, extra_config: str = ""):
         self.binary = binary
         self.tls = tls
+        # Appended to the configuration, e.g. a capability list without IDLE.
+        self.extra_config = extra_config
         self.host = "127.0.0.1"
         self.port = 0
         self.directory: Path | None = None
@@ -345,7 +347,7 @@ class Dovecot:
             internal_user=internal_user,
             internal_group=internal_group,
         )
-        (directory / "dovecot.conf").write_text(config)
+        (directory / "dovecot.conf").write_text(config + self.extra_config)
 
     @property
     def _users_directory(self) -> Path:
@@ -398,6 +400,8 @@ default_internal_user = {internal_user}
 default_internal_group = {internal_group}
 default_login_user = {login_user}
 mail_location = maildir:{directory}/mail/%u
+# IDLE tells of new mail within a second even where inotify is unavailable.
+mailbox_idle_check_interval = 1 secs
 service imap-login {{
   inet_listener imap {{
     address = 127.0.0.1

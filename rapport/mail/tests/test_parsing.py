@@ -6,11 +6,13 @@ import hashlib
 import time
 from datetime import UTC, datetime
 from email.message import EmailMessage
+from email.utils import getaddresses
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from rapport.mail import parsing
 from rapport.mail.parsing import (
     INTERNAL_ERROR_WARNING,
     Address,
@@ -755,3 +757,50 @@ def test_a_utf8_byte_order_mark_is_not_part_of_the_text():
     )
 
     assert parse_message(raw).text == "Hallo"
+
+
+_ADDRESS_PIECES = st.sampled_from(
+    ["Person 5", "a", "B9", " ", "  ", "_", "+", "-", ".", "@", "<", ">", ",", "x@y.example",
+     "ex-1.org", "a.b", '"', "(c)", "é", ";", ":"]
+)  # fmt: skip
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(_ADDRESS_PIECES, min_size=1, max_size=12))
+def test_address_headers_read_as_the_stdlib_reads_them(pieces: list[str]):
+    text = "".join(pieces)
+    plain = parsing._plain_addresses(text)
+
+    # The shortcut for plain headers must agree with (lenient) getaddresses wherever it answers.
+    if plain is not None:
+        lenient = {"strict": False} if parsing._GETADDRESSES_HAS_STRICT else {}
+        assert plain == getaddresses([text], **lenient)
+
+
+def test_a_plain_address_list_is_read_without_the_stdlib():
+    text = "Person 1 <p1@c1.example>, p2@c2.example"
+
+    assert parsing._plain_addresses(text) == [("Person 1", "p1@c1.example"), ("", "p2@c2.example")]
+    assert parsing._plain_addresses('"Doe, J" <j@x.example>') is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["word", " ", "\n", "\t", "\u00a0", "> quoted", "On Mon, A wrote:",
+                                 "-- ", "Sent from my phone", "\n\n", "__________"]), max_size=60))  # fmt: skip
+def test_folding_splits_the_text_where_the_old_character_count_did(pieces: list[str]):
+    text = "".join(pieces)
+
+    visible, quoted = parsing._fold_reply(text)
+
+    assert visible + quoted == text
+    fragments = parsing._ReplyReader(text).read().fragments
+    trailing = 0
+    for fragment in reversed(fragments):
+        if not fragment.hidden:
+            break
+        trailing += 1
+    if quoted:
+        kept = "".join(f.content for f in fragments[: len(fragments) - trailing])
+        # The visible text holds exactly the non-space characters of the kept fragments.
+        assert sum(not c.isspace() for c in visible) == sum(not c.isspace() for c in kept)
+        assert not visible[-1].isspace()

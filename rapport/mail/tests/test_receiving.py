@@ -309,6 +309,43 @@ def test_a_reply_joins_its_thread_and_marks_our_message_replied(imap_account, ma
     assert EmailThread.objects.get(pk=threads["Something else"]).subject == "Something else"
 
 
+def test_replies_in_one_batch_add_to_each_older_thread_its_count_and_newest_time(
+    imap_account, mailbox, ada
+):
+    now = timezone.now().replace(microsecond=0)
+    later = now + dt.timedelta(hours=5)
+    untimed = EmailThread.objects.create(subject="Quote", message_count=1)
+    ahead = EmailThread.objects.create(subject="Order", message_count=3, last_message_at=later)
+    for thread, message_id in ((untimed, "quote-1@rapport.test"), (ahead, "order-1@rapport.test")):
+        EmailMessage.objects.create(
+            mailbox=mailbox,
+            thread=thread,
+            direction=MessageDirection.OUTBOUND,
+            status=MessageStatus.SENT,
+            message_id=message_id,
+            subject=thread.subject,
+            occurred_at=now - dt.timedelta(days=1),
+            contact=ada,
+        )
+    for minutes in (10, 30):
+        imap_account.append(
+            mail(
+                subject="Re: Quote",
+                in_reply_to="<quote-1@rapport.test>",
+                date=now - dt.timedelta(minutes=minutes),
+            )
+        )
+    imap_account.append(mail(subject="Re: Order", in_reply_to="<order-1@rapport.test>", date=now))
+
+    receiving.sync_mailbox(mailbox=mailbox)
+
+    untimed.refresh_from_db()
+    ahead.refresh_from_db()
+    assert (untimed.message_count, untimed.last_message_at) == (3, now - dt.timedelta(minutes=10))
+    # A reply older than the thread's newest message leaves that time alone.
+    assert (ahead.message_count, ahead.last_message_at) == (4, later)
+
+
 def test_a_reply_inherits_the_deal_of_its_thread_and_new_mail_gets_none(
     imap_account, mailbox, ada, owner, admin_user
 ):

@@ -123,3 +123,21 @@ def test_retention_through_the_api(client_as):
     )
     assert bad.status_code == 422
     assert RetentionSettings.objects.get().interaction_months == 36
+
+
+@pytest.mark.parametrize("body", ["5", "[]", '"keep"', "null"])
+def test_a_body_that_is_not_an_object_is_refused_and_changes_nothing(client_as, body):
+    client_as("admin").put(
+        "/api/v1/privacy/retention",
+        data={"interaction_months": 36},
+        content_type="application/json",
+    )
+    # Read as an object without fields, `5` used to reset both settings to "keep forever".
+    bad = client_as("admin").put(
+        "/api/v1/privacy/retention", data=body, content_type="application/json"
+    )
+    assert bad.status_code == 422
+    assert bad.json()["errors"] == [
+        {"field": "body", "message": "The body must be a JSON object ({…})."}
+    ]
+    assert RetentionSettings.objects.get().interaction_months == 36

@@ -23,8 +23,8 @@ from rapport.accounts.models import Team, User
 from rapport.contacts.models import Contact, Organization
 from rapport.core.api_types import MAX_COUNT, Moment, PathId, RecordId
 from rapport.core.pagination import keyset_page
+from rapport.sales import assignment_kinds, reports, tasks
 from rapport.sales import board as board_reads
-from rapport.sales import reports, tasks
 from rapport.sales.api import schemas as s
 from rapport.sales.assignment import (
     assign_lead,
@@ -503,20 +503,88 @@ def get_forecast(
     pipeline = _pipeline(pipeline_id)
     first = _first_month(start) if start else month_of(timezone.localdate())
     rows = reports.forecast_rows(pipeline, request.user, first_month=first, months=months)
+    return [_forecast_row_out(row) for row in rows]
+
+
+def _forecast_row_out(row) -> dict:
+    return {
+        "month": row.month.strftime("%Y-%m"),
+        "currency": row.currency,
+        "won": row.won,
+        "weighted_open": row.weighted_open,
+        "forecast": row.forecast,
+        "open_total": row.open_total,
+        "lost": row.lost,
+        "open_deals": row.open_deals,
+        "won_deals": row.won_deals,
+        "lost_deals": row.lost_deals,
+    }
+
+
+def _missing_out(gaps) -> list[dict]:
     return [
         {
-            "month": row.month.strftime("%Y-%m"),
-            "currency": row.currency,
-            "won": row.won,
-            "weighted_open": row.weighted_open,
-            "forecast": row.forecast,
-            "open_total": row.open_total,
-            "lost": row.lost,
-            "open_deals": row.open_deals,
-            "won_deals": row.won_deals,
-            "lost_deals": row.lost_deals,
+            "currency": gap.currency,
+            "earliest": gap.earliest,
+            "count": gap.count,
+            "amount": gap.amount,
+            "text": gap.text,
         }
-        for row in rows
+        for gap in gaps
+    ]
+
+
+def _originals_out(pairs) -> list[dict]:
+    return [{"currency": code, "amount": amount} for code, amount in pairs]
+
+
+@router.get("/pipelines/{pipeline_id}/forecast/company-currency", response=s.CompanyForecastOut)
+def get_company_forecast(
+    request,
+    pipeline_id: PathId,
+    start: str | None = Query(None, pattern=r"^\d{4}-\d{2}$"),
+    months: int = Query(6, ge=1, le=36),
+):
+    """The weighted forecast in the company currency, each deal converted at its own date, with
+    the per-currency rows beside it and the rates that were missing."""
+    pipeline = _pipeline(pipeline_id)
+    first = _first_month(start) if start else month_of(timezone.localdate())
+    result = reports.company_forecast(pipeline, request.user, first_month=first, months=months)
+    return {
+        "currency": result.currency,
+        "months": [
+            {k: v for k, v in _forecast_row_out(row).items() if k != "currency"}
+            for row in result.months
+        ],
+        "missing_rates": _missing_out(result.missing),
+        "by_currency": [_forecast_row_out(row) for row in result.by_currency],
+    }
+
+
+def _value_out(value) -> dict:
+    return {
+        "currency": value.currency,
+        "won_value": value.won.amount,
+        "won_originals": _originals_out(value.won.originals),
+        "won_deals": value.won_deals,
+        "average_won": value.average_won,
+        "by_stage": [
+            {
+                "stage_id": row.stage_id,
+                "stage": row.name,
+                "open_deals": row.open_deals,
+                "open_value": row.total.amount,
+                "originals": _originals_out(row.total.originals),
+            }
+            for row in value.by_stage
+        ],
+        "missing_rates": _missing_out(value.missing),
+    }
+
+
+def _win_rates_out(rows) -> list[dict]:
+    return [
+        {**row, "won_value": row["won_value"].amount if row["won_value"] else None} for row in rows
     ]
 
 
@@ -568,8 +636,9 @@ def get_analytics(request, pipeline_id: PathId):
             else None
         ),
         "stalled_deal_ids": [d.pk for d in report["stalled"]],
-        "win_rate_by_source": report["win_by_source"],
-        "win_rate_by_owner": report["win_by_owner"],
+        "win_rate_by_source": _win_rates_out(report["win_by_source"]),
+        "win_rate_by_owner": _win_rates_out(report["win_by_owner"]),
+        "value": _value_out(report["value"]),
     }
 
 
@@ -1067,12 +1136,15 @@ def rescore_all(request):
 # -- assignment rules --------------------------------------------------------------------------
 
 
-def assignment_rule_out(rule: AssignmentRule, fields) -> dict:
+def assignment_rule_out(rule: AssignmentRule, fields: dict | None = None) -> dict:
+    """`fields`: each kind's field set, when a list has read them once."""
+    kind_fields = (fields or {}).get(rule.kind) or assignment_kinds.field_set(rule.kind)
     return {
         "id": rule.pk,
         "name": rule.name,
+        "kind": rule.kind,
         "condition": rule.condition,
-        "description": describe(rule.condition, fields),
+        "description": describe(rule.condition, kind_fields),
         "target_user_id": rule.target_user_id,
         "target_team_id": rule.target_team_id,
         "target": str(rule.target_user or rule.target_team),
@@ -1097,8 +1169,8 @@ def _targets(data: dict) -> dict:
 
 @router.get("/assignment-rules/", response=list[s.AssignmentRuleOut])
 def list_assignment_rules(request):
-    fields = lead_field_set()
-    rules = AssignmentRule.objects.select_related("target_user", "target_team")
+    rules = list(AssignmentRule.objects.select_related("target_user", "target_team"))
+    fields = {kind: assignment_kinds.field_set(kind) for kind in {rule.kind for rule in rules}}
     return [assignment_rule_out(rule, fields) for rule in rules]
 
 
@@ -1107,7 +1179,7 @@ def create_assignment_rule_endpoint(request, payload: s.AssignmentRuleIn):
     require_admin(request.user)
     data = payload.model_dump()
     rule = create_assignment_rule(actor=request.user, **_targets(data), **data)
-    return Status(201, assignment_rule_out(rule, lead_field_set()))
+    return Status(201, assignment_rule_out(rule))
 
 
 @router.post("/assignment-rules/rerun", response={202: s.Enqueued})
@@ -1130,7 +1202,7 @@ def update_assignment_rule_endpoint(request, rule_id: PathId, payload: s.Assignm
     if "target_team" in targets and targets["target_team"] is not None:
         targets.setdefault("target_user", None)
     rule = update_assignment_rule(actor=request.user, rule=rule, **targets, **data)
-    return assignment_rule_out(rule, lead_field_set())
+    return assignment_rule_out(rule)
 
 
 @router.delete("/assignment-rules/{rule_id}", response={204: None})
@@ -1268,3 +1340,9 @@ def read_notification(request, notification_id: PathId):
 @router.post("/notifications/read-all", response={200: dict})
 def read_all_notifications(request):
     return {"marked": work.mark_all_notifications_read(actor=request.user)}
+
+
+# A deal's product lines live in their own module; mounted here so api.py needs no change.
+from rapport.sales.api.deal_lines import router as deal_lines_router  # noqa: E402
+
+router.add_router("", deal_lines_router)

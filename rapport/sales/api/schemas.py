@@ -9,7 +9,7 @@ from typing import Any, Literal
 from ninja import Schema
 from pydantic import ConfigDict, Field
 
-from rapport.core.api_types import MAX_COUNT, Moment, RecordId
+from rapport.core.api_types import MAX_COUNT, MissingRateOut, Moment, RecordId
 
 
 class StrictIn(Schema):
@@ -239,6 +239,60 @@ class ForecastRow(Schema):
     lost_deals: int
 
 
+class CompanyForecastRow(Schema):
+    month: str
+    won: Decimal
+    weighted_open: Decimal
+    forecast: Decimal
+    open_total: Decimal
+    lost: Decimal
+    open_deals: int
+    won_deals: int
+    lost_deals: int
+
+
+class CompanyForecastOut(Schema):
+    """The forecast in the company currency beside the per-currency rows it was made from."""
+
+    currency: str = Field(description="The company currency every month is given in.")
+    months: list[CompanyForecastRow] = Field(
+        description="Every deal converted at the day it counts: expected close while open, "
+        "the close date once won or lost. Deals without a rate are left out."
+    )
+    missing_rates: list[MissingRateOut] = Field(
+        description="What could not be converted, per currency; empty when nothing was left out."
+    )
+    by_currency: list[ForecastRow] = Field(
+        description="The same forecast per original currency, unconverted."
+    )
+
+
+class OriginalAmountOut(Schema):
+    currency: str
+    amount: Decimal
+
+
+class StageValueOut(Schema):
+    stage_id: int
+    stage: str
+    open_deals: int
+    open_value: Decimal = Field(description="In the company currency; deals without a rate out.")
+    originals: list[OriginalAmountOut]
+
+
+class PipelineValueOut(Schema):
+    """Deal value in the company currency, each deal converted at its own date (the close date
+    once won, the expected close date while open)."""
+
+    currency: str
+    won_value: Decimal
+    won_originals: list[OriginalAmountOut]
+    won_deals: int = Field(description="Won deals that could be converted.")
+    average_won: Decimal | None
+    by_stage: list[StageValueOut]
+    missing_rates: list[MissingRateOut]
+
+
 class ConversionOut(Schema):
     stage_id: int
     stage: str
@@ -266,6 +320,9 @@ class WinRateOut(Schema):
     won: int
     lost: int
     rate: float | None
+    won_value: Decimal | None = Field(
+        None, description="Won amount in the company currency (deals without a rate left out)."
+    )
 
 
 class BottleneckOut(Schema):
@@ -288,6 +345,7 @@ class AnalyticsOut(Schema):
     stalled_deal_ids: list[int]
     win_rate_by_source: list[WinRateOut]
     win_rate_by_owner: list[WinRateOut]
+    value: PipelineValueOut
 
 
 # -- leads -------------------------------------------------------------------------------------
@@ -529,13 +587,18 @@ class ScoringRuleOut(Schema):
     is_active: bool
 
 
+RuleKind = Literal["lead", "contact", "organization", "deal"]
+
+
 class AssignmentRuleIn(ConditionRuleIn):
+    kind: RuleKind = "lead"
     target_user_id: RecordId | None = None
     target_team_id: RecordId | None = None
 
 
 class AssignmentRulePatch(StrictIn):
     name: str | None = Field(default=None, max_length=100)
+    kind: RuleKind | None = None
     condition: dict[str, Any] | None = None
     target_user_id: RecordId | None = None
     target_team_id: RecordId | None = None
@@ -546,6 +609,7 @@ class AssignmentRulePatch(StrictIn):
 class AssignmentRuleOut(Schema):
     id: int
     name: str
+    kind: str
     condition: dict[str, Any]
     description: str
     target_user_id: int | None

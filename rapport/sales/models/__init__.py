@@ -14,12 +14,20 @@ from rapport.sales.models.leads import (
     WebFormRateCounter,
     WebFormSubmission,
 )
-from rapport.sales.models.pipelines import Deal, DealStageChange, LostReason, Pipeline, Stage
+from rapport.sales.models.pipelines import (
+    Deal,
+    DealLine,
+    DealStageChange,
+    LostReason,
+    Pipeline,
+    Stage,
+)
 from rapport.sales.models.work import Notification, PeriodicJob, Task
 
 __all__ = [
     "AssignmentRule",
     "Deal",
+    "DealLine",
     "DealStageChange",
     "LeadAssignment",
     "LeadScore",

@@ -15,6 +15,7 @@ from rapport.sales.choices import (
     AssignmentMethod,
     DecayAnchor,
     ModelStatus,
+    RecordKind,
     ScoreBasis,
 )
 
@@ -258,12 +259,15 @@ class LeadScoreHistory(models.Model):
 
 
 class AssignmentRule(TimeStampedModel):
-    """If a new lead matches `condition`, it goes to `target_user` or round robin in `target_team`.
+    """If a new record of `kind` matches `condition`, it goes to `target_user` or round robin
+    in `target_team`.
 
-    Rules are tried in `position` order; the first that can place the lead wins.
+    A rule tests the fields of its kind (a lead's facts, an organization's, a deal's). Rules of
+    a kind are tried in `position` order; the first that can place the record wins.
     """
 
     name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=20, choices=RecordKind.choices, default=RecordKind.LEAD)
     condition = models.JSONField(default=dict)
     target_user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"

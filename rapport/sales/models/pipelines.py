@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import ROUND_HALF_UP, Decimal
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -118,7 +120,7 @@ class Deal(TimeStampedModel):
         on_delete=models.SET_NULL,
         related_name="deals",
     )
-    # Free product names: the catalogue (commerce) is another app and deals must not wait for it.
+    # Names of the products asked about (from the lead); what is sold is in `lines`.
     products = models.JSONField(default=list, blank=True)
     source = models.CharField(
         max_length=20, choices=ContactSource.choices, default=ContactSource.MANUAL
@@ -194,3 +196,50 @@ class DealStageChange(models.Model):
 
     def __str__(self):
         return f"{self.deal_id}: {self.from_stage_id} → {self.to_stage_id}"
+
+
+class DealLine(models.Model):
+    """One product of the catalogue on a deal: quantity × unit price, less a discount.
+
+    The unit price starts as the product's list price and may be changed; `discount` is a
+    percentage taken off it, and the price sold at (`net_unit_price`) is rounded to the cent
+    before it is multiplied, so a won deal's order lines add up to the same total. While a deal
+    has lines its amount is their total (the services keep it so).
+    """
+
+    deal = models.ForeignKey(Deal, on_delete=models.CASCADE, related_name="lines")
+    # By name, not by import: sales must not import commerce (docs/architecture.md).
+    product = models.ForeignKey(
+        "commerce.Product", on_delete=models.PROTECT, related_name="deal_lines"
+    )
+    quantity = models.PositiveIntegerField(default=1)
+    unit_price = models.DecimalField(max_digits=12, decimal_places=2)
+    discount = models.DecimalField("discount %", max_digits=5, decimal_places=2, default=0)
+    line_total = models.DecimalField(max_digits=14, decimal_places=2)
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["deal", "position", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="deal_line_quantity_positive"),
+            models.CheckConstraint(
+                condition=Q(unit_price__gte=0), name="deal_line_price_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(discount__gte=0) & Q(discount__lte=100),
+                name="deal_line_discount_pct",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.quantity} × {self.product}"
+
+    @property
+    def net_unit_price(self):
+        return net_unit_price(self.unit_price, self.discount)
+
+
+def net_unit_price(unit_price, discount):
+    """The unit price less `discount` percent, to the cent (half up, as invoices round)."""
+    net = unit_price * (Decimal(100) - discount) / Decimal(100)
+    return net.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)

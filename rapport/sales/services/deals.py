@@ -22,6 +22,7 @@ from rapport.customfields.validation import clean_values
 from rapport.sales import events
 from rapport.sales.choices import DealStatus, StageKind
 from rapport.sales.models import Deal, DealStageChange, LostReason, Pipeline, Stage
+from rapport.sales.services.deal_lines import SOLD_FIELDS, record_revenue, withdraw_revenue
 from rapport.sales.services.validation import (
     actor_id,
     actor_or_none,
@@ -210,9 +211,21 @@ def update_deal(*, actor, deal: Deal, **changes) -> Deal:
             changes["name"], field="name", errors=errors, limit=200, required=True
         )
     if "amount" in changes:
-        deal.amount = clean_amount(changes["amount"], field="amount", errors=errors)
+        amount = clean_amount(changes["amount"], field="amount", errors=errors)
+        if amount != deal.amount and "amount" not in errors and deal.lines.exists():
+            errors.setdefault("amount", []).append(
+                "The amount is the total of the deal's product lines; change the lines instead."
+            )
+        deal.amount = amount
     if "currency" in changes:
-        deal.currency = clean_currency(changes["currency"], field="currency", errors=errors)
+        currency = clean_currency(changes["currency"], field="currency", errors=errors)
+        if currency != deal.currency and "currency" not in errors and deal.lines.exists():
+            # The lines' prices are in the deal's currency: relabelling them would change
+            # every price without saying so.
+            errors.setdefault("currency", []).append(
+                "The deal has product lines priced in its currency; remove them first."
+            )
+        deal.currency = currency
     if "expected_close_date" in changes:
         deal.expected_close_date = clean_date(
             changes["expected_close_date"], field="expected_close_date", errors=errors
@@ -278,6 +291,9 @@ def update_deal(*, actor, deal: Deal, **changes) -> Deal:
     changed = tuple(sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k)))
     if changed:
         emit(events.DealUpdated(deal_id=deal.pk, actor_id=actor_id(actor), changed_fields=changed))
+    # The snapshot names links by their ids ("contact_id"); the order repeats these facts.
+    if deal.status == DealStatus.WON and SOLD_FIELDS & {k.removesuffix("_id") for k in changed}:
+        record_revenue(deal, actor=actor)
     return deal
 
 
@@ -290,6 +306,8 @@ def _check_lost_reason(lost_reason, errors: dict) -> None:
 
 
 def _on_won(deal: Deal, actor) -> None:
+    # A won deal is revenue of its contact and organization (an order of kind "deal").
+    record_revenue(deal, actor=actor)
     # A won deal makes its contact a customer, unless they are one (or more) already.
     contact = deal.contact
     if contact is not None and contact.lifecycle_stage in (
@@ -391,6 +409,9 @@ def move_deal(
     )
     if stage.kind == StageKind.WON:
         _on_won(deal, actor)
+    elif previous.kind == StageKind.WON:
+        reason = "was lost" if stage.kind == StageKind.LOST else "was reopened"
+        withdraw_revenue(deal, actor=actor, reason=reason)
     return change
 
 
@@ -450,6 +471,10 @@ def undo_stage_move(*, actor, change: DealStageChange) -> Deal:
         message=f"undid the move to {change.to_stage.name}",
     )
     to_stage_id = change.to_stage_id
+    if stage.kind == StageKind.WON:
+        record_revenue(deal, actor=actor)
+    elif change.to_stage.kind == StageKind.WON:
+        withdraw_revenue(deal, actor=actor, reason="had its win undone")
     change.delete()
     emit(
         events.DealStageChanged(

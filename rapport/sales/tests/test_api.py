@@ -318,7 +318,14 @@ def test_forecast_and_analytics_on_a_real_history(
     )
     assert report["time_in_stage"][0]["median_days"] == pytest.approx(2.0)
     assert report["win_rate_by_source"] == [
-        {"key": "manual", "label": "Entered by hand", "won": 1, "lost": 0, "rate": 1.0}
+        {
+            "key": "manual",
+            "label": "Entered by hand",
+            "won": 1,
+            "lost": 0,
+            "rate": 1.0,
+            "won_value": "2000.00",
+        }
     ]
     bad = client.get(f"/api/v1/pipelines/{pipeline.pk}/forecast?months=99")
     assert bad.status_code == 422

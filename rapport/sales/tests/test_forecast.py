@@ -71,3 +71,35 @@ def test_rounds_half_even_once_per_month():
         [deal("0.25", "open", 50, dt.date(2025, 6, 1))], first_month=dt.date(2025, 6, 1), months=1
     )
     assert rows[0].weighted_open == Decimal("0.12")
+
+
+def test_company_currency_converts_each_deal_once_and_groups_what_is_missing(monkeypatch):
+    from rapport.core.currency import MissingRate, RateBook
+    from rapport.sales.forecast import in_company_currency
+
+    book = RateBook.from_rows("EUR", [("USD", dt.date(2025, 3, 1), Decimal("0.5"))])
+    asked = []
+    convert = RateBook.convert
+
+    def counting(self, amount, currency, on_date):
+        asked.append((amount, currency, on_date))
+        return convert(self, amount, currency, on_date)
+
+    monkeypatch.setattr(RateBook, "convert", counting)
+    deals = [
+        deal("100.00", "open", 50, dt.date(2025, 3, 15), currency="USD"),
+        deal("40.00", "open", 50, dt.date(2025, 4, 1), currency="GBP"),
+        deal(
+            "60.00", "lost", 0, dt.date(2025, 5, 1), closed_on=dt.date(2025, 2, 3), currency="GBP"
+        ),
+        deal("7.00", "won", 100, dt.date(2025, 3, 1), currency="EUR"),
+    ]
+    converted, missing = in_company_currency(deals, book)
+    assert len(asked) == len(deals)
+    assert [(d.amount, d.currency) for d in converted] == [
+        (Decimal("50.0000"), "EUR"),
+        (Decimal("7.00"), "EUR"),
+    ]
+    assert missing == [
+        MissingRate(currency="GBP", earliest=dt.date(2025, 2, 3), count=2, amount=Decimal("100.00"))
+    ]

@@ -381,3 +381,22 @@ def test_the_mapping_page_offers_the_pipeline(
     assert (job.status, job.created_count, job.error_count) == (ImportStatus.COMPLETED, 1, 0)
     deal = Deal.objects.get()
     assert (deal.pipeline, deal.stage.name, deal.status) == (renewals, "Renewed", "won")
+
+
+def test_undoing_the_import_of_a_won_deal_removes_its_order(
+    owner, book, django_capture_on_commit_callbacks
+):
+    from rapport.commerce.models import Order
+
+    job = import_deals(
+        owner,
+        HUBSPOT,
+        [["1", "Pilot", "9000", "Won", "2025-05-02", "2025-01-10", "", "Nordlicht Logistik GmbH"]],
+    )
+    deal = Deal.objects.get()
+    order = Order.objects.get(deal_id=deal.pk)
+    assert (order.organization, order.total) == (book["organization"], Decimal("9000.00"))
+    with django_capture_on_commit_callbacks(execute=True):
+        jobs.undo_import(actor=owner, job=job)
+    assert not Deal.objects.exists()
+    assert not Order.objects.exists()

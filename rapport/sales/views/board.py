@@ -33,7 +33,7 @@ def _wants_json(request) -> bool:
 @login_required
 def board_default(request):
     chosen = request.GET.get("pipeline", "")
-    if chosen.isdigit() and Pipeline.objects.active().filter(pk=chosen).exists():
+    if chosen.isdecimal() and Pipeline.objects.active().filter(pk=chosen).exists():
         return redirect("sales:board", int(chosen))
     pipeline = pipeline_services.default_pipeline()
     if pipeline is None:

@@ -16,12 +16,14 @@ from django.views.decorators.http import require_POST
 from rapport.accounts.access import require_admin
 from rapport.core.conditions import ConditionError
 from rapport.core.conditions import validate as validate_condition
-from rapport.sales import tasks
+from rapport.core.htmx import is_htmx
+from rapport.sales import assignment_kinds, tasks
 from rapport.sales.assignment import (
     create_assignment_rule,
     delete_assignment_rule,
     update_assignment_rule,
 )
+from rapport.sales.choices import RecordKind
 from rapport.sales.forms import (
     AssignmentRuleForm,
     SalesSettingsForm,
@@ -112,37 +114,45 @@ def scoring_rule_edit(request, rule_id: int):
     )
 
 
-def _posted_condition(data) -> str:
-    """The condition field of whichever rule form sent the check: the assignment page prefixes
-    its fields (`rule-condition`) because it holds two forms; the scoring pages do not."""
-    if "condition" in data:
-        return data["condition"]
-    for name in data:
-        if name.endswith("-condition"):
-            return data[name]
+def _posted(data, name: str) -> str:
+    """The field `name` of whichever rule form sent the check: the assignment page prefixes
+    its fields (`rule-condition`) because it holds two forms; the other rule pages do not."""
+    if name in data:
+        return data[name]
+    for key in data:
+        if key.endswith(f"-{name}"):
+            return data[key]
     return ""
 
 
 @login_required
 @require_POST
 def condition_check(request):
-    """How many current leads a condition picks out (the rule editors' "Check" button)."""
+    """How many current records of the rule's kind (leads for scoring rules) a condition picks
+    out (the rule editors' "Check" button)."""
     require_admin(request.user)
-    text = _posted_condition(request.POST)[:20_000]
+    text = _posted(request.POST, "condition")[:20_000]
+    kind = _posted(request.POST, "kind")
+    kind = kind if kind in RecordKind.values else RecordKind.LEAD
+    fields = assignment_kinds.field_set(kind)
     try:
         condition = json.loads(text) if text.strip() else {"all": []}
-        validate_condition(condition, lead_field_set())
+        validate_condition(condition, fields)
     except json.JSONDecodeError as exc:
         return HttpResponse(
             f'<p class="field-error" role="alert">Not valid JSON: {escape(exc.msg)}.</p>'
         )
     except ConditionError as exc:
         return HttpResponse(f'<p class="field-error" role="alert">{escape(exc.in_words)}</p>')
-    hits, examined = rule_matches_now(condition)
-    words = escape(describe(condition, lead_field_set()))
+    if kind == RecordKind.LEAD:
+        hits, examined = rule_matches_now(condition)
+    else:
+        hits, examined = assignment_kinds.matches_now(kind, condition)
+    words = escape(describe(condition, fields))
+    records = assignment_kinds.noun(kind, plural=True)
     return HttpResponse(
         f'<p class="muted" role="status">Matches <strong>{hits}</strong> of {examined} current '
-        f"leads: {words}.</p>"
+        f"{records}: {words}.</p>"
     )
 
 
@@ -208,10 +218,32 @@ def _assignment_values(form) -> dict:
     return dict(form.cleaned_data)
 
 
+def _redraws_condition(request, form: AssignmentRuleForm) -> AssignmentRuleForm:
+    """A change of the rule's kind fetches this page again over HTMX; the kind menu says so,
+    and the answer is only the condition's builder with the new kind's fields."""
+    form.fields["kind"].widget.attrs.update(
+        {
+            "hx-get": request.path,
+            "hx-target": "#condition-block",
+            "hx-swap": "outerHTML",
+            "hx-trigger": "change",
+        }
+    )
+    return form
+
+
+def _condition_fragment(request, *, prefix: str | None):
+    name = f"{prefix}-kind" if prefix else "kind"
+    form = AssignmentRuleForm(prefix=prefix, initial={"kind": request.GET.get(name, "")})
+    return render(request, "sales/scoring/_condition_field.html", {"form": form})
+
+
 @login_required
 def assignment_rules(request):
     """The ordered assignment rules, the fallback owner and the schedule; re-run on leads."""
     require_admin(request.user)
+    if request.method == "GET" and is_htmx(request) and "rule-kind" in request.GET:
+        return _condition_fragment(request, prefix="rule")
     settings_row = get_sales_settings()
     form = AssignmentRuleForm(prefix="rule")
     settings_form = SalesSettingsForm(
@@ -258,16 +290,20 @@ def assignment_rules(request):
             )
             return redirect("sales:assignment_rules")
         status = 422
-    fields = lead_field_set()
+    fields = {kind: assignment_kinds.field_set(kind) for kind in RecordKind.values}
+    order = {kind: index for index, kind in enumerate(RecordKind.values)}
     rules = [
-        (rule, describe(rule.condition, fields))
-        for rule in AssignmentRule.objects.select_related("target_user", "target_team")
+        (rule, describe(rule.condition, fields[rule.kind]))
+        for rule in sorted(
+            AssignmentRule.objects.select_related("target_user", "target_team"),
+            key=lambda rule: (order[rule.kind], rule.position, rule.pk),
+        )
     ]
     return render(
         request,
         "sales/scoring/assignment.html",
         {
-            "form": form,
+            "form": _redraws_condition(request, form),
             "settings_form": settings_form,
             "rules": rules,
         },
@@ -279,9 +315,12 @@ def assignment_rules(request):
 def assignment_rule_edit(request, rule_id: int):
     require_admin(request.user)
     rule = get_object_or_404(AssignmentRule, pk=rule_id)
+    if request.method == "GET" and is_htmx(request) and "kind" in request.GET:
+        return _condition_fragment(request, prefix=None)
     form = AssignmentRuleForm(
         request.POST or None,
         initial={
+            "kind": rule.kind,
             "name": rule.name,
             "condition": rule.condition,
             "target_user": rule.target_user_id,
@@ -306,7 +345,7 @@ def assignment_rule_edit(request, rule_id: int):
     return render(
         request,
         "sales/scoring/rule_edit.html",
-        {"form": form, "rule": rule, "kind": "assignment"},
+        {"form": _redraws_condition(request, form), "rule": rule, "kind": "assignment"},
         status=422 if form.errors else 200,
     )
 

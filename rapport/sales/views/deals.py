@@ -30,6 +30,7 @@ from rapport.sales.forms import (
 from rapport.sales.models import Deal, LeadScore, Pipeline
 from rapport.sales.services import deals as deal_services
 from rapport.sales.services import pipelines as pipeline_services
+from rapport.sales.views.deal_lines import lines_context
 
 TIMELINE_LIMIT = 30
 
@@ -38,7 +39,7 @@ def _deal_values(form: DealForm) -> dict:
     data = form.cleaned_data
     values = {
         "name": data["name"],
-        "amount": data["amount"] or "0",
+        "amount": data.get("amount") or "0",
         "expected_close_date": data["expected_close_date"],
         "contact": data["contact"],
         "organization": data["organization"],
@@ -63,7 +64,7 @@ def deal_create(request):
     definitions = definitions_for(Entity.DEAL)
     initial = {"owner": request.user.pk}
     pipeline = pipeline_services.default_pipeline()
-    if request.GET.get("pipeline", "").isdigit():
+    if request.GET.get("pipeline", "").isascii() and request.GET.get("pipeline", "").isdigit():
         pipeline = Pipeline.objects.active().filter(pk=request.GET["pipeline"]).first() or pipeline
     if pipeline is not None:
         initial["pipeline"] = pipeline.pk
@@ -73,7 +74,7 @@ def deal_create(request):
             initial["stage"] = first_stage.pk
     for name, model in (("contact", Contact), ("organization", Organization)):
         raw = request.GET.get(name, "")
-        if raw.isdigit():
+        if raw.isascii() and raw.isdigit():
             record = model.objects.visible_to(request.user).filter(pk=raw).first()
             if record is not None:
                 initial[name] = str(record.pk)
@@ -137,7 +138,12 @@ def _log_form_for(request, contact, deal) -> dict | None:
 
 @login_required
 def deal_detail(request, deal_id: int):
-    deal = _visible_deal(request.user, deal_id)
+    return render_deal(request, _visible_deal(request.user, deal_id))
+
+
+def render_deal(request, deal: Deal, *, lines: dict | None = None, status: int = 200):
+    """The deal page; `lines` replaces the product lines' context (a failed post keeps its
+    input and shows its messages beside the fields)."""
     contact = None
     if deal.contact_id:
         contact = (
@@ -197,7 +203,9 @@ def deal_detail(request, deal_id: int):
             "custom_fields": [
                 (d.label, deal.custom_fields.get(d.key)) for d in definitions_for(Entity.DEAL)
             ],
+            "lines": lines if lines is not None else lines_context(request, deal),
         },
+        status=status,
     )
 
 
@@ -228,8 +236,13 @@ def deal_edit(request, deal_id: int):
         initial=initial,
         editing=True,
     )
+    if deal.lines.exists():
+        # The amount is the lines' total: it is changed on the deal page, line by line.
+        del form.fields["amount"]
     if request.method == "POST" and form.is_valid():
         values = _deal_values(form)
+        if "amount" not in form.fields:
+            del values["amount"]
         values.setdefault("owner", None)
         try:
             deal_services.update_deal(actor=request.user, deal=deal, **values)

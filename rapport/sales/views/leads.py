@@ -15,12 +15,13 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from rapport.accounts.access import require_write
+from rapport.accounts.access import can_write, require_write
 from rapport.accounts.models import User
 from rapport.contacts.choices import LEAD_STAGES, ContactSource, LifecycleStage
 from rapport.core.htmx import render_page_or_fragment
 from rapport.core.pagination import CursorError, keyset_page
 from rapport.sales.assignment import assign_lead, assign_lead_by_hand
+from rapport.sales.filters import filter_leads, lead_view
 from rapport.sales.forms import (
     ConvertForm,
     LeadForm,
@@ -43,10 +44,29 @@ ORDERINGS = {
     "created": ("created_at", False),
 }
 
+# The filters by the labels the toolbar shows them with.
+FILTER_LABELS = {
+    "q": "Search",
+    "stage": "Stage",
+    "source": "Source",
+    "min_score": "Score from",
+    "max_score": "Score to",
+}
+
+
+def _selection_count(user, page, filtered, first_page: bool) -> int:
+    """How many leads the selection bar's "select all" takes. A first page without a next one
+    holds them all; otherwise one count, and none for someone the bar is not shown to."""
+    if first_page and page.next_cursor is None:
+        return len(page.items)
+    if not can_write(user):
+        return 0
+    return filtered.order_by().count()
+
 
 def _int(value):
     value = (value or "").strip()
-    if value.lstrip("-").isdigit() and len(value) < 10:
+    if value.lstrip("-").isdecimal() and len(value) < 10:
         return int(value)
     return None
 
@@ -54,32 +74,20 @@ def _int(value):
 @login_required
 def lead_list(request):
     """My leads by default, best score first; also unassigned and all leads I may see."""
-    view = request.GET.get("view", "mine")
-    if view not in {"mine", "unassigned", "all"}:
-        view = "mine"
-    leads = (
-        leads_visible_to(request.user)
-        .select_related("owner", "lead_score")
-        .annotate(sort_score=Coalesce("lead_score__score", Value(UNSCORED)))
+    view = lead_view(request.GET)
+    filter_errors = []
+    try:
+        filtered = filter_leads(request.user, request.GET)
+    except ValidationError as exc:
+        filter_errors = [
+            (FILTER_LABELS.get(name, name), message)
+            for name, problems in exc.message_dict.items()
+            for message in problems
+        ]
+        filtered = leads_visible_to(request.user).none()
+    leads = filtered.select_related("owner", "lead_score").annotate(
+        sort_score=Coalesce("lead_score__score", Value(UNSCORED))
     )
-    if view == "mine":
-        leads = leads.filter(owner_id=request.user.pk)
-    elif view == "unassigned":
-        leads = leads.filter(owner__isnull=True)
-    stage = request.GET.get("stage", "")
-    if stage in LEAD_STAGES:
-        leads = leads.filter(lifecycle_stage=stage)
-    source = request.GET.get("source", "")
-    if source in ContactSource.values:
-        leads = leads.filter(source=source)
-    min_score, max_score = _int(request.GET.get("min_score")), _int(request.GET.get("max_score"))
-    if min_score is not None:
-        leads = leads.filter(lead_score__score__gte=min_score)
-    if max_score is not None:
-        leads = leads.filter(lead_score__score__lte=max_score)
-    query = (request.GET.get("q") or "").strip()[:200]
-    if query:
-        leads = leads.search(query)
     ordering = request.GET.get("sort", "-score")
     if ordering not in ORDERINGS:
         ordering = "-score"
@@ -94,6 +102,7 @@ def lead_list(request):
         )
     except CursorError as exc:
         raise Http404(str(exc)) from exc
+    first_page = not request.GET.get("cursor")
     params = request.GET.copy()
     params.pop("cursor", None)
     model = active_model()
@@ -105,11 +114,13 @@ def lead_list(request):
             "page": page,
             "leads": page.items,
             "view": view,
-            "stage": stage,
-            "source": source,
-            "min_score": min_score,
-            "max_score": max_score,
-            "q": query,
+            "stage": request.GET.get("stage", ""),
+            "source": request.GET.get("source", ""),
+            "min_score": request.GET.get("min_score", ""),
+            "max_score": request.GET.get("max_score", ""),
+            "q": request.GET.get("q", ""),
+            "filter_errors": filter_errors,
+            "selection_count": _selection_count(request.user, page, filtered, first_page),
             "sort": ordering,
             "query_string": params.urlencode(),
             "stages": [(s, LifecycleStage(s).label) for s in LEAD_STAGES],

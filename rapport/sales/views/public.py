@@ -168,7 +168,7 @@ def webform_submit(request, public_id):
     if not _origin_allowed(request, form):
         return _problem(request, None, 403, "This form does not accept submissions from this site.")
     length = request.META.get("CONTENT_LENGTH") or "0"
-    if not length.isdigit() or int(length) > MAX_BODY_BYTES:
+    if not length.isdecimal() or int(length) > MAX_BODY_BYTES:
         return _problem(request, form, 413, "The submission is too large.")
     address = _client_address(request)
     from_address, to_form = count_submission_attempt(form=form, client_address=address)

@@ -127,7 +127,7 @@ def task_create(request):
     require_write(request.user)
     initial = {"assignee": request.user.pk, "due_at": default_due()}
     for name in ("contact", "organization", "deal"):
-        if request.GET.get(name, "").isdigit():
+        if request.GET.get(name, "").isdecimal():
             initial[name] = int(request.GET[name])
     form = TaskForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():

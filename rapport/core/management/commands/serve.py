@@ -1,5 +1,6 @@
 """`rapport serve`: the web server (gunicorn + WhiteNoise) and a task worker, together, plus the
-local mail sink when no outgoing mail server is configured."""
+mail listener (IMAP IDLE) beside the worker and the local mail sink when no outgoing mail server
+is configured."""
 
 import os
 import signal
@@ -15,6 +16,12 @@ from django.core.management.base import BaseCommand, CommandError
 READY_TIMEOUT_SECONDS = 60
 STOP_TIMEOUT_SECONDS = 15
 MAIL_SINK = "mail sink"
+MAIL_LISTENER = "mail listener"
+# Helpers whose exit leaves the CRM up (only mail suffers), said on the console instead.
+OPTIONAL = {
+    MAIL_SINK: "mail cannot be sent until Rapport is restarted",
+    MAIL_LISTENER: "new mail is read at the next poll instead of as it arrives",
+}
 
 
 def _port_is_open(host: str, port: int) -> bool:
@@ -86,6 +93,13 @@ class Command(BaseCommand):
             processes["task worker"] = subprocess.Popen(
                 [sys.executable, "-m", "rapport.cli", "worker"], env=env
             )
+            # The listener only queues syncs: it needs a worker to run them.
+            if "mailidle" in get_commands():
+                processes[MAIL_LISTENER] = subprocess.Popen(
+                    [sys.executable, "-m", "rapport.cli", "mailidle"],
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                )
         mail_line = self._start_mail_sink(processes, env)
 
         stopping = False
@@ -105,13 +119,13 @@ class Command(BaseCommand):
                 self._announce(host, port, backend, run_worker, mail_line)
             while failed is None and not stopping:
                 failed = next((n for n, p in processes.items() if p.poll() is not None), None)
-                if failed == MAIL_SINK:
-                    # Without the sink only mail stops working; the CRM stays up and says so.
+                if failed in OPTIONAL:
+                    # Without it only mail suffers; the CRM stays up and says so.
                     self.stderr.write(
-                        f"The local mail sink exited (code {processes[MAIL_SINK].returncode}); "
-                        "mail cannot be sent until Rapport is restarted."
+                        f"The {failed} exited (code {processes[failed].returncode}); "
+                        f"{OPTIONAL[failed]}."
                     )
-                    processes.pop(MAIL_SINK)
+                    processes.pop(failed)
                     failed = None
                 time.sleep(0.3)
         finally:
@@ -181,7 +195,7 @@ class Command(BaseCommand):
         deadline = time.monotonic() + READY_TIMEOUT_SECONDS
         while not stopping() and time.monotonic() < deadline:
             for name, process in processes.items():
-                if name != MAIL_SINK and process.poll() is not None:
+                if name not in OPTIONAL and process.poll() is not None:
                     return name
             if _port_is_open(probe, port):
                 return None
@@ -202,6 +216,8 @@ class Command(BaseCommand):
         self.stdout.write(f"  database: {where}")
         worker = "worker running" if run_worker else "no worker"
         self.stdout.write(f"  tasks: {backend.rsplit('.', 1)[-1]} ({worker})")
+        if run_worker and "mailidle" in get_commands():
+            self.stdout.write("  incoming mail: read as it arrives (IMAP IDLE), polled as well")
         login = _demo_login()
         if login:
             self.stdout.write(f"  demo login: {login[0]} / {login[1]}")
