@@ -50,6 +50,18 @@ def percent(value) -> str:
 
 
 @register.filter
+def kpi_change(value, unit: str) -> str:
+    """The size of a change in the KPI's own unit, for after "Up" or "Down": 3.9 pp for a
+    percentage (points, not per cent of the value), 904 EUR, 2.5 days."""
+    if value is None or value == "":
+        return "—"
+    size = abs(float(value))
+    if unit == Unit.PERCENT:
+        return f"{size:.1f} pp"
+    return kpi_value(size, unit)
+
+
+@register.filter
 def signed(value) -> str:
     return "—" if value is None else f"{float(value):+g}"
 
