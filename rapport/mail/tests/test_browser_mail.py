@@ -61,6 +61,8 @@ def test_compose_from_a_contact_page_through_to_sent(
     panel.get_by_role("link", name="Compose").click()
 
     expect(page.locator("#id_to")).to_have_value("ada@example.com")
+    # htmx binds the template's change once the page has loaded: choosing earlier sends nothing.
+    page.wait_for_load_state("networkidle")
     page.locator("#id_template").select_option(label="Follow-up")
     expect(page.locator("#id_subject")).to_have_value("Following up, {{ contact.first_name }}")
     # The preview frame shows the merge fields filled in for the contact.
