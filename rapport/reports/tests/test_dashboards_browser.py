@@ -26,10 +26,11 @@ def test_home_loads_the_marketers_dashboard_and_draws_its_chart(signed_in_page):
     expect(page.locator(".dashboard-grid [aria-busy=true]")).to_have_count(0)
     chart = page.locator("canvas[data-report-chart]")
     expect(chart).to_have_count(1)
-    drawn = page.evaluate(
-        "() => !!Chart.getChart(document.querySelector('canvas[data-report-chart]'))"
+    # The chart is drawn once its widget has been swapped in: wait for it (5 s at most).
+    page.wait_for_function(
+        "() => !!Chart.getChart(document.querySelector('canvas[data-report-chart]'))",
+        timeout=5000,
     )
-    assert drawn
     expect(page.get_by_text("Not measured yet", exact=False).first).to_be_visible()
     page.screenshot(path=os.path.join(SCREENSHOTS, "rapport-dashboard-home.png"), full_page=True)
 
