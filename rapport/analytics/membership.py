@@ -99,12 +99,13 @@ def check(segment: Segment, *, now: dt.datetime | None = None) -> tuple[int, int
 
 def _record_first(segment: Segment, current: set[int], *, now: dt.datetime) -> None:
     """The first check records who is in, all or nothing: a record cut short would make the
-    next check take the rest for newcomers. On failure the segment is left unchecked."""
+    next check take the rest for newcomers. On failure the segment is left unchecked. They
+    get no `entered_at`: they were there before anyone watched."""
     try:
         with transaction.atomic():
             WatchedMember.objects.filter(segment=segment).delete()
             WatchedMember.objects.bulk_create(
-                [WatchedMember(segment=segment, contact_id=pk, entered_at=now) for pk in current],
+                [WatchedMember(segment=segment, contact_id=pk) for pk in current],
                 batch_size=CHUNK,
             )
     except Exception:

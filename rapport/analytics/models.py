@@ -395,7 +395,8 @@ class WatchedMember(models.Model):
 
     segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="watched_members")
     contact = models.ForeignKey("contacts.Contact", on_delete=models.CASCADE, related_name="+")
-    entered_at = models.DateTimeField()
+    # Empty for those already in it when it was first watched: they did not enter it then.
+    entered_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

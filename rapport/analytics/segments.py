@@ -276,7 +276,8 @@ def _category_choices():
     return [(name, name) for name in categories]
 
 
-def _owner_choices():
+def owner_choices():
+    """Active users by username, for a condition on who owns a record (every field set)."""
     from rapport.accounts.models import User
 
     users = User.objects.filter(is_active=True).order_by("username")
@@ -309,7 +310,7 @@ BASE_FIELDS = [
         "choice",
         "Contact",
         lookup="owner__username",
-        choices=_owner_choices,
+        choices=owner_choices,
     ),
     SegmentField("created", "Created on", "date", "Contact", lookup="created_at__date"),
     SegmentField(
@@ -543,6 +544,15 @@ def available_fields() -> dict[str, SegmentField]:
         field = _custom_field(definition)
         fields[field.name] = field
     return fields
+
+
+def custom_fields_of(entity: str) -> dict[str, SegmentField]:
+    """An entity's active custom fields as condition fields, dates left out: only the
+    contacts' set compares those (deals and organizations in workflows, reports)."""
+    definitions = CustomFieldDefinition.objects.filter(entity=entity, is_active=True).exclude(
+        field_type=FieldType.DATE
+    )
+    return {field.name: field for field in map(_custom_field, definitions)}
 
 
 def field_set(fields: dict[str, SegmentField]) -> FieldSet:

@@ -111,13 +111,6 @@ def _stage_names():
     return [(name, name) for name in names[:500]]
 
 
-def _owners():
-    from rapport.accounts.models import User
-
-    users = User.objects.filter(is_active=True).order_by("username")[:500]
-    return [(user.username, str(user)) for user in users]
-
-
 def _deal_statuses():
     from rapport.sales.choices import DealStatus
 
@@ -134,7 +127,12 @@ DEAL_FIELDS = [
     ),
     SegmentField("stage", "Stage", "choice", "Deal", lookup="stage__name", choices=_stage_names),
     SegmentField(
-        "owner", "Owner (username)", "choice", "Deal", lookup="owner__username", choices=_owners
+        "owner",
+        "Owner (username)",
+        "choice",
+        "Deal",
+        lookup="owner__username",
+        choices=segments.owner_choices,
     ),
     SegmentField(
         "expected_close_date", "Expected close date", "date", "Deal", lookup="expected_close_date"
@@ -168,35 +166,14 @@ OBJECTIVE_FIELDS = [
         "choice",
         "Objective",
         lookup="owner__username",
-        choices=_owners,
+        choices=segments.owner_choices,
     ),
 ]
 
-_CUSTOM_KIND = {
-    FieldType.NUMBER: "number",
-    FieldType.DECIMAL: "number",
-    FieldType.BOOLEAN: "boolean",
-    FieldType.CHOICE: "choice",
-}
-
 
 def _deal_custom_fields() -> dict[str, SegmentField]:
-    fields = {}
-    for definition in CustomFieldDefinition.objects.filter(entity=Entity.DEAL, is_active=True):
-        if definition.field_type == FieldType.DATE:
-            continue  # dates are offered to the date trigger, not to conditions
-        kind = _CUSTOM_KIND.get(definition.field_type, "text")
-        options = list(definition.choices or []) if kind == "choice" else None
-        field = SegmentField(
-            f"custom.{definition.key}",
-            definition.label,
-            kind,
-            "Custom fields",
-            lookup=f"custom_fields__{definition.key}",
-            choices=(lambda options=options: [(c, c) for c in options]) if options else None,
-        )
-        fields[field.name] = field
-    return fields
+    # Dates are offered to the date trigger, not to conditions.
+    return segments.custom_fields_of(Entity.DEAL)
 
 
 def fields_for(record_type: str) -> dict[str, SegmentField]:

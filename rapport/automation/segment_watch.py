@@ -11,6 +11,7 @@ import datetime as dt
 
 from rapport.automation.models import RecordType, Workflow
 from rapport.automation.params import Param
+from rapport.core.ids import id_from_text
 
 SEGMENT_TRIGGERS = ("segment_entered", "segment_left")
 
@@ -24,9 +25,10 @@ def _segments():
 def _segment_name(value: str) -> str | None:
     from rapport.analytics.models import Segment
 
-    if not str(value).isdecimal():
+    segment_id = id_from_text(value)
+    if segment_id is None:
         return None
-    return Segment.objects.filter(pk=int(value)).values_list("name", flat=True).first()
+    return Segment.objects.filter(pk=segment_id).values_list("name", flat=True).first()
 
 
 SEGMENT = Param(
@@ -92,9 +94,9 @@ def watched_segment_ids() -> set[int]:
         .filter(trigger_type__in=SEGMENT_TRIGGERS)
         .values_list("current_version__trigger", flat=True)
     ):
-        value = str((trigger or {}).get("segment", ""))
-        if value.isdecimal():
-            ids.add(int(value))
+        segment_id = id_from_text((trigger or {}).get("segment"))
+        if segment_id is not None:
+            ids.add(segment_id)
     return ids
 
 

@@ -27,6 +27,7 @@ from django.utils import timezone
 from rapport.automation import records
 from rapport.automation.models import RecordType, StepStatus
 from rapport.automation.params import Param, choice_label, clean_params
+from rapport.core.ids import id_from_text
 
 ALL_TYPES = (RecordType.CONTACT, RecordType.DEAL, RecordType.OBJECTIVE)
 PEOPLE = (RecordType.CONTACT, RecordType.DEAL)
@@ -171,7 +172,8 @@ def _get(model_path: str, pk):
     from django.apps import apps
 
     model = apps.get_model(model_path)
-    return model.objects.filter(pk=pk).first() if str(pk).isdecimal() else None
+    record_id = id_from_text(pk)
+    return None if record_id is None else model.objects.filter(pk=record_id).first()
 
 
 # --- steps -----------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from rapport.automation import records, steps, triggers, workflows
 from rapport.automation.forms_workflows import apply_action, editor_context, read_draft
 from rapport.automation.models import RecordType, RunStatus, Workflow, WorkflowRun
 from rapport.core.htmx import is_htmx
+from rapport.core.ids import id_from_text
 from rapport.core.widgets import RecordPicker
 from rapport.mail import secrets as stored_secrets
 
@@ -210,7 +211,7 @@ def workflow_detail(request, pk: int):
             dry_run = workflows.dry_run(
                 actor=request.user,
                 workflow=workflow,
-                record_id=int(chosen) if chosen.isdecimal() else None,
+                record_id=id_from_text(chosen),
             )
         except ValidationError as error:
             dry_run_error = " ".join(error.messages)

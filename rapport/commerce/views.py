@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from django.apps import apps
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -20,6 +21,7 @@ from rapport.commerce.forms import OrderForm, ProductForm, ShopForm, posted_line
 from rapport.commerce.models import Order, OrderLine, Product, Shop
 from rapport.contacts.models import Contact, Organization
 from rapport.core.htmx import render_page_or_fragment
+from rapport.core.ids import id_from_text
 from rapport.core.pagination import CursorError, keyset_page
 
 PAGE_SIZE = 50
@@ -31,11 +33,6 @@ def _require_write(request) -> None:
 
 def _require_admin(request) -> None:
     access.require_admin(request.user)
-
-
-def _int(value):
-    value = (value or "").strip()
-    return int(value) if value.isascii() and value.isdigit() else None
 
 
 # --------------------------------------------------------------------------- orders
@@ -52,11 +49,11 @@ def order_list(request):
     )
     params = {}
     contact = organization = None
-    if (contact_id := _int(request.GET.get("contact"))) is not None:
+    if (contact_id := id_from_text(request.GET.get("contact"))) is not None:
         contact = get_object_or_404(Contact.objects.visible_to(request.user), pk=contact_id)
         orders = orders.filter(contact=contact)
         params["contact"] = contact_id
-    if (organization_id := _int(request.GET.get("organization"))) is not None:
+    if (organization_id := id_from_text(request.GET.get("organization"))) is not None:
         organization = get_object_or_404(
             Organization.objects.visible_to(request.user), pk=organization_id
         )
@@ -103,15 +100,21 @@ def order_detail(request, pk):
         pk=pk,
     )
     transitions = sorted(STATUS_TRANSITIONS[OrderStatus(order.status)])
+    deal_visible = False
     if order.kind == OrderKind.DEAL:
         # A won deal's order follows its deal; only a refund is recorded here.
         transitions = [value for value in transitions if value == OrderStatus.REFUNDED]
+        # The customer's owner may see the order without seeing the deal: link it only when
+        # the deal would open (sales is named through the app registry: commerce sits below).
+        deals = apps.get_model("sales", "Deal").objects.visible_to(request.user)
+        deal_visible = deals.filter(pk=order.deal_id).exists()
     return render(
         request,
         "commerce/order_detail.html",
         {
             "order": order,
             "transitions": [(value, OrderStatus(value).label) for value in transitions],
+            "deal_visible": deal_visible,
             "can_write": can_write(request.user),
         },
     )
@@ -139,9 +142,9 @@ def order_create(request):
     _require_write(request)
     source = request.POST if request.method == "POST" else request.GET
     contact = organization = None
-    if (contact_id := _int(source.get("contact"))) is not None:
+    if (contact_id := id_from_text(source.get("contact"))) is not None:
         contact = get_object_or_404(Contact.objects.visible_to(request.user), pk=contact_id)
-    if (organization_id := _int(source.get("organization"))) is not None:
+    if (organization_id := id_from_text(source.get("organization"))) is not None:
         organization = get_object_or_404(
             Organization.objects.visible_to(request.user), pk=organization_id
         )

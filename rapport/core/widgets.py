@@ -6,6 +6,8 @@ from collections.abc import Callable
 
 from django import forms
 
+from rapport.core.ids import id_from_text
+
 
 class RecordPicker(forms.TextInput):
     """Pick a record by name with type-ahead, never by typing its id.
@@ -30,9 +32,10 @@ class RecordPicker(forms.TextInput):
         context = super().get_context(name, value, attrs)
         label = ""
         text = "" if value is None else str(value)
-        if text.isascii() and text.isdigit() and self.label_for is not None:
-            label = self.label_for(int(text)) or ""
-        elif text and not (text.isascii() and text.isdigit()):
+        record_id = id_from_text(text)
+        if record_id is not None and self.label_for is not None:
+            label = self.label_for(record_id) or ""
+        elif text and record_id is None:
             label, text = text, ""
         context["widget"].update(
             {

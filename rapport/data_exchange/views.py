@@ -22,6 +22,7 @@ from rapport.accounts.access import can_administer, can_write
 from rapport.contacts.filters import filter_contacts, filter_organizations
 from rapport.contacts.models import Contact, Organization
 from rapport.core.htmx import is_htmx, render_page_or_fragment
+from rapport.core.ids import id_from_text
 from rapport.core.importing import get_importer
 from rapport.core.pagination import CursorError, keyset_page
 from rapport.data_exchange import detection, exporting, quality, services, vcard
@@ -236,8 +237,8 @@ def duplicate_mark(request, entity):
     record = get_object_or_404(visible, pk=request.POST.get("record") or 0)
     other_ref = (request.POST.get("other") or "").strip()
     other = None
-    if other_ref.isdecimal():
-        other = visible.filter(pk=int(other_ref)).first()
+    if (other_id := id_from_text(other_ref)) is not None:
+        other = visible.filter(pk=other_id).first()
     elif other_ref and entity == Entity.CONTACT:
         other = visible.filter(emails__email=other_ref.lower()).exclude(pk=record.pk).first()
     elif other_ref:

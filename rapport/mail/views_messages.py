@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from rapport.accounts import access
 from rapport.accounts.forms import add_service_errors
 from rapport.contacts.models import Contact, Organization
+from rapport.core.ids import id_from_text
 from rapport.mail.choices import MessageDirection, MessageStatus
 from rapport.mail.forms import ComposeForm
 from rapport.mail.models import EmailMessage, EmailTemplate, Mailbox
@@ -175,8 +176,8 @@ def _records(request, source) -> dict:
     found = {"contact": None, "organization": None, "deal": None}
     for name, model in (("contact", Contact), ("organization", Organization), ("deal", Deal)):
         value = (source.get(name) or "").strip()
-        if value.isdecimal():
-            record = model.objects.visible_to(user).filter(pk=int(value)).first()
+        if (record_id := id_from_text(value)) is not None:
+            record = model.objects.visible_to(user).filter(pk=record_id).first()
             if record is None:
                 raise Http404(f"No such {name}.")
             found[name] = record
@@ -326,9 +327,9 @@ def compose_template(request):
         "body_html": request.GET.get("body_html", ""),
         "purpose": request.GET.get("purpose", ""),
     }
-    chosen = (request.GET.get("template") or "").strip()
-    if chosen.isdecimal():
-        template = templates.filter(pk=int(chosen)).first()
+    chosen = id_from_text(request.GET.get("template"))
+    if chosen is not None:
+        template = templates.filter(pk=chosen).first()
         if template is None:
             raise Http404("No such template.")
         initial = {
@@ -348,15 +349,15 @@ def preview_html(request):
     """The subject and body rendered for a real record, as a document for the preview frame
     (the editor's form posts into the frame). Merge problems are shown in words."""
     records = _records(request, request.POST)
-    preview_contact = (request.POST.get("preview_contact") or "").strip()
-    if preview_contact.isdecimal():
+    preview_contact = id_from_text(request.POST.get("preview_contact"))
+    if preview_contact is not None:
         records["contact"] = (
-            Contact.objects.visible_to(request.user).filter(pk=int(preview_contact)).first()
+            Contact.objects.visible_to(request.user).filter(pk=preview_contact).first()
         )
     mailbox = None
-    chosen = (request.POST.get("mailbox") or "").strip()
-    if chosen.isdecimal():
-        mailbox = Mailbox.objects.usable_by(request.user).filter(pk=int(chosen)).first()
+    chosen = id_from_text(request.POST.get("mailbox"))
+    if chosen is not None:
+        mailbox = Mailbox.objects.usable_by(request.user).filter(pk=chosen).first()
     context = {"records": records, "problem": "", "subject": "", "html": ""}
     problems = check_template(
         subject=request.POST.get("subject", ""),

@@ -29,8 +29,7 @@ from rapport.contacts.choices import LifecycleStage, OrganizationSize
 from rapport.contacts.models import Contact, Organization
 from rapport.core.condition_builder import builder_fields
 from rapport.core.conditions import ConditionError, to_q, validate
-from rapport.customfields.choices import Entity, FieldType
-from rapport.customfields.models import CustomFieldDefinition
+from rapport.customfields.choices import Entity
 from rapport.interactions.choices import Channel, Direction, InteractionKind
 from rapport.interactions.models import Interaction
 from rapport.reports.choices import Source
@@ -161,13 +160,6 @@ def _contacts_check(conditions, fields):
 # --------------------------------------------------------------------------- organizations
 
 
-def _owners():
-    from rapport.accounts.models import User
-
-    users = User.objects.filter(is_active=True).order_by("username")[:500]
-    return [(user.username, str(user)) for user in users]
-
-
 ORGANIZATION_FIELDS = [
     SegmentField("name", "Name", "text", "Organization", lookup="name"),
     SegmentField("industry", "Industry", "text", "Organization", lookup="industry"),
@@ -183,18 +175,16 @@ ORGANIZATION_FIELDS = [
     SegmentField("region", "Region", "text", "Organization", lookup="region"),
     SegmentField("country", "Country (ISO code)", "text", "Organization", lookup="country"),
     SegmentField(
-        "owner", "Owner", "choice", "Organization", lookup="owner__username", choices=_owners
+        "owner",
+        "Owner",
+        "choice",
+        "Organization",
+        lookup="owner__username",
+        choices=segments.owner_choices,
     ),
     SegmentField("created", "Created on", "date", "Organization", lookup="created_at__date"),
     SegmentField("tags", "Tags", "tags", "Organization", lookup="tags__name", many=True),
 ]
-
-_CUSTOM_KIND = {
-    FieldType.NUMBER: "number",
-    FieldType.DECIMAL: "number",
-    FieldType.BOOLEAN: "boolean",
-    FieldType.CHOICE: "choice",
-}
 
 
 def _with_custom_fields(base: list[SegmentField], entity: str | None):
@@ -203,23 +193,8 @@ def _with_custom_fields(base: list[SegmentField], entity: str | None):
 
     def fields() -> dict[str, SegmentField]:
         result = {f.name: f for f in base}
-        if entity is None:
-            return result
-        definitions = CustomFieldDefinition.objects.filter(entity=entity, is_active=True).exclude(
-            field_type=FieldType.DATE
-        )
-        for definition in definitions:
-            kind = _CUSTOM_KIND.get(definition.field_type, "text")
-            options = list(definition.choices or []) if kind == "choice" else None
-            name = f"custom.{definition.key}"
-            result[name] = SegmentField(
-                name,
-                definition.label,
-                kind,
-                "Custom fields",
-                lookup=f"custom_fields__{definition.key}",
-                choices=(lambda options=options: [(c, c) for c in options]) if options else None,
-            )
+        if entity is not None:
+            result.update(segments.custom_fields_of(entity))
         return result
 
     return fields
@@ -341,7 +316,7 @@ ORDER_FIELDS = [
         "choice",
         "Contact",
         lookup="contact__owner__username",
-        choices=_owners,
+        choices=segments.owner_choices,
     ),
     SegmentField(
         "organization", "Organization", "text", "Organization", lookup="organization__name"
@@ -357,10 +332,20 @@ TASK_FIELDS = [
         "priority", "Priority", "choice", "Task", lookup="priority", choices=_choices(TaskPriority)
     ),
     SegmentField(
-        "assignee", "Assignee", "choice", "Task", lookup="assignee__username", choices=_owners
+        "assignee",
+        "Assignee",
+        "choice",
+        "Task",
+        lookup="assignee__username",
+        choices=segments.owner_choices,
     ),
     SegmentField(
-        "created_by", "Created by", "choice", "Task", lookup="created_by__username", choices=_owners
+        "created_by",
+        "Created by",
+        "choice",
+        "Task",
+        lookup="created_by__username",
+        choices=segments.owner_choices,
     ),
     SegmentField("due", "Due on", "date", "Task", lookup="due_at__date"),
     SegmentField("completed", "Completed on", "date", "Task", lookup="completed_at__date"),
@@ -389,7 +374,12 @@ INTERACTION_FIELDS = [
         "duration_minutes", "Duration (minutes)", "number", "Interaction", lookup="duration_minutes"
     ),
     SegmentField(
-        "actor", "Logged by", "choice", "Interaction", lookup="actor__username", choices=_owners
+        "actor",
+        "Logged by",
+        "choice",
+        "Interaction",
+        lookup="actor__username",
+        choices=segments.owner_choices,
     ),
     SegmentField(
         "contact.lifecycle_stage",

@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 from django.db.models import Count, Sum
 
 from rapport.core.currency import CompanyTotal, RateBook, company_total
+from rapport.core.ids import id_from_text
 from rapport.core.pagination import Page, encode_cursor, keyset_page
 from rapport.sales.choices import DealStatus
 from rapport.sales.models import Deal, Pipeline, Stage
@@ -38,8 +39,8 @@ class BoardFilters:
         for name in ("owner_id", "team_id"):
             raw = (params.get(name) or "").strip()
             if raw:
-                if raw.isdecimal() and len(raw) < 19:
-                    values[name] = int(raw)
+                if (record_id := id_from_text(raw)) is not None:
+                    values[name] = record_id
                 else:
                     errors[name] = "Choose from the list."
         raw = (params.get("close_month") or "").strip()

@@ -16,6 +16,7 @@ from django.db.models.functions import Coalesce, Concat, Lower
 
 from rapport.contacts.search import MOST_WORDS, query_terms
 from rapport.core.bulk import LIST_STATE
+from rapport.core.ids import id_from_text
 from rapport.sales.choices import DealStatus
 from rapport.sales.models import Deal
 
@@ -103,11 +104,6 @@ def _first(params: Mapping, name: str) -> str:
     return (values[-1] if values else "").strip()
 
 
-def _id(text: str) -> int | None:
-    # ASCII only: "²" is a digit to isdigit() but not to int().
-    return int(text) if text.isascii() and text.isdigit() and len(text) < 12 else None
-
-
 def _date(text: str, errors: dict, name: str) -> dt.date | None:
     try:
         return dt.date.fromisoformat(text)
@@ -163,7 +159,7 @@ def filter_deals(actor, params: Mapping):
     errors: dict[str, list[str]] = {}
     for name in ("pipeline", "stage"):
         if first.get(name):
-            pk = _id(first[name])
+            pk = id_from_text(first[name])
             if pk is None:
                 errors[name] = [f"Choose a {name} from the list."]
             else:
@@ -174,7 +170,7 @@ def filter_deals(actor, params: Mapping):
     elif owner == "none":
         deals = deals.filter(owner__isnull=True)
     elif owner:
-        pk = _id(owner)
+        pk = id_from_text(owner)
         if pk is None:
             errors["owner"] = ["Choose “me”, “nobody” or a person from the list."]
         else:

@@ -22,6 +22,7 @@ from rapport.contacts.models import Contact, Organization
 from rapport.contacts.suggest import label_of
 from rapport.core.condition_builder import ConditionJSONField, builder_fields
 from rapport.core.currency import COMMON_CURRENCIES
+from rapport.core.ids import id_from_text
 from rapport.core.widgets import RecordPicker
 from rapport.customfields.forms import add_custom_fields
 from rapport.sales.assignment_kinds import builder_fields_for, noun
@@ -91,8 +92,8 @@ class RecordField(forms.CharField):
         if not value:
             return None
         records = self.model.objects.visible_to(user)
-        if value.isascii() and value.isdigit():
-            found = records.filter(pk=int(value)).first()
+        if (record_id := id_from_text(value)) is not None:
+            found = records.filter(pk=record_id).first()
         elif self.model is Contact:
             found = records.filter(primary_email__iexact=value).first()
         else:

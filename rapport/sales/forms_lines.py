@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.urls import reverse_lazy
 
+from rapport.core.ids import id_from_text
 from rapport.core.widgets import RecordPicker
 from rapport.sales.services.deal_lines import MAX_QUANTITY, product_model
 
@@ -56,8 +57,8 @@ class DealLineForm(LineValuesForm):
         product's exact name or SKU."""
         value = self.cleaned_data["product"].strip()
         products = product_model().objects.active()
-        if value.isascii() and value.isdigit():
-            found = products.filter(pk=int(value)).first()
+        if (product_id := id_from_text(value)) is not None:
+            found = products.filter(pk=product_id).first()
         else:
             found = products.filter(Q(name__iexact=value) | Q(sku__iexact=value)).first()
         if found is None:

@@ -21,7 +21,7 @@ class Migration(migrations.Migration):
             name='WatchedMember',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('entered_at', models.DateTimeField()),
+                ('entered_at', models.DateTimeField(blank=True, null=True)),
                 ('contact', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='contacts.contact')),
                 ('segment', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='watched_members', to='analytics.segment')),
             ],

@@ -183,3 +183,15 @@ def test_a_first_check_that_cannot_evaluate_leaves_the_next_one_first(admin_user
     Segment.objects.filter(pk=segment.pk).update(conditions=CUSTOMERS)
     assert membership.check(Segment.objects.get(pk=segment.pk), now=_later(2)) == (0, 0)
     assert WatchedMember.objects.filter(segment=segment).count() == 1
+
+
+def test_who_was_in_before_anyone_watched_has_no_entry_date(admin_user, owner):
+    segment = create_segment(actor=admin_user, name="Customers", conditions=CUSTOMERS)
+    ada = make_contact(actor=owner, owner=owner, lifecycle_stage="customer")
+    membership.check(segment, now=_later(1))
+    bob = make_contact(actor=owner, owner=owner, lifecycle_stage="customer")
+    membership.check(Segment.objects.get(pk=segment.pk), now=_later(2))
+    dates = dict(WatchedMember.objects.values_list("contact_id", "entered_at"))
+    # Growth figures ("joined in the last 30 days") count Bob, not Ada.
+    assert dates[ada.pk] is None
+    assert dates[bob.pk] is not None

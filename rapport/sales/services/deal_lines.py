@@ -21,6 +21,7 @@ from rapport.audit.models import ChangeAction
 from rapport.audit.services import record_change
 from rapport.core import revenue
 from rapport.core.events import emit
+from rapport.core.ids import id_from_text
 from rapport.sales import events
 from rapport.sales.choices import DealStatus
 from rapport.sales.models import Deal, DealLine
@@ -44,18 +45,12 @@ def product_model():
 # --------------------------------------------------------------------------- checks
 
 
-def _is_number(text: str) -> bool:
-    # ASCII only: "²" is a digit to isdigit() but not to int().
-    text = text.strip()
-    return text.isascii() and text.isdigit()
-
-
 def _clean_product(value, errors: dict):
     Product = product_model()
     if isinstance(value, Product):
         return value
-    if isinstance(value, str) and _is_number(value):
-        value = int(value.strip())
+    if isinstance(value, str) and id_from_text(value) is not None:
+        value = id_from_text(value)
     if value in (None, ""):
         errors.setdefault("product", []).append("Choose a product.")
         return None
@@ -69,8 +64,8 @@ def _clean_product(value, errors: dict):
 
 
 def _clean_quantity(value, errors: dict) -> int:
-    if isinstance(value, str) and _is_number(value):
-        value = int(value.strip())
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        value = int(value.strip())  # ASCII only: "²" is a digit to isdigit(), not to int()
     if isinstance(value, bool) or not isinstance(value, int):
         errors.setdefault("quantity", []).append("Give a whole number.")
         return 1

@@ -320,3 +320,21 @@ def test_a_deal_with_lines_keeps_its_currency(deal, owner, tea):
     assert "remove them first" in caught.value.message_dict["currency"][0]
     deal.refresh_from_db()
     assert deal.currency == "EUR"
+
+
+def test_the_orders_page_links_the_deal_only_for_who_may_open_it(deal, owner, stages, client):
+    from django.urls import reverse
+
+    from rapport.accounts.tests.factories import RoleFactory, UserFactory
+
+    move_deal(actor=owner, deal=deal, stage=stages["Won"])
+    url = reverse("commerce:order_detail", args=[_deal_order(deal).pk])
+    deal_url = reverse("sales:deal_detail", args=[deal.pk])
+    client.force_login(owner)
+    assert deal_url in client.get(url).content.decode()
+    # Sees every customer and order, but only their own deals.
+    clerk = UserFactory(role=RoleFactory(scopes={"contacts": "all", "sales": "own"}))
+    client.force_login(clerk)
+    page = client.get(url)
+    assert page.status_code == 200
+    assert deal_url not in page.content.decode()

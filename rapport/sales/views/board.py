@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 from rapport.accounts.access import require_admin, require_write
 from rapport.accounts.models import Team
 from rapport.core.exchange import load_rate_book
+from rapport.core.ids import id_from_text
 from rapport.core.pagination import CursorError
 from rapport.sales import board as board_reads
 from rapport.sales import reports
@@ -32,9 +33,9 @@ def _wants_json(request) -> bool:
 
 @login_required
 def board_default(request):
-    chosen = request.GET.get("pipeline", "")
-    if chosen.isdecimal() and Pipeline.objects.active().filter(pk=chosen).exists():
-        return redirect("sales:board", int(chosen))
+    chosen = id_from_text(request.GET.get("pipeline"))
+    if chosen is not None and Pipeline.objects.active().filter(pk=chosen).exists():
+        return redirect("sales:board", chosen)
     pipeline = pipeline_services.default_pipeline()
     if pipeline is None:
         return render(request, "sales/board/empty.html", {})

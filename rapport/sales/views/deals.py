@@ -15,6 +15,7 @@ from rapport.accounts.access import Action, require_write
 from rapport.audit.querysets import history_of
 from rapport.contacts.models import Contact, Organization
 from rapport.core.htmx import panel_entries
+from rapport.core.ids import id_from_text
 from rapport.customfields.choices import Entity
 from rapport.customfields.forms import raw_custom_values
 from rapport.customfields.services import definitions_for
@@ -64,8 +65,8 @@ def deal_create(request):
     definitions = definitions_for(Entity.DEAL)
     initial = {"owner": request.user.pk}
     pipeline = pipeline_services.default_pipeline()
-    if request.GET.get("pipeline", "").isascii() and request.GET.get("pipeline", "").isdigit():
-        pipeline = Pipeline.objects.active().filter(pk=request.GET["pipeline"]).first() or pipeline
+    if (chosen := id_from_text(request.GET.get("pipeline"))) is not None:
+        pipeline = Pipeline.objects.active().filter(pk=chosen).first() or pipeline
     if pipeline is not None:
         initial["pipeline"] = pipeline.pk
         initial["currency"] = pipeline.currency
@@ -73,9 +74,8 @@ def deal_create(request):
         if first_stage is not None:
             initial["stage"] = first_stage.pk
     for name, model in (("contact", Contact), ("organization", Organization)):
-        raw = request.GET.get(name, "")
-        if raw.isascii() and raw.isdigit():
-            record = model.objects.visible_to(request.user).filter(pk=raw).first()
+        if (record_id := id_from_text(request.GET.get(name))) is not None:
+            record = model.objects.visible_to(request.user).filter(pk=record_id).first()
             if record is not None:
                 initial[name] = str(record.pk)
                 initial.setdefault("name", f"{record} deal")

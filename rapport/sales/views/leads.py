@@ -19,6 +19,7 @@ from rapport.accounts.access import can_write, require_write
 from rapport.accounts.models import User
 from rapport.contacts.choices import LEAD_STAGES, ContactSource, LifecycleStage
 from rapport.core.htmx import render_page_or_fragment
+from rapport.core.ids import id_from_text
 from rapport.core.pagination import CursorError, keyset_page
 from rapport.sales.assignment import assign_lead, assign_lead_by_hand
 from rapport.sales.filters import filter_leads, lead_view
@@ -62,13 +63,6 @@ def _selection_count(user, page, filtered, first_page: bool) -> int:
     if not can_write(user):
         return 0
     return filtered.order_by().count()
-
-
-def _int(value):
-    value = (value or "").strip()
-    if value.lstrip("-").isdecimal() and len(value) < 10:
-        return int(value)
-    return None
 
 
 @login_required
@@ -252,7 +246,7 @@ def lead_assign(request, contact_id: int):
     """Re-run the assignment rules for this lead, or give it to the chosen person."""
     require_write(request.user)
     lead = _lead(request.user, contact_id)
-    owner_id = _int(request.POST.get("owner"))
+    owner_id = id_from_text(request.POST.get("owner"))
     try:
         if owner_id:
             owner = User.objects.filter(pk=owner_id, is_active=True).first()

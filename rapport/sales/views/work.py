@@ -16,6 +16,7 @@ from django.views.decorators.http import require_POST
 from rapport.accounts.access import require_write
 from rapport.contacts.models import Contact, Organization
 from rapport.core.htmx import is_htmx
+from rapport.core.ids import id_from_text
 from rapport.sales.forms import QuickTaskForm, TaskForm, add_service_errors, default_due
 from rapport.sales.models import Deal, Notification, Task
 from rapport.sales.services import work
@@ -127,8 +128,8 @@ def task_create(request):
     require_write(request.user)
     initial = {"assignee": request.user.pk, "due_at": default_due()}
     for name in ("contact", "organization", "deal"):
-        if request.GET.get(name, "").isdecimal():
-            initial[name] = int(request.GET[name])
+        if (record_id := id_from_text(request.GET.get(name))) is not None:
+            initial[name] = record_id
     form = TaskForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
