@@ -211,6 +211,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en-us"
+# How pages write dates, numbers and money ("de_DE", "en-gb"); empty: the locale LANGUAGE_CODE names.
+RAPPORT_LOCALE = os.environ.get("RAPPORT_LOCALE", "")
 TIME_ZONE = os.environ.get("RAPPORT_TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True

@@ -17,6 +17,7 @@ from django.urls import reverse
 from rapport.commerce.models import Order
 from rapport.contacts import hierarchy
 from rapport.contacts.models import Organization
+from rapport.core import display
 from rapport.sales.models import Deal
 
 Money = dict[str, Decimal]
@@ -28,7 +29,9 @@ def _add(into: Money, more: Money) -> None:
 
 
 def _money_text(money: Money) -> str:
-    return " · ".join(f"{currency} {amount:,.0f}" for currency, amount in sorted(money.items()))
+    return " · ".join(
+        display.money_text(amount, currency) for currency, amount in sorted(money.items())
+    )
 
 
 def _by_organization(rows, value: str) -> dict[int, Money]:

@@ -20,7 +20,7 @@ import datetime as dt
 import logging
 from collections.abc import Iterable
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from rapport.analytics.choices import SegmentKind
@@ -83,18 +83,50 @@ def check(segment: Segment, *, now: dt.datetime | None = None) -> tuple[int, int
     stored = set(WatchedMember.objects.filter(segment=segment).values_list("contact_id", flat=True))
     entered = sorted(current - stored)
     left = sorted(stored - current)
+    # A check that outlasts the clock's tick can meet the next one (which may start as soon as
+    # this one has): each emits only the rows it inserted or deleted itself, so nobody enters
+    # or leaves twice.
+    entered_count = left_count = 0
     for chunk in _chunks(entered):
         with transaction.atomic():
-            WatchedMember.objects.bulk_create(
-                [WatchedMember(segment=segment, contact_id=pk, entered_at=now) for pk in chunk],
-                ignore_conflicts=True,
-            )
-            events.emit_many(SegmentEntered(segment.pk, pk) for pk in chunk)
+            inserted = _insert_members(segment.pk, chunk, now)
+            events.emit_many(SegmentEntered(segment.pk, pk) for pk in inserted)
+            entered_count += len(inserted)
     for chunk in _chunks(left):
         with transaction.atomic():
-            WatchedMember.objects.filter(segment=segment, contact_id__in=chunk).delete()
-            events.emit_many(SegmentLeft(segment.pk, pk) for pk in chunk)
-    return len(entered), len(left)
+            deleted = _delete_members(segment.pk, chunk)
+            events.emit_many(SegmentLeft(segment.pk, pk) for pk in deleted)
+            left_count += len(deleted)
+    return entered_count, left_count
+
+
+def _insert_members(segment_id: int, contact_ids: list[int], now: dt.datetime) -> list[int]:
+    """Insert the members not yet recorded; the contact ids this call inserted."""
+    table = connection.ops.quote_name(WatchedMember._meta.db_table)
+    stamp = connection.ops.adapt_datetimefield_value(now)
+    rows = ", ".join(["(%s, %s, %s)"] * len(contact_ids))
+    params = [value for pk in contact_ids for value in (segment_id, pk, stamp)]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            # The table is the model's and `rows` only placeholders: the values are parameters.
+            f"INSERT INTO {table} (segment_id, contact_id, entered_at) VALUES {rows} "  # noqa: S608
+            "ON CONFLICT (segment_id, contact_id) DO NOTHING RETURNING contact_id",
+            params,
+        )
+        return sorted(row[0] for row in cursor.fetchall())
+
+
+def _delete_members(segment_id: int, contact_ids: list[int]) -> list[int]:
+    """Delete the members still recorded; the contact ids this call deleted."""
+    table = connection.ops.quote_name(WatchedMember._meta.db_table)
+    marks = ", ".join(["%s"] * len(contact_ids))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"DELETE FROM {table} WHERE segment_id = %s AND contact_id IN ({marks}) "  # noqa: S608
+            "RETURNING contact_id",
+            [segment_id, *contact_ids],
+        )
+        return sorted(row[0] for row in cursor.fetchall())
 
 
 def _record_first(segment: Segment, current: set[int], *, now: dt.datetime) -> None:

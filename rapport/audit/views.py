@@ -23,6 +23,8 @@ from rapport.accounts.views_admin import administrator_required
 from rapport.audit.models import ChangeAction, ChangeRecord
 from rapport.audit.services import diff
 from rapport.audit.wording import ChangeWords, record_kind
+from rapport.core import formatting
+from rapport.core.display import display_locale
 from rapport.core.htmx import is_htmx
 from rapport.core.pagination import CursorError, keyset_page
 
@@ -183,6 +185,13 @@ def change_list(request):
     return response
 
 
+def _when(moment, zone) -> str:
+    """ "Dec 7, 3:05 PM CET": the zone named, since the panel may render in another one."""
+    local = timezone.localtime(moment, zone)
+    today = timezone.localtime(timezone.now(), zone).date()
+    return f"{formatting.format_moment(local, display_locale(), today)} {dateformat.format(local, 'T')}"
+
+
 def history_panel_context(request, obj) -> dict | None:
     """The history panel of a contact's or organization's 360° page, for those who may see it.
 
@@ -207,7 +216,7 @@ def history_panel_context(request, obj) -> dict | None:
         {
             "record": record,
             # Pre-formatted: the page renders panels in its own time zone, not the reader's.
-            "when": dateformat.format(timezone.localtime(record.occurred_at, zone), "Y-m-d H:i T"),
+            "when": _when(record.occurred_at, zone),
             "rows": change_rows(record, words),
         }
         for record in records[:HISTORY_SHOWN]

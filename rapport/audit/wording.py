@@ -16,7 +16,10 @@ from functools import cache
 
 from django.apps import apps
 from django.db import models
-from django.utils import dateformat, timezone
+from django.utils import timezone
+
+from rapport.core import formatting
+from rapport.core.display import display_locale
 
 VALUE_SHOWN = 200  # characters of one value; the rest is cut with "…"
 NOTHING = "—"
@@ -78,6 +81,7 @@ class ChangeWords:
 
     def __init__(self, records, zone=None):
         self.zone = zone or timezone.get_current_timezone()
+        self.today = timezone.localtime(timezone.now(), self.zone).date()
         self._custom_labels: dict[str, dict[str, str]] = {}
         wanted: dict[type, set] = defaultdict(set)
         for record in records:
@@ -170,7 +174,7 @@ class ChangeWords:
             day = dt.date.fromisoformat(text[:10])
         except ValueError:
             return text
-        return dateformat.format(day, "j M Y")
+        return formatting.format_day(day, display_locale(), self.today)
 
     def _moment(self, text: str) -> str:
         try:
@@ -179,7 +183,8 @@ class ChangeWords:
             return text
         if timezone.is_naive(moment):
             moment = timezone.make_aware(moment, dt.UTC)
-        return dateformat.format(timezone.localtime(moment, self.zone), "j M Y H:i")
+        local = timezone.localtime(moment, self.zone)
+        return formatting.format_moment(local, display_locale(), self.today)
 
     # --- rows ----------------------------------------------------------------------------------
 

@@ -65,8 +65,11 @@ LOOP_WINDOW = dt.timedelta(hours=1)
 LEASE = dt.timedelta(minutes=10)
 # A queued run whose task has not taken it by then is taken by the clock.
 QUEUED_GRACE = dt.timedelta(minutes=1)
-# Runs one task takes in turn (`queue_runs`).
-RUNS_PER_TASK = 50
+# Runs one task takes together (`queue_runs`, `chunks.advance_many`): beyond about a hundred a
+# chunk's own statements no longer show in the cost per run (benchmarks/bench_segments.py).
+RUNS_PER_TASK = 100
+# `_take_step` reads the run's record of the step itself.
+UNREAD = object()
 
 
 @dataclass
@@ -250,16 +253,21 @@ def recent_runs(workflow: Workflow, keys: list[str], *, now: dt.datetime) -> dic
     return {row["record_key"]: row["count"] for row in rows}
 
 
-def queue_runs(run_ids: list[int]) -> None:
-    """Queue runs a task per `RUNS_PER_TASK`: a queue entry per run costs more than the run's
-    own steps when thousands enter at once. A task lost with its runs leaves them queued,
-    and the clock takes queued runs after `QUEUED_GRACE`."""
+def queue_runs(run_ids: list[int], run_after: dt.datetime | None = None) -> None:
+    """Queue runs a task per `RUNS_PER_TASK` (at `run_after`, when given): a queue entry per
+    run costs more than the run's own steps when thousands enter at once, and the task takes
+    each step for its runs together (`chunks`). A task lost with its runs leaves them to the
+    clock: queued runs after `QUEUED_GRACE`, waiting ones when due."""
     from rapport.automation import tasks
+    from rapport.core import schedules
 
     for start in range(0, len(run_ids), RUNS_PER_TASK):
         chunk = run_ids[start : start + RUNS_PER_TASK]
         try:
-            tasks.run_workflows.enqueue(workflow_run_ids=chunk)
+            if run_after is None:
+                tasks.run_workflows.enqueue(workflow_run_ids=chunk)
+            else:
+                schedules.queue_later(tasks.run_workflows, run_after, workflow_run_ids=chunk)
         except Exception:
             logger.exception(
                 "could not queue %s workflow runs; the clock will take them", len(chunk)
@@ -283,18 +291,28 @@ def queue_run(run_id: int, run_after: dt.datetime | None = None) -> None:
 # --- running ---------------------------------------------------------------------------------
 
 
+def claimable(now: dt.datetime) -> Q:
+    """Runs a worker may take now: queued or waiting and due, or held by a worker that died."""
+    return (
+        Q(status__in=[RunStatus.QUEUED, RunStatus.WAITING], resume_at__isnull=True)
+        | Q(status__in=[RunStatus.QUEUED, RunStatus.WAITING], resume_at__lte=now)
+        | Q(status=RunStatus.RUNNING, lease_until__lt=now)
+    )
+
+
 def _claim(run_id: int, now: dt.datetime) -> str | None:
     token = uuid.uuid4().hex
     claimed = (
         WorkflowRun.objects.filter(pk=run_id)
-        .filter(
-            Q(status__in=[RunStatus.QUEUED, RunStatus.WAITING], resume_at__isnull=True)
-            | Q(status__in=[RunStatus.QUEUED, RunStatus.WAITING], resume_at__lte=now)
-            | Q(status=RunStatus.RUNNING, lease_until__lt=now)
-        )
+        .filter(claimable(now))
         .update(status=RunStatus.RUNNING, lease_token=token, lease_until=now + LEASE)
     )
     return token if claimed else None
+
+
+def work_of(run: WorkflowRun) -> dict:
+    """The work context a run's changes are stamped with (`core.context.work_context`)."""
+    return {"source": "workflow", "task_id": f"workflow-run-{run.pk}"}
 
 
 def _event_fields(run: WorkflowRun) -> dict:
@@ -346,7 +364,7 @@ def advance(run_id: int, *, now: dt.datetime | None = None) -> str | None:
     if _claim(run_id, now) is None:
         return None
     run = WorkflowRun.objects.select_related("workflow", "version").get(pk=run_id)
-    with work_context(source="workflow", task_id=f"workflow-run-{run.pk}"):
+    with work_context(**work_of(run)):
         return _advance(run, now)
 
 
@@ -381,10 +399,12 @@ def _advance(run: WorkflowRun, now: dt.datetime) -> str:
     return run.status
 
 
-def _take_step(run: WorkflowRun, instruction: Instruction, record, now) -> str:
-    """One step with its record and the run's new position, in the caller's transaction."""
+def _take_step(run: WorkflowRun, instruction: Instruction, record, now, existing=UNREAD) -> str:
+    """One step with its record and the run's new position, in the caller's transaction.
+    `existing`: the run's record of this step (None: not taken yet), when the caller read it."""
     step = instruction.step
-    existing = WorkflowStepRun.objects.filter(run=run, step_key=instruction.key).first()
+    if existing is UNREAD:
+        existing = WorkflowStepRun.objects.filter(run=run, step_key=instruction.key).first()
     if existing is not None:
         if existing.status == StepStatus.WAITING:
             existing.status = StepStatus.DONE
@@ -481,16 +501,18 @@ def _take_step(run: WorkflowRun, instruction: Instruction, record, now) -> str:
 def resume_due(*, now: dt.datetime | None = None, limit: int = 500) -> int:
     """Run every due run: waits that are over, queued runs whose task was lost, runs whose
     worker died (lease over). Returns how many were taken up."""
+    from rapport.automation import chunks
+
     now = now or timezone.now()
     due = WorkflowRun.objects.filter(
         Q(status=RunStatus.WAITING, resume_at__lte=now)
         | Q(status=RunStatus.QUEUED, started_at__lte=now - QUEUED_GRACE)
         | Q(status=RunStatus.RUNNING, lease_until__lt=now)
     ).order_by("resume_at", "pk")
+    run_ids = list(due.values_list("pk", flat=True)[:limit])
     taken = 0
-    for run_id in list(due.values_list("pk", flat=True)[:limit]):
-        if advance(run_id, now=now) is not None:
-            taken += 1
+    for start in range(0, len(run_ids), RUNS_PER_TASK):
+        taken += chunks.advance_many(run_ids[start : start + RUNS_PER_TASK], now=now)
     return taken
 
 

@@ -44,6 +44,9 @@ class StepContext:
     settings: dict
     key: str
     now: dt.datetime = field(default_factory=timezone.now)
+    # The work context the run's changes are stamped with (`runner.work_of`), for a step
+    # taken for many runs at once.
+    work: dict = field(default_factory=dict)
 
     @property
     def by(self) -> str:
@@ -93,6 +96,16 @@ class Step:
         return self.label
 
     def run(self, ctx: StepContext) -> Result:  # pragma: no cover - every step overrides it
+        raise NotImplementedError
+
+    def takes_together(self, record_type: str) -> bool:
+        """Whether `run_many` can take this step for many records of the type at once."""
+        return False
+
+    def run_many(self, contexts: list[StepContext]) -> list[Result]:
+        """`run` for each context (one per record, all with the same settings), at once: the
+        same effects, records and results, or an exception and nothing written (the runner
+        then takes them one by one)."""
         raise NotImplementedError
 
     def preview(self, ctx: StepContext) -> str:
@@ -420,10 +433,7 @@ class _TagStep(Step):
         current = list(ctx.record.tags.values_list("name", flat=True))
         has = any(name.casefold() == tag.casefold() for name in current)
         if has == self.adds:
-            return Result(
-                StepStatus.SKIPPED,
-                f"Already tagged “{tag}”" if self.adds else f"Not tagged “{tag}”",
-            )
+            return self._result(tag, changed=False)
         tags = (
             [*current, tag]
             if self.adds
@@ -433,7 +443,30 @@ class _TagStep(Step):
             update_contact(actor=None, contact=ctx.record, tags=tags)
         else:
             update_deal(actor=None, deal=ctx.record, tags=tags)
-        return done(f"Tag “{tag}” {'added' if self.adds else 'removed'}")
+        return self._result(tag, changed=True)
+
+    def _result(self, tag: str, *, changed: bool) -> Result:
+        if changed:
+            return done(f"Tag “{tag}” {'added' if self.adds else 'removed'}")
+        return Result(
+            StepStatus.SKIPPED, f"Already tagged “{tag}”" if self.adds else f"Not tagged “{tag}”"
+        )
+
+    def takes_together(self, record_type):
+        return record_type == RecordType.CONTACT
+
+    def run_many(self, contexts):
+        from rapport.contacts.tagging import tag_contacts
+
+        tag = contexts[0].settings["tag"]
+        changed = tag_contacts(
+            actor=None,
+            contacts=[ctx.record for ctx in contexts],
+            tag=tag,
+            adds=self.adds,
+            work={ctx.record.pk: ctx.work for ctx in contexts},
+        )
+        return [self._result(tag, changed=changed[ctx.record.pk]) for ctx in contexts]
 
 
 class AddTag(_TagStep):
@@ -550,21 +583,45 @@ class NotifyUser(Step):
             return "Would notify nobody: no such active user"
         return f"Would notify {recipient}: “{ctx.settings['title']}”"
 
+    NOBODY = "Nobody to notify: the record has no owner, or the user is deactivated."
+
+    def _notice(self, ctx, recipient) -> dict:
+        return {
+            "recipient": recipient,
+            "kind": "workflow",
+            "title": ctx.settings["title"],
+            "body": ctx.settings.get("message", "") or f"{records.label(ctx.record)} ({ctx.by})",
+            "url": records.url_of(ctx.record),
+            "dedupe_key": f"workflow-run:{ctx.run.pk}:{ctx.key}",
+        }
+
     def run(self, ctx):
         from rapport.sales.services.work import notify
 
         recipient = self._recipient(ctx)
         if recipient is None or not recipient.is_active:
-            return failed("Nobody to notify: the record has no owner, or the user is deactivated.")
-        notify(
-            recipient=recipient,
-            kind="workflow",
-            title=ctx.settings["title"],
-            body=ctx.settings.get("message", "") or f"{records.label(ctx.record)} ({ctx.by})",
-            url=records.url_of(ctx.record),
-            dedupe_key=f"workflow-run:{ctx.run.pk}:{ctx.key}",
-        )
+            return failed(self.NOBODY)
+        notify(**self._notice(ctx, recipient))
         return done(f"{recipient} notified")
+
+    def takes_together(self, record_type):
+        return True
+
+    def run_many(self, contexts):
+        from rapport.sales.services.notifications import Notice, notify_many
+
+        chosen = contexts[0].settings.get("user", "owner")
+        someone = None if chosen == "owner" else _get("accounts.User", chosen)
+        results, notices = [], []
+        for ctx in contexts:
+            recipient = records.owner_of(ctx.record) if chosen == "owner" else someone
+            if recipient is None or not recipient.is_active:
+                results.append(failed(self.NOBODY))
+                continue
+            notices.append(Notice(**self._notice(ctx, recipient)))
+            results.append(done(f"{recipient} notified"))
+        notify_many(notices)
+        return results
 
 
 class CallWebhook(Step):
@@ -637,7 +694,18 @@ class CallWebhook(Step):
         return done(f"The receiver answered {response.status}")
 
 
-class Wait(Step):
+class _ReadsOnly:
+    """A step whose `run` writes nothing and reads only the record in hand, so taking it for
+    many runs is taking it for each in turn (their records are written together)."""
+
+    def takes_together(self, record_type):
+        return True
+
+    def run_many(self, contexts):
+        return [self.run(ctx) for ctx in contexts]
+
+
+class Wait(_ReadsOnly, Step):
     type = "wait"
     label = "Wait"
     record_types = ALL_TYPES
@@ -686,7 +754,7 @@ class Wait(Step):
         )
 
 
-class WaitUntilDate(Step):
+class WaitUntilDate(_ReadsOnly, Step):
     type = "wait_until_date"
     label = "Wait until a date"
     record_types = ALL_TYPES
@@ -771,6 +839,23 @@ class _ConditionStep(Step):
             return True, f"Met: {words}"
         misses = records.explain(ctx.record_type, condition, ctx.record.pk, now=ctx.now)
         return False, "Not met: " + ("; ".join(misses) if misses else words)
+
+    def check_many(self, contexts: list[StepContext]) -> list[tuple[bool, str]]:
+        """`check` for many records (one context each, the same settings): a query for the
+        condition and one per condition that fails for some of them, not per record."""
+        first = contexts[0]
+        condition = first.settings.get("condition") or {"all": []}
+        ids = [ctx.record.pk for ctx in contexts]
+        holding = records.matching_ids(first.record_type, condition, ids, now=first.now)
+        words = records.describe(first.record_type, condition)
+        failing = [pk for pk in ids if pk not in holding]
+        misses = records.explain_many(first.record_type, condition, failing, now=first.now)
+        return [
+            (True, f"Met: {words}")
+            if pk in holding
+            else (False, "Not met: " + ("; ".join(misses[pk]) if misses[pk] else words))
+            for pk in ids
+        ]
 
 
 class Branch(_ConditionStep):

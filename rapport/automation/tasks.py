@@ -4,7 +4,6 @@ by a second run), so a task run twice or replayed after a crash sends nothing tw
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import time
 
 from django.conf import settings
@@ -13,8 +12,6 @@ from django_tasks import task
 
 from rapport.core import schedules
 from rapport.core.context import work_context
-
-logger = logging.getLogger(__name__)
 
 SWEEP_SECONDS = 30
 
@@ -77,18 +74,13 @@ def run_workflow(context, workflow_run_id: int) -> str | None:
 
 @task(takes_context=True)
 def run_workflows(context, workflow_run_ids: list[int]) -> dict:
-    """Run (or resume) several runs in turn: runs enrolled together are queued together. Each
-    is claimed on its own, so one another worker or the clock holds is skipped."""
-    from rapport.automation import runner
+    """Run (or resume) several runs together: runs enrolled (or waiting) together are queued
+    together, and each step is taken for all of them at once (`chunks`). Runs another worker
+    or the clock holds are skipped."""
+    from rapport.automation import chunks
 
-    taken = 0
     with work_context(task_id=str(context.task_result.id)[:64], source="task"):
-        for run_id in workflow_run_ids:
-            try:
-                taken += runner.advance(run_id) is not None
-            except Exception:
-                # One run's crash leaves it to the clock (its lease ends); the others go on.
-                logger.exception("workflow run %s could not be advanced", run_id)
+        taken = chunks.advance_many(workflow_run_ids)
     return {"runs": len(workflow_run_ids), "taken": taken}
 
 

@@ -3,7 +3,6 @@
 Pure functions (no database): the identity issue's duplicate finder builds on the same rules.
 """
 
-import os
 import re
 from functools import lru_cache
 
@@ -11,7 +10,8 @@ import phonenumbers
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
 
-DEFAULT_PHONE_REGION = os.environ.get("RAPPORT_DEFAULT_PHONE_REGION", "US")
+from rapport.core.display import DEFAULT_PHONE_REGION
+
 _email_validator = EmailValidator(message="Enter a valid email address.")
 # The plain addresses nearly every row of an import has, in a shape Django's EmailValidator
 # accepts (a strict subset of it, checked by a property test): those skip its slower checks.

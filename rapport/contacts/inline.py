@@ -32,6 +32,7 @@ from rapport.contacts.choices import ContactSource, LabelKind, OrganizationSize
 from rapport.contacts.forms import owner_choices
 from rapport.contacts.identity import display_phone
 from rapport.contacts.models import Contact, Organization
+from rapport.core import display
 from rapport.core.htmx import is_htmx
 from rapport.customfields.forms import (
     FIELD_PREFIX,
@@ -125,9 +126,9 @@ def _display(spec: Spec, record, definition=None):
     if spec.kind == EMAILS:
         return list(record.emails.all())
     if spec.kind == PHONES:
-        return [(phone, display_phone(phone.number)) for phone in record.phones.all()]
+        return [(phone, display.phone_text(phone.number)) for phone in record.phones.all()]
     if spec.kind == PHONE:
-        return display_phone(record.phone) if record.phone else ""
+        return display.phone_text(record.phone)
     if spec.kind == OWNER:
         return record.owner
     if spec.kind == CHOICE:

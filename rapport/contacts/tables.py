@@ -15,14 +15,13 @@ from functools import lru_cache
 from django.contrib.humanize.templatetags.humanize import intcomma
 from django.db.models import Prefetch
 from django.urls import reverse
-from django.utils import dateformat, timezone
+from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
-from django.utils.translation import get_language
 
 from rapport.contacts.choices import ContactSource, LifecycleStage, OrganizationSize
 from rapport.contacts.filters import Ordering
-from rapport.contacts.identity import display_phone
 from rapport.contacts.models import Membership, Organization, Tag
+from rapport.core import display, formatting
 from rapport.core.pagination import decode_cursor, encode_cursor, keyset_page
 from rapport.core.templatetags.rapport import since
 
@@ -311,7 +310,7 @@ def _created(record) -> str:
     created = timezone.localtime(record.created_at)
     return (
         f'<time datetime="{created.isoformat()}">'
-        f"{_text(_day(created.date(), get_language()))}</time>"
+        f"{_text(_day(created.date(), display.display_locale(), timezone.localdate()))}</time>"
     )
 
 
@@ -342,9 +341,9 @@ def _text(value) -> str:
 
 
 @lru_cache(maxsize=4096)
-def _day(day, language) -> str:
-    """The "4 Dec 2026" of `day` in `language`: formatting dates costs more than a row's rest."""
-    return dateformat.format(day, "j M Y")
+def _day(day, locale, today) -> str:
+    """The "Dec 4, 2026" of `day` in `locale`: formatting dates costs more than a row's rest."""
+    return formatting.format_day(day, locale, today)
 
 
 STAGE_LABELS = dict(LifecycleStage.choices)
@@ -373,7 +372,7 @@ def contact_rows(contacts, columns: list[Column] | None = None) -> list[ContactR
                 if membership
                 else "",
                 role=membership.role if membership else "",
-                phone=display_phone(contact.primary_phone) if contact.primary_phone else "",
+                phone=display.phone_text(contact.primary_phone),
                 tags=tags[:TAGS_SHOWN],
                 more_tags=max(0, len(tags) - TAGS_SHOWN),
                 columns=columns,

@@ -42,6 +42,7 @@ from rapport.demo.context import (
     SERVICE,
     DemoContext,
 )
+from rapport.demo.promise import lead_promise, odds
 from rapport.interactions.services import log_interactions
 
 ROLES = {
@@ -444,6 +445,10 @@ def _build_relationships(ctx: DemoContext) -> None:
 # -- contacts -------------------------------------------------------------------------------
 
 
+# Final stages a contact reaches only by becoming an opportunity: the lead converted.
+BOUGHT = frozenset({"opportunity", "customer", "loyal", "advocate", "churned"})
+
+
 @dataclass
 class Story:
     """One contact's history: its path through the lifecycle and when each step happened."""
@@ -493,8 +498,13 @@ def sales_cycle(size: str | None) -> tuple[int, int]:
     return shape[3], shape[4]
 
 
-def _story(ctx: DemoContext, size: str | None = None) -> Story:
-    final = weighted(ctx, words.FINAL_STAGES)
+def _story(ctx: DemoContext, size: str | None = None, promise: float = 0.0) -> Story:
+    # A promising lead is likelier to end up buying (and a poor one to stay a lead).
+    tilt = odds(promise)
+    final = weighted(
+        ctx,
+        [(stage, w * tilt if stage in BOUGHT else w) for stage, w in words.FINAL_STAGES],
+    )
     path = _path(ctx, final)
     cycle_low, cycle_high = sales_cycle(size)
     # Time the whole path needs, with each stage's dwell time drawn around its typical value;
@@ -592,9 +602,15 @@ def _one_contact(ctx: DemoContext, employers, weights, countries) -> Contact:
         if employers and b2b_roll < 0.85
         else None
     )
-    story = _story(ctx, organization.size if organization else None)
+    # What the lead is like comes first: it tilts how far along the funnel it gets.
+    source = weighted(ctx, words.SOURCES)
+    job_title = weighted(ctx, words.JOB_TITLES) if organization else ""
+    wants_phone = ctx.rng.random() < (0.75 if organization else 0.4)
+    size = organization.size if organization else None
+    promise = lead_promise(source=source, job_title=job_title, has_phone=wants_phone)
+    story = _story(ctx, size, promise)
     if story.final_stage == "subscriber" and subscriber_roll >= 0.4:
-        organization = None  # most newsletter subscribers sign up privately
+        organization, job_title = None, ""  # most newsletter subscribers sign up privately
     country = organization.country if organization else weighted(ctx, countries)
     faker = ctx.faker[words.COUNTRIES[country][0]]
     first, last = faker.first_name()[:100], faker.last_name()[:100]
@@ -612,7 +628,7 @@ def _one_contact(ctx: DemoContext, employers, weights, countries) -> Contact:
     if organization and ctx.rng.random() < 0.12:
         emails.append({"email": _email_for(ctx, first, last, None, faker), "label": "home"})
     phones = []
-    if ctx.rng.random() < (0.75 if organization else 0.4):
+    if wants_phone:
         phones.append(
             {
                 "number": _phone(ctx, country, mobile=not organization or ctx.rng.random() < 0.4),
@@ -622,7 +638,6 @@ def _one_contact(ctx: DemoContext, employers, weights, countries) -> Contact:
         )
         if organization and ctx.rng.random() < 0.2:
             phones.append({"number": _phone(ctx, country, mobile=True), "label": "mobile"})
-    source = weighted(ctx, words.SOURCES)
     if story.stage_at_creation == "subscriber":
         source = ctx.rng.choice(["web_form", "campaign", "social"])
     owner = _contact_owner(ctx, story, organization, country)
@@ -653,7 +668,7 @@ def _one_contact(ctx: DemoContext, employers, weights, countries) -> Contact:
         actor=creator,
         first_name=first,
         last_name=last,
-        job_title=weighted(ctx, words.JOB_TITLES) if organization else "",
+        job_title=job_title,
         emails=emails,
         phones=phones,
         organization=organization,
@@ -859,7 +874,9 @@ def _kind_for(ctx: DemoContext, phase: str, caused: str | None) -> str:
     if caused in ("sales_qualified", "churned"):
         return "call"
     if caused == "opportunity":
-        return "meeting"
+        # Usually a demo meeting, but a proposal asked for by phone or email is as good; a lead
+        # whose every opportunity began with a meeting would make a meeting certain conversion.
+        return weighted(ctx, [("meeting", 55), ("call", 25), ("email", 20)])
     if caused == "customer":
         return ctx.rng.choice(["meeting", "email"])
     weights = {

@@ -27,6 +27,7 @@ from rapport.contacts.models import Contact, LifecycleChange, Membership
 from rapport.demo import vocabulary as words
 from rapport.demo.context import SALES_NORTH, SALES_SOUTH, SERVICE, DemoContext
 from rapport.demo.people import company_name, sales_cycle
+from rapport.demo.promise import lead_promise, odds
 from rapport.sales import assignment
 from rapport.sales.choices import StageKind
 from rapport.sales.models import Deal, LeadScoringModel, LostReason, Pipeline
@@ -438,25 +439,51 @@ def _plans(ctx: DemoContext, contacts: dict, moments, orgs) -> list[tuple]:
             else:
                 candidates[0].append((contact, start, None, "lost"))
         elif "marketing_qualified" in reached:
-            # Sales tried early and lost: these never became sales-qualified.
-            start = reached["marketing_qualified"] + dt.timedelta(days=3)
-            if start <= fresh:
+            # Sales tried and lost: these never became sales-qualified.
+            start = _tried(ctx, reached["marketing_qualified"], fresh)
+            if start is not None:
                 candidates[2].append((contact, start, None, "lost"))
         elif contact.lifecycle_stage == "lead":
             # A rep opened a deal on a lead that went nowhere.
-            start = reached.get("lead", contact.created_at) + dt.timedelta(days=4)
-            if start <= fresh:
+            start = _tried(ctx, reached.get("lead", contact.created_at), fresh)
+            if start is not None:
                 candidates[3].append((contact, start, None, "lost"))
     # About three in ten decided deals are won: lose as many as that takes, most likely first.
     won_count = sum(1 for plan in plans if plan[3] == "won")
     wanted = round(won_count * (1 - WIN_RATE) / WIN_RATE)
     for group in candidates:
-        ctx.rng.shuffle(group)
+        # Sales tries the promising leads first, but only by a tilt (a weighted draw).
+        group.sort(key=lambda plan: -(ctx.rng.random() ** (1 / _promise(plan[0]))))
         take = group[: max(0, wanted)]
         plans.extend(take)
         wanted -= len(take)
     plans.sort(key=lambda plan: plan[1])
     return plans
+
+
+def _tried(ctx: DemoContext, since: dt.datetime, fresh: dt.datetime) -> dt.datetime | None:
+    """When a rep opened a deal on a lead that never qualified: days to a year after it came
+    in, as reps also go back to old leads (None: too recent a lead to have been tried and lost).
+
+    Often after the weeks a lead's outcome is judged by, so the lead counts as one that did
+    not convert then: a lead that always got its deal at once would leave no lead unconverted.
+    """
+    soonest = since + dt.timedelta(days=4)
+    if soonest > fresh:
+        return None
+    latest = min(fresh, since + dt.timedelta(days=365))
+    return soonest + (latest - soonest) * ctx.rng.random()
+
+
+def _promise(contact: Contact) -> float:
+    """How much likelier than average this lead is to be tried (the odds of its promise)."""
+    return odds(
+        lead_promise(
+            source=contact.source,
+            job_title=contact.job_title,
+            has_phone=bool(contact.primary_phone),
+        )
+    )
 
 
 def _build_deals(ctx: DemoContext, setup: dict, moments) -> None:

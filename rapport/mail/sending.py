@@ -234,8 +234,13 @@ def send_email(
     forward_of: EmailMessage | None = None,
     attachments=(),
     track: bool = True,
+    internal: bool = False,
 ) -> EmailMessage:
     """Queue a message from `mailbox` and return its outbox row.
+
+    `internal` mail goes to colleagues (a scheduled report): its recipients are matched to no
+    contact and it is logged on no timeline, so a colleague who is also a contact does not show
+    their copy, and the figures in it, to whoever sees that contact.
 
     Refused with PermissionDenied when the actor may not use the mailbox or change the contact,
     organization or deal it is about (or see the message replied to / forwarded); with a
@@ -357,7 +362,7 @@ def send_email(
         )
         for address in clean[field]
     ]
-    matched = _match_contacts([r.email for r in recipients], preferred=contact)
+    matched = {} if internal else _match_contacts([r.email for r in recipients], preferred=contact)
     recipients = [
         _Recipient(role=r.role, email=r.email, contact=matched.get(r.email.lower()))
         for r in recipients

@@ -194,6 +194,29 @@ def _source_message(request, source, key: str):
         raise Http404("No such message.") from bad
 
 
+def _visible_or_none(request, message: EmailMessage):
+    try:
+        return visible_message(request.user, str(message.uuid))
+    except Http404:
+        return None
+
+
+def _sequence_task(request, source):
+    """The open task of a sequence's manual email step this message is written for, with its
+    draft; (None, None) when there is none. A task the user may not work is not found."""
+    from rapport.sales.models import Task
+    from rapport.sequences import manual_email
+
+    task_id = id_from_text((source.get("sequence_task") or "").strip())
+    if task_id is None:
+        return None, None
+    task = Task.objects.visible_to(request.user).filter(pk=task_id).first()
+    draft = manual_email.draft_for(request.user, task)
+    if draft is None:
+        raise Http404("No such email to write: the task is done or not yours.")
+    return task, draft
+
+
 def _back_to(records: dict, message: EmailMessage | None = None) -> str:
     for name in ("deal", "contact", "organization"):
         if records[name] is not None:
@@ -225,8 +248,21 @@ def compose(request):
     forwarding = _source_message(request, source, "forward_of")
     mode = source.get("mode") or ("forward" if forwarding else "reply" if replying else "")
     mailboxes, templates = compose_querysets(request.user)
+    sequence_task, draft = _sequence_task(request, source)
     initial = {}
-    if request.method == "GET":
+    if draft is not None and request.method == "GET":
+        initial = {
+            "to": draft.to,
+            "subject": draft.subject,
+            "body_html": draft.body_html,
+            "mailbox": draft.mailbox_id,
+        }
+        if draft.template_id and templates.filter(pk=draft.template_id).exists():
+            initial["template"] = draft.template_id
+        if draft.reply_to_message is not None and replying is None:
+            replying = _visible_or_none(request, draft.reply_to_message)
+            mode = "reply" if replying is not None else mode
+    elif request.method == "GET":
         original = replying or forwarding
         if original is not None:
             if mode not in COMPOSE_MODES:
@@ -292,6 +328,10 @@ def compose(request):
                     aliases={"body": "body_html", "mailbox_id": "mailbox"},
                 )
             else:
+                if sequence_task is not None:
+                    from rapport.sequences import manual_email
+
+                    manual_email.written(request.user, sequence_task, message)
                 messages.success(request, f"Sending… “{message.subject}” is on its way.")
                 return redirect(_back_to(records, message))
         status = INVALID
@@ -305,6 +345,7 @@ def compose(request):
             "forwarding": forwarding,
             "mode": mode,
             "mode_label": COMPOSE_MODES.get(mode, "New message"),
+            "sequence_task": sequence_task,
             "has_mailbox": mailboxes.exists(),
             "merge_fields": MERGE_FIELDS,
             "back_url": _back_to(records, replying or forwarding)

@@ -45,6 +45,6 @@ def connect() -> None:
         )
     )
     # The pieces written by separate modules register themselves when they are there.
-    for module in ("rapport.mail.panels", "rapport.mail.tasks"):
+    for module in ("rapport.mail.panels", "rapport.mail.tasks", "rapport.mail.quotes"):
         if find_spec(module) is not None:
             __import__(module, fromlist=["connect"]).connect()

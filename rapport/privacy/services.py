@@ -58,6 +58,8 @@ from rapport.sales.models import (
     LeadScoreHistory,
     Notification,
     ProductInterest,
+    Quote,
+    QuoteLine,
     Task,
     WebFormSubmission,
 )
@@ -191,6 +193,19 @@ def erase_contact(*, actor, contact: Contact, reason: str) -> Erasure:
     deal_ids = list(Deal.objects.filter(contact=contact).values_list("pk", flat=True))
     deal_fields = ["name", "description", "lost_note", "source_detail", "custom_fields"]
     counts["deals_scrubbed"] = _rewrite(Deal.objects.filter(pk__in=deal_ids), deal_fields, scrub)
+    # A quote is a snapshot of the customer at the time: its figures stay, the person goes.
+    quotes = Quote.objects.filter(Q(contact=contact) | Q(deal_id__in=deal_ids))
+    quote_ids = list(quotes.values_list("pk", flat=True))
+    Quote.objects.filter(pk__in=quote_ids, contact=contact).update(
+        customer_name=f"{TOMBSTONE_FIRST_NAME} {TOMBSTONE_LAST_NAME}", sent_to=""
+    )
+    counts["quotes_scrubbed"] = _rewrite(
+        Quote.objects.filter(pk__in=quote_ids),
+        ["title", "customer_name", "notes", "decline_reason", "sent_to"],
+        scrub,
+    )
+    # A deal quoted without product lines is one line named after the deal.
+    _rewrite(QuoteLine.objects.filter(quote_id__in=quote_ids), ["name", "description"], scrub)
     order_ids = list(Order.objects.filter(contact=contact).values_list("pk", flat=True))
     counts["orders_scrubbed"] = _rewrite(Order.objects.filter(pk__in=order_ids), ["note"], scrub)
     counts["notifications_scrubbed"] = _rewrite(

@@ -24,13 +24,23 @@ class ReportsConfig(AppConfig):
         )
         register_nav(NavItem(key="reports", label="Reports", url_name="reports:list", order=67))
         self._register_dashboards()
+        self._register_scheduled_email()
+
+    def _register_scheduled_email(self):
+        from rapport.core import schedules
+        from rapport.reports import tasks
+
+        schedules.register_chain(tasks.CHAIN_NAME, tasks.send_due_deliveries, tasks.start_sweep)
 
     def _register_dashboards(self):
         from rapport.accounts import access
         from rapport.accounts.choices import Domain
         from rapport.core.registry import NavItem, Panel, register_nav, register_panel
-        from rapport.reports import dashboard_views
+        from rapport.reports import caching, dashboard_views
         from rapport.reports.models import Dashboard
+
+        # Widgets' figures are cached until a write changes what they count.
+        caching.watch_writes()
 
         # Like a report: the owner's (built-ins: administrators', see `dashboards.require_change`),
         # opened by the teams and roles it is shared with or is Home for.

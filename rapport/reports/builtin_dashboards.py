@@ -3,8 +3,10 @@ executive's. Made on first use (Home or the dashboards page), through the servic
 reports saved through the reports services as the system's; each becomes the default of the
 roles whose names match at that moment, and administrators choose from then on.
 
-Rapport keeps no sales quotas, so the manager's dashboard has no quota attainment: it holds
-forecast accuracy and pipeline coverage against their targets instead.
+The manager's dashboard shows quota attainment (`sales.quotas`) beside forecast accuracy and
+pipeline coverage; the rep's shows their own quota. Without quotas both widgets say so and link
+to where they are set. Dashboards already made keep their widgets: these are the first-use
+layouts.
 """
 
 from __future__ import annotations
@@ -22,10 +24,11 @@ BUILTINS = {
         "widgets": [
             ("report", "pipeline", 6),
             ("list", "deals_closing_this_month", 6),
-            ("kpi", "win_rate", 3),
-            ("kpi", "forecast_accuracy", 3),
-            ("kpi", "pipeline_coverage", 3),
-            ("kpi", "sales_cycle_days", 3),
+            ("list", "quota_attainment", 8),
+            ("kpi", "win_rate", 4),
+            ("kpi", "forecast_accuracy", 4),
+            ("kpi", "pipeline_coverage", 4),
+            ("kpi", "sales_cycle_days", 4),
             ("report", "activity", 12),
         ],
     },
@@ -33,6 +36,7 @@ BUILTINS = {
         "name": "Sales rep",
         "roles": ("sales rep", "rep", "sales representative"),
         "widgets": [
+            ("list", "my_quota", 6),
             ("list", "my_pipeline", 6),
             ("list", "my_open_tasks", 6),
             ("list", "my_leads_by_score", 6),

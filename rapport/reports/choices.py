@@ -9,6 +9,7 @@ class Source(models.TextChoices):
     ORGANIZATIONS = "organizations", "Organizations"
     DEALS = "deals", "Deals"
     ORDERS = "orders", "Orders"
+    ORDER_LINES = "order_lines", "Order lines"
     TASKS = "tasks", "Tasks"
     INTERACTIONS = "interactions", "Interactions"
 

@@ -321,3 +321,89 @@ def model_scorecards(user) -> ListResult:
     return ListResult(
         rows=rows, empty="No CRM models.", link=("All models", reverse("frameworks:index"))
     )
+
+
+def _quota_periods(today: dt.date) -> list[tuple[str, dt.date, dt.date]]:
+    from rapport.sales import quota_periods
+
+    return [
+        ("This month", *quota_periods.month_bounds(today)),
+        ("This quarter", *quota_periods.quarter_bounds(today)),
+    ]
+
+
+def _quota_row(result, *, label: str, url: str) -> ListRow:
+    from rapport.sales import quota_periods
+
+    quota = result.quota
+    if quota.pipeline is not None:
+        label = f"{label} · {quota.pipeline.name}"
+    won = f"{result.currency} {result.won.amount:,.2f}"
+    if result.target is None:
+        return ListRow(label=label, url=url, detail=result.problem, figure="Not comparable")
+    return ListRow(
+        label=label,
+        url=url,
+        detail=f"{quota_periods.label(quota.period_start, quota.period_end)}: {won} won of "
+        f"{result.currency} {result.target:,.2f} · forecast {result.currency} "
+        f"{result.forecast:,.2f}",
+        figure=f"{result.percent} %",
+    )
+
+
+def _quota_link(user) -> tuple[str, str]:
+    from rapport.sales.quotas import may_manage_quotas
+
+    url = reverse("sales:quotas")
+    return ("Set quotas", url) if may_manage_quotas(user) else ("Quotas", url)
+
+
+@register("quota_attainment", "Quota attainment")
+def quota_attainment(user) -> ListResult:
+    """Won against quota this month and this quarter, per rep and team the viewer may see, with
+    the reps' total. Without quotas it says so and links to where they are set: no figure."""
+    from rapport.sales import quotas
+
+    rows, summaries, everything = [], [], []
+    for name, start, end in _quota_periods(timezone.localdate()):
+        results = quotas.attainment(actor=user, period_start=start, period_end=end)
+        everything += results
+        url = f"{reverse('sales:quotas')}?period={_period_key(start, end)}"
+        rows += [_quota_row(r, label=r.quota.assignee_label, url=url) for r in results]
+        summed = quotas.total(results)
+        if summed is not None:
+            summaries.append(
+                f"{name}: {summed.percent} % of {summed.currency} {summed.target:,.2f}"
+            )
+    return ListResult(
+        rows=rows[:LIMIT],
+        empty="No quotas are set for this month or this quarter.",
+        summary=" · ".join(summaries),
+        link=_quota_link(user),
+        missing=quotas.missing_across(everything),
+    )
+
+
+@register("my_quota", "My quota")
+def my_quota(user) -> ListResult:
+    """The viewer's own quotas this month and this quarter against what they won."""
+    from rapport.sales import quotas
+
+    rows, everything = [], []
+    for name, start, end in _quota_periods(timezone.localdate()):
+        url = f"{reverse('sales:quotas')}?period={_period_key(start, end)}"
+        results = quotas.attainment(actor=user, period_start=start, period_end=end, user_id=user.pk)
+        everything += results
+        rows += [_quota_row(result, label=name, url=url) for result in results]
+    return ListResult(
+        rows=rows[:LIMIT],
+        empty="No quota is set for you this month or this quarter.",
+        link=_quota_link(user),
+        missing=quotas.missing_across(everything),
+    )
+
+
+def _period_key(start: dt.date, end: dt.date) -> str:
+    from rapport.sales import quota_periods
+
+    return quota_periods.key_of(start, end)

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from rapport.accounts import access
 from rapport.accounts.access import Action
-from rapport.reports import dashboard_kpis, dashboard_lists, dashboards, services, tables
+from rapport.reports import caching, dashboard_kpis, dashboard_lists, dashboards, tables
 from rapport.reports.builtin_dashboards import ensure_builtin_dashboards
 from rapport.reports.dashboard_forms import (
     WIDGET_FORMS,
@@ -270,7 +270,7 @@ def _report_context(widget, user) -> dict:
     if report is None:
         return {"problem": "This report is not shared with you."}
     try:
-        result = services.run_report(report, user)
+        result = caching.run_report(report, user)
     except ValidationError as exc:
         return {"problem": f"This report cannot run: {' '.join(exc.messages)}"}
     chart = tables.chart_data(result) if report.chart != "table" else None

@@ -181,7 +181,8 @@ class Cell:
         self.records += part.records
         self.values += part.values
         if part.values and part.total is not None:
-            self.total += Decimal(part.total)
+            total = part.total
+            self.total += total if type(total) is Decimal else Decimal(total)
         if part.low is not None:
             self.low = Decimal(part.low) if self.low is None else min(self.low, Decimal(part.low))
         if part.high is not None:
@@ -234,16 +235,36 @@ def group(partials: Iterable[Partial], axes: Sequence[Axis]) -> Table:
     if not 1 <= len(axes) <= 2:
         raise ValueError("a report groups by one or two fields")
     cells: dict = {}
+    # A report over millions of records hands over tens of thousands of partials (a day ×
+    # a segment × a currency…) for a few hundred cells: each raw key is put into its group
+    # once, and the totals are summed from the cells, not from every partial.
+    keys: list[dict] = [{}, {}]
+
+    def key_of(index, raw):
+        known = keys[index]
+        try:
+            return known[raw]
+        except KeyError:
+            known[raw] = key = axes[index].key(raw)
+            return key
+        except TypeError:  # an unhashable raw value (a JSON list): no memory of it
+            return axes[index].key(raw)
+
+    two = len(axes) == 2
+    for partial in partials:
+        row = key_of(0, partial.keys[0])
+        column = key_of(1, partial.keys[1]) if two else None
+        cell = cells.get((row, column))
+        if cell is None:
+            cells[row, column] = cell = Cell()
+        cell.add(partial)
     row_totals: dict = {}
     column_totals: dict = {}
     total = Cell()
-    for partial in partials:
-        row = axes[0].key(partial.keys[0])
-        column = axes[1].key(partial.keys[1]) if len(axes) == 2 else None
-        cells.setdefault((row, column), Cell()).add(partial)
-        row_totals.setdefault(row, Cell()).add(partial)
-        column_totals.setdefault(column, Cell()).add(partial)
-        total.add(partial)
+    for (row, column), cell in cells.items():
+        row_totals.setdefault(row, Cell()).add(cell)
+        column_totals.setdefault(column, Cell()).add(cell)
+        total.add(cell)
     rows = axes[0].sorted_keys(row_totals)
     truncated_rows = max(0, len(rows) - MAX_GROUPS)
     rows = rows[:MAX_GROUPS]
@@ -292,9 +313,10 @@ def in_company_currency(
     missing: dict[str, list] = {}
     for item in items:
         part = item.partial
-        rate = book.rate_on(item.currency, item.day) if item.day else None
         if item.currency == book.company_currency:
-            rate = Decimal(1)
+            converted.append(part)
+            continue
+        rate = book.rate_on(item.currency, item.day) if item.day else None
         if rate is None:
             if part.values:
                 day = item.day or dt.date.min
@@ -305,11 +327,13 @@ def in_company_currency(
             converted.append(replace(part, values=0, total=None, low=None, high=None))
             continue
         converted.append(
-            replace(
-                part,
-                total=None if part.total is None else Decimal(part.total) * rate,
-                low=None if part.low is None else Decimal(part.low) * rate,
-                high=None if part.high is None else Decimal(part.high) * rate,
+            Partial(
+                part.keys,
+                part.records,
+                part.values,
+                None if part.total is None else Decimal(part.total) * rate,
+                None if part.low is None else Decimal(part.low) * rate,
+                None if part.high is None else Decimal(part.high) * rate,
             )
         )
     return converted, [

@@ -181,3 +181,107 @@ class Widget(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} on {self.dashboard}"
+
+
+# --------------------------------------------------------------------------- scheduled email
+
+
+class DeliveryFrequency(models.TextChoices):
+    DAILY = "daily", "Every day"
+    WEEKLY = "weekly", "Every week"
+    MONTHLY = "monthly", "Every month"
+
+
+class DeliveryFormat(models.TextChoices):
+    """The files attached; the figures are in the email's body as well."""
+
+    PDF = "pdf", "PDF"
+    PDF_CSV = "pdf_csv", "PDF and CSV"
+    PDF_XLSX = "pdf_xlsx", "PDF and Excel (XLSX)"
+
+
+# ISO weekdays, as `Delivery.weekday` stores them.
+WEEKDAYS = [
+    (1, "Monday"),
+    (2, "Tuesday"),
+    (3, "Wednesday"),
+    (4, "Thursday"),
+    (5, "Friday"),
+    (6, "Saturday"),
+    (7, "Sunday"),
+]
+
+
+class DeliveryQuerySet(models.QuerySet):
+    def due(self, now):
+        """Active schedules whose slot has come, and any schedule someone asked to send now."""
+        return self.filter(
+            Q(is_active=True, next_run_at__lte=now) | Q(send_requested_at__isnull=False)
+        )
+
+
+class Delivery(TimeStampedModel):
+    """A report or a dashboard emailed on a schedule to people who may open it.
+
+    Exactly one of `report` and `dashboard` is set. Each recipient's copy is computed with the
+    recipient's own record access, never the scheduler's; who may be a recipient is checked when
+    the schedule is saved and again at every send (`reports.deliveries`). `next_run_at` is the
+    next slot in UTC, worked out from the local `time_of_day` in `time_zone`; the send of a slot
+    and the move to the next one commit together, so a slot is sent once.
+    """
+
+    report = models.ForeignKey(
+        Report, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    dashboard = models.ForeignKey(
+        Dashboard, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="scheduled_deliveries",
+    )
+    mailbox = models.ForeignKey(
+        "mail.Mailbox", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    recipients = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="received_deliveries"
+    )
+    recipient_teams = models.ManyToManyField("accounts.Team", blank=True, related_name="+")
+    recipient_roles = models.ManyToManyField("accounts.Role", blank=True, related_name="+")
+    frequency = models.CharField(max_length=10, choices=DeliveryFrequency.choices)
+    weekday = models.PositiveSmallIntegerField(null=True, blank=True, choices=WEEKDAYS)
+    day_of_month = models.PositiveSmallIntegerField(null=True, blank=True)
+    time_of_day = models.TimeField()
+    time_zone = models.CharField(max_length=64, default="UTC")
+    format = models.CharField(
+        max_length=10, choices=DeliveryFormat.choices, default=DeliveryFormat.PDF
+    )
+    is_active = models.BooleanField(default=True)
+    next_run_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    last_sent_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=1000, blank=True)
+    # "Send now": set by the person asking, cleared by the one send that claims it.
+    send_requested_at = models.DateTimeField(null=True, blank=True)
+
+    objects = DeliveryQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = "scheduled email"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(report__isnull=False, dashboard__isnull=True)
+                | Q(report__isnull=True, dashboard__isnull=False),
+                name="delivery_report_xor_dashboard",
+            )
+        ]
+
+    @property
+    def target(self):
+        return self.report if self.report_id else self.dashboard
+
+    def __str__(self):
+        return f"Scheduled email of {self.target}"

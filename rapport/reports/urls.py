@@ -1,6 +1,6 @@
 from django.urls import path
 
-from rapport.reports import dashboard_views, views
+from rapport.reports import dashboard_views, delivery_views, views
 
 app_name = "reports"
 urlpatterns = [
@@ -43,5 +43,17 @@ urlpatterns = [
         "dashboards/<int:pk>/widgets/<int:widget_id>/resize",
         dashboard_views.widget_resize,
         name="dashboard_widget_resize",
+    ),
+    *(
+        path(f"{prefix}<int:pk>/schedules/{suffix}", view, {"kind": kind}, name=f"{kind}_{name}")
+        for kind, prefix in (("report", ""), ("dashboard", "dashboards/"))
+        for suffix, view, name in (
+            ("", delivery_views.schedules, "schedules"),
+            ("people", delivery_views.schedule_people, "schedule_people"),
+            ("<int:schedule_id>/", delivery_views.schedule_edit, "schedule_edit"),
+            ("<int:schedule_id>/pause", delivery_views.schedule_pause, "schedule_pause"),
+            ("<int:schedule_id>/delete", delivery_views.schedule_delete, "schedule_delete"),
+            ("<int:schedule_id>/send", delivery_views.schedule_send, "schedule_send"),
+        )
     ),
 ]

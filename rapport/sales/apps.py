@@ -17,6 +17,11 @@ class SalesConfig(AppConfig):
         from rapport.sales.models import Deal, Task
 
         access.register(Deal, domain=Domain.SALES, owner_field="owner")
+        from rapport.sales.models import Quote, QuoteSettings
+
+        # A quote is seen and worked by whoever may see and work its deal.
+        access.register(Quote, domain=Domain.SALES, owners=access.owners_through("deal"))
+        access.register_configuration(QuoteSettings)
         # Deals files come in through the shared import machinery (history, dry run, undo).
         from rapport.core.importing import register_importer
         from rapport.sales.importing import DealImporter, TaskImporter
@@ -29,6 +34,11 @@ class SalesConfig(AppConfig):
             domain=Domain.SALES,
             owners=lambda task: (task.assignee_id, task.created_by_id),
         )
+        # A quota is its rep's, or its team members': seen within the sales scope, set by managers.
+        from rapport.sales.models import Quota
+        from rapport.sales.quotas import quota_owner_ids
+
+        access.register(Quota, domain=Domain.SALES, owners=quota_owner_ids)
         from rapport.contacts import events as contact_events
         from rapport.core import events, schedules
         from rapport.core.registry import (

@@ -60,6 +60,15 @@ class TaskQuerySet(models.QuerySet):
         return self.filter(assignee_id=user.id)
 
 
+class QuoteQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        """Quotes of the deals the user may see: a quote is seen with its deal."""
+        return self.filter(scope_q(user, Domain.SALES, "deal__owner"))
+
+    def open(self):
+        return self.filter(status__in=["draft", "sent"])
+
+
 class NotificationQuerySet(models.QuerySet):
     def for_user(self, user):
         if user is None or not user.is_authenticated:

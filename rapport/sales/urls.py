@@ -1,6 +1,17 @@
 from django.urls import path
 
-from rapport.sales.views import board, config, deal_lines, deals, deals_list, leads, public, work
+from rapport.sales.views import (
+    board,
+    config,
+    deal_lines,
+    deals,
+    deals_list,
+    leads,
+    public,
+    quotes,
+    work,
+)
+from rapport.sales.views import quotas as quota_views
 
 app_name = "sales"
 urlpatterns = [
@@ -34,6 +45,13 @@ urlpatterns = [
         deal_lines.deal_line_remove,
         name="deal_line_remove",
     ),
+    path("deals/<int:deal_id>/quotes/new/", quotes.quote_create, name="quote_create"),
+    path("quotes/settings/", quotes.quote_settings, name="quote_settings"),
+    path("quotes/<int:quote_id>/", quotes.quote_detail, name="quote_detail"),
+    path("quotes/<int:quote_id>/pdf/", quotes.quote_pdf, name="quote_pdf"),
+    path("quotes/<int:quote_id>/send/", quotes.quote_send, name="quote_send"),
+    path("quotes/<int:quote_id>/accept/", quotes.quote_accept, name="quote_accept"),
+    path("quotes/<int:quote_id>/decline/", quotes.quote_decline, name="quote_decline"),
     path("deals/<int:deal_id>/move/", board.deal_move, name="deal_move"),
     path("deals/<int:deal_id>/undo/", board.deal_undo, name="deal_undo"),
     path("leads/", leads.lead_list, name="lead_list"),
@@ -59,6 +77,7 @@ urlpatterns = [
     path("forms/embed.js", public.webform_script, name="webform_script"),
     path("forms/<uuid:public_id>/", public.webform_public, name="webform_public"),
     path("forms/<uuid:public_id>/submit", public.webform_submit, name="webform_submit"),
+    path("quotas/", quota_views.quota_page, name="quotas"),
     path("my-day/", work.my_day, name="my_day"),
     path("tasks/new/", work.task_create, name="task_create"),
     path("tasks/quick/", work.task_quick_add, name="task_quick_add"),

@@ -145,6 +145,12 @@ def _clean_steps(steps, *, owner, actor, errors: dict) -> list[dict]:
             else:
                 if step["template"] is None:
                     errors[f"{prefix}.template"] = ["Choose the email template to send."]
+        elif step["kind"] == StepKind.MANUAL_EMAIL and raw.get("template") not in (None, ""):
+            # Optional: the draft the person starts from when they write the email.
+            try:
+                step["template"] = _template(raw.get("template"), owner, actor)
+            except ValueError as exc:
+                errors[f"{prefix}.template"] = [str(exc)]
         cleaned.append(step)
     return cleaned
 

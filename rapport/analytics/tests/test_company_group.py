@@ -66,11 +66,11 @@ def test_the_panel_rolls_up_what_the_reader_may_see(web_client_for, owner, group
     panel = next(p for p in page.context["main_panels"] if p["panel"].key == "company_group")
     assert not panel.get("failed")
     rows = {row["name"] or "hidden": row for row in panel["context"]["rows"]}
-    assert rows["Holding"]["open"] == "EUR 1,000"  # Alpha One's deal, two levels down
-    assert rows["Holding"]["won"] == "EUR 500"
+    assert rows["Holding"]["open"] == "€1,000.00"  # Alpha One's deal, two levels down
+    assert rows["Holding"]["won"] == "€500.00"
     # Alpha's shop order and Beta's won deal, which is revenue as an order of kind "deal".
-    assert rows["Holding"]["revenue"] == "EUR 700"
-    assert rows["Alpha"]["is_current"] and rows["Alpha"]["open"] == "EUR 1,000"
+    assert rows["Holding"]["revenue"] == "€700.00"
+    assert rows["Alpha"]["is_current"] and rows["Alpha"]["open"] == "€1,000.00"
     assert rows["hidden"]["open"] == "" and "Hidden Co" not in html and "9,999" not in html
     assert "A company outside your access" in html
 

@@ -195,3 +195,40 @@ def test_who_was_in_before_anyone_watched_has_no_entry_date(admin_user, owner):
     # Growth figures ("joined in the last 30 days") count Bob, not Ada.
     assert dates[ada.pk] is None
     assert dates[bob.pk] is not None
+
+
+def test_two_overlapping_checks_emit_each_entry_and_exit_once(
+    make_workflow, admin_user, owner, on_commit, monkeypatch
+):
+    """A check longer than the clock's tick meets the next one: both compute the same newcomers
+    from the same stored members, and only the one that records a row emits it."""
+    segment = create_segment(actor=admin_user, name="Customers", conditions=CUSTOMERS)
+    ada = make_contact(actor=owner, owner=owner, first_name="Ada", lifecycle_stage="customer")
+    bob = make_contact(actor=owner, owner=owner, first_name="Bob", lifecycle_stage="lead")
+    entered = make_workflow({"type": "segment_entered", "segment": str(segment.pk)}, TAG)
+    left = make_workflow({"type": "segment_left", "segment": str(segment.pk)}, TAG)
+    with on_commit():
+        clock.tick(now=_later(1))
+    with on_commit():
+        update_contact(actor=owner, contact=bob, lifecycle_stage="customer")
+        update_contact(actor=owner, contact=ada, lifecycle_stage="churned")
+
+    # The other check got there first: it recorded Bob and removed Ada after this one read.
+    real_insert, real_delete = membership._insert_members, membership._delete_members
+
+    def insert_after_the_other(segment_id, contact_ids, now):
+        real_insert(segment_id, contact_ids, now)
+        return real_insert(segment_id, contact_ids, now)
+
+    def delete_after_the_other(segment_id, contact_ids):
+        real_delete(segment_id, contact_ids)
+        return real_delete(segment_id, contact_ids)
+
+    monkeypatch.setattr(membership, "_insert_members", insert_after_the_other)
+    monkeypatch.setattr(membership, "_delete_members", delete_after_the_other)
+    with on_commit():
+        result = clock.tick(now=_later(2))
+
+    assert result["segments"] == {"segments": 1, "entered": 0, "left": 0}
+    assert _runs(entered) == [] and _runs(left) == []
+    assert set(WatchedMember.objects.values_list("contact_id", flat=True)) == {bob.pk}

@@ -9,8 +9,10 @@ import logging
 from django import template
 from django.forms import BoundField
 from django.template.loader import render_to_string
-from django.utils import dateformat, timezone
+from django.utils import timezone
 from django.utils.html import format_html
+
+from rapport.core import display
 
 register = template.Library()
 logger = logging.getLogger(__name__)
@@ -80,10 +82,7 @@ def custom_value(value):
     if isinstance(value, list):
         return ", ".join(str(item) for item in value)
     if isinstance(value, str) and len(value) == 10 and value[4] == "-" and value[7] == "-":
-        try:
-            return dateformat.format(dt.date.fromisoformat(value), "j M Y")
-        except ValueError:
-            return value
+        return display.day_text(value) or value
     return value
 
 
@@ -116,7 +115,7 @@ def since(value):
     now = timezone.now()
     delta = now - value
     if delta < dt.timedelta(0):
-        return dateformat.format(timezone.localtime(value), "j M Y H:i")
+        return display.moment_text(value)
     if delta < dt.timedelta(minutes=1):
         return "just now"
     if delta < dt.timedelta(hours=1):
@@ -127,10 +126,45 @@ def since(value):
         return f"{hours} h ago"
     if delta < dt.timedelta(days=30):
         return f"{delta.days} d ago"
-    local = timezone.localtime(value)
-    if local.year == timezone.localtime(now).year:
-        return dateformat.format(local, "j M")
-    return dateformat.format(local, "j M Y")
+    return display.day_text(value)
+
+
+@register.filter
+def day(value, style=""):
+    """A date as the reader's locale writes it, with the year only when not this year:
+    "Dec 7", "Dec 7, 2024". `day:"weekday"` adds the weekday, `day:"full"` spells it out."""
+    return display.day_text(value, style)
+
+
+@register.filter
+def moment(value, style=""):
+    """A date and time in the reader's time zone and locale: "Dec 7, 3:05 PM".
+    `moment:"seconds"`, `moment:"weekday"`, `moment:"full"` (or joined: "weekday,seconds")."""
+    return display.moment_text(value, style)
+
+
+@register.filter
+def month(value):
+    """A month of a year: "Dec 2025"."""
+    return display.month_text(value)
+
+
+@register.filter
+def money(amount, currency=""):
+    """An amount with its currency, in the currency's own decimals; "—" for no amount."""
+    return display.money_text(amount, currency)
+
+
+@register.filter
+def number(value, decimals=""):
+    """A number grouped the locale's way ("1,234,567"); `number:2` for two decimals."""
+    return display.number_text(value, decimals)
+
+
+@register.filter
+def phone(raw):
+    """A stored or typed phone number for reading; unreadable input is shown as typed."""
+    return display.phone_text(raw)
 
 
 @register.filter

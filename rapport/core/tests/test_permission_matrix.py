@@ -136,6 +136,17 @@ PATH_VALUES = {
     "enrollment_id": (lambda w, p: w["enrollment"].pk, True),
     # A report is its owner's unless shared.
     "report_id": (lambda w, p: w["report"].pk, True),
+    # A quote follows its deal; a quota is set by managers and seen by its owner's team.
+    "quote_id": (lambda w, p: w["quote"].pk, True),
+    "quota_id": (lambda w, p: w["quota"].pk, True),
+    # Dashboards are their owner's unless shared; a widget is reached through its dashboard.
+    "dashboard_id": (lambda w, p: w["dashboard"].pk, True),
+    "widget_id": (lambda w, p: w["dashboard_widget"].pk, True),
+    # A scheduled email, reached through its report or dashboard by whoever may change it.
+    "schedule_id": (
+        lambda w, p: (w["dashboard_delivery"] if "/dashboards/" in p else w["report_delivery"]).pk,
+        True,
+    ),
 }
 
 
@@ -155,9 +166,8 @@ def world(people, admin_user, sales_team):  # noqa: F811
     from rapport.frameworks.models import Objective
     from rapport.frameworks.services import create_assessment
     from rapport.interactions.services import log_interaction
-    from rapport.reports.dashboards import add_widget, create_dashboard
-    from rapport.reports.services import create_report
     from rapport.sales.assignment import create_assignment_rule
+    from rapport.sales.quotes.services import create_quote
     from rapport.sales.scoring.services import create_scoring_rule
     from rapport.sales.services.deal_lines import add_deal_line
     from rapport.sales.services.deals import create_deal
@@ -193,18 +203,15 @@ def world(people, admin_user, sales_team):  # noqa: F811
     model = MODELS["idic"]
     stage_with_kpi = next(stage for stage in model.stages if stage.kpis)
     upload = SimpleUploadedFile("people.csv", b"First name,Email\nEve,eve@example.com\n")
+    reports = _reports_world(owner, admin_user)
     return {
         **mail,
         **automation,
         **sequences,
+        **reports,
         "owner": owner,
         "team": sales_team,
         "contact": contact,
-        "report": create_report(actor=owner, name="Mine", source="contacts", group_by="source"),
-        "dashboard": (dashboard := create_dashboard(actor=owner, name="Mine")),
-        "dashboard_widget": add_widget(
-            actor=owner, dashboard=dashboard, kind="kpi", kpi="win_rate"
-        ),
         "organization": organization,
         "relationship": relationship,
         "pipeline": pipeline,
@@ -216,6 +223,8 @@ def world(people, admin_user, sales_team):  # noqa: F811
         "interaction": log_interaction(actor=owner, kind="note", contact=contact, body="Met."),
         "product": product,
         "deal_line": add_deal_line(actor=owner, deal=deal, product=product),
+        "quote": create_quote(actor=owner, deal=deal),
+        "quota": _quota(admin_user, owner),
         "order": make_order(actor=owner, contact=contact),
         "shop": create_shop(actor=admin_user, name="Web shop", key="web-shop"),
         "segment": _static_list(create_segment, add_to_list, owner, contact),
@@ -261,6 +270,52 @@ def world(people, admin_user, sales_team):  # noqa: F811
             condition={"field": "country", "op": "eq", "value": "DE"},
             target_user=owner,
         ),
+    }
+
+
+def _quota(admin_user, owner):
+    from rapport.sales.quotas import set_quota
+
+    today = timezone.localdate()
+    month_end = (today.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
+    return set_quota(
+        actor=admin_user,
+        user=owner,
+        amount="1000",
+        period_start=today.replace(day=1),
+        period_end=month_end,
+    )
+
+
+def _reports_world(owner, admin_user):
+    """The owner's report and dashboard, a widget, and an email schedule of each (sent from a
+    shared mailbox: scheduled email never goes from a personal one)."""
+    from rapport.mail.mailboxes import create_mailbox
+    from rapport.reports.dashboards import add_widget, create_dashboard
+    from rapport.reports.deliveries import create_delivery
+    from rapport.reports.services import create_report
+
+    create_mailbox(
+        actor=admin_user,
+        kind="shared",
+        name="Reports",
+        email_address="reports@example.com",
+        smtp_host="127.0.0.1",
+        smtp_port=2525,
+        smtp_security="none",
+        check=False,
+    )
+    report = create_report(actor=owner, name="Mine", source="contacts", group_by="source")
+    dashboard = create_dashboard(actor=owner, name="Mine")
+    schedule = {"recipients": [owner.pk], "frequency": "daily", "time_of_day": "07:00"}
+    return {
+        "report": report,
+        "dashboard": dashboard,
+        "dashboard_widget": add_widget(
+            actor=owner, dashboard=dashboard, kind="kpi", kpi="win_rate"
+        ),
+        "report_delivery": create_delivery(actor=owner, report=report, **schedule),
+        "dashboard_delivery": create_delivery(actor=owner, dashboard=dashboard, **schedule),
     }
 
 
@@ -728,6 +783,8 @@ def service_calls(world, admin_user):
         ),
         **_mail_service_calls(w),
         **_automation_service_calls(w),
+        **_delivery_service_calls(w),
+        **_quote_service_calls(w),
         **_currency_service_calls(w),
     }
 
@@ -790,6 +847,65 @@ def _mail_service_calls(w):
         ),
         "mail.delete_template": lambda a: templating.delete_template(
             actor=a, template=w["email_template"]
+        ),
+    }
+
+
+def _quote_service_calls(w):
+    from rapport.sales import quotas
+    from rapport.sales.quotes import services as quotes
+
+    return {
+        "sales.create_quote": lambda a: quotes.create_quote(actor=a, deal=w["deal"]),
+        "sales.send_quote": lambda a: quotes.send_quote(
+            actor=a,
+            quote=w["quote"],
+            mailbox=w["mailbox"].pk,
+            to=["ada@example.com"],
+            subject="Quote",
+            message="Hi",
+        ),
+        "sales.mark_quote_accepted": lambda a: quotes.mark_accepted(actor=a, quote=w["quote"]),
+        "sales.mark_quote_declined": lambda a: quotes.mark_declined(
+            actor=a, quote=w["quote"], reason="No"
+        ),
+        "sales.update_quote_settings": lambda a: quotes.update_quote_settings(
+            actor=a, company_name="Theirs"
+        ),
+        "sales.set_quota": lambda a: quotas.set_quota(
+            actor=a,
+            user=a,
+            amount="1000000",
+            period_start=w["quota"].period_start,
+            period_end=w["quota"].period_end,
+        ),
+        "sales.set_quotas": lambda a: quotas.set_quotas(actor=a, entries=[]),
+        "sales.delete_quota": lambda a: quotas.delete_quota(actor=a, quota=w["quota"]),
+    }
+
+
+def _delivery_service_calls(w):
+    from rapport.reports import deliveries
+
+    schedule = {"recipients": [w["owner"].pk], "frequency": "daily", "time_of_day": "07:00"}
+    return {
+        "reports.create_delivery": lambda a: deliveries.create_delivery(
+            actor=a, report=w["report"], **schedule
+        ),
+        "reports.create_delivery (dashboard)": lambda a: deliveries.create_delivery(
+            actor=a, dashboard=w["dashboard"], **schedule
+        ),
+        "reports.update_delivery": lambda a: deliveries.update_delivery(
+            actor=a, delivery=w["report_delivery"], time_of_day="09:00"
+        ),
+        "reports.set_delivery_active": lambda a: deliveries.set_delivery_active(
+            actor=a, delivery=w["dashboard_delivery"], is_active=False
+        ),
+        "reports.request_send_now": lambda a: deliveries.request_send_now(
+            actor=a, delivery=w["report_delivery"]
+        ),
+        "reports.delete_delivery": lambda a: deliveries.delete_delivery(
+            actor=a, delivery=w["report_delivery"]
         ),
     }
 

@@ -122,6 +122,12 @@ def person(owner, admin_user):
         contact=contact,
         description=f"Send the contract to {EMAIL}.",
     )
+    from rapport.sales.models import Quote
+    from rapport.sales.quotes.services import create_quote
+
+    quote = create_quote(actor=owner, deal=deal, notes="Zelda Quintrell asked for 60 days.")
+    # As a quote sent to her reads.
+    Quote.objects.filter(pk=quote.pk).update(sent_to=EMAIL)
     order = make_order(
         contact=contact, actor=admin_user, total="250.00", note="Gift wrap for Zelda"
     )

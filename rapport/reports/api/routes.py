@@ -9,6 +9,7 @@ from ninja.responses import Status
 
 from rapport.core.api_types import PathId
 from rapport.reports import services, tables
+from rapport.reports.api import dashboard_routes, delivery_routes
 from rapport.reports.api.schemas import (
     ReportIn,
     ReportOut,
@@ -134,3 +135,9 @@ def report_results(request, report_id: PathId):
         ],
         "truncated_groups": result.table.truncated_rows + result.table.truncated_columns,
     }
+
+
+# Dashboards and scheduled email have routers of their own, mounted here so that the API mounts
+# the reports app's one router.
+router.add_router("", dashboard_routes.router)
+router.add_router("", delivery_routes.router)

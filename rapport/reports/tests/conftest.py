@@ -28,3 +28,15 @@ def make_deal(pipeline):
         )
 
     return make
+
+
+# The scheduled-email tests' people, shared report, deals, mailbox and SMTP server.
+from rapport.reports.tests.delivery_fixtures import (  # noqa: E402, F401
+    deals,
+    mailbox,
+    manager,
+    pipeline_report,
+    rep,
+    smtp_server,
+    stranger,
+)

@@ -81,7 +81,7 @@ def test_a_read_only_user_cannot_create(read_only_user, api_client_for):
         (
             {"source": "planets"},
             "source",
-            "Choose one of: Contacts, Leads, Organizations, Deals, Orders, Tasks, Interactions.",
+            "Choose one of: Contacts, Leads, Organizations, Deals, Orders, Order lines, Tasks, Interactions.",
         ),
         ({"chart": "radar"}, "chart", "Choose one of"),
         ({"group_period": "fortnight", "group_by": "created"}, "group_period", "Choose one of"),

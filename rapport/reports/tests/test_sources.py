@@ -113,3 +113,33 @@ def test_the_records_behind_an_interaction_figure_open_its_contact(owner, web_cl
     page = response.content.decode()
     assert "Met at the fair" in page and contact.get_absolute_url() in page
     assert "Logged by" in page
+
+
+def test_a_record_matching_through_two_tags_counts_once(owner):
+    make_contact(owner=owner, first_name="Ada", tags=["vip", "press"])
+    make_contact(owner=owner, first_name="Bob", tags=["press"])
+    make_contact(owner=owner, first_name="Cyd")
+    report = services.create_report(
+        actor=owner,
+        name="Tagged",
+        source="contacts",
+        group_by="lifecycle_stage",
+        conditions={"all": [{"field": "tags", "op": "in", "value": ["vip", "press"]}]},
+    )
+    assert services.run_report(report, owner).total == 2
+
+
+def test_choice_conditions_still_ignore_case(owner):
+    mine = make_contact(owner=owner)
+    make_order(contact=mine, total="50.00", status="paid")
+    make_order(contact=mine, total="7.00", status="refunded")
+    report = services.create_report(
+        actor=owner,
+        name="Paid",
+        source="orders",
+        group_by="status",
+        conditions={"all": [{"field": "status", "op": "in", "value": ["PAID", "Shipped"]}]},
+    )
+    assert services.run_report(report, owner).total == 1
+    report.conditions = {"all": [{"field": "status", "op": "ne", "value": "Paid"}]}
+    assert services.run_report(report, owner).total == 1

@@ -1346,3 +1346,13 @@ def read_all_notifications(request):
 from rapport.sales.api.deal_lines import router as deal_lines_router  # noqa: E402
 
 router.add_router("", deal_lines_router)
+
+# Quotes too (sales.api.quotes).
+from rapport.sales.api.quotes import router as quotes_router  # noqa: E402
+
+router.add_router("", quotes_router)
+
+# And quotas (sales.api.quotas).
+from rapport.sales.api.quotas import router as quotas_router  # noqa: E402
+
+router.add_router("", quotas_router)

@@ -22,6 +22,14 @@ from rapport.sales.models.pipelines import (
     Pipeline,
     Stage,
 )
+from rapport.sales.models.quotas import Quota, QuotaPeriod
+from rapport.sales.models.quotes import (
+    Quote,
+    QuoteLine,
+    QuoteNumberCounter,
+    QuoteSettings,
+    QuoteStatus,
+)
 from rapport.sales.models.work import Notification, PeriodicJob, Task
 
 __all__ = [
@@ -38,6 +46,13 @@ __all__ = [
     "PeriodicJob",
     "Pipeline",
     "ProductInterest",
+    "Quota",
+    "QuotaPeriod",
+    "Quote",
+    "QuoteLine",
+    "QuoteNumberCounter",
+    "QuoteSettings",
+    "QuoteStatus",
     "RoundRobinState",
     "SalesSettings",
     "ScoringRule",

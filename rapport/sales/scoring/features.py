@@ -8,6 +8,7 @@ after, so the model cannot learn from what happened because a lead converted.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import re
 from collections import Counter
@@ -183,18 +184,66 @@ _LABELS = {
 }
 
 
+# A contact's source as the contact forms name it (ContactSource; this module has no Django).
+SOURCE_LABELS = {
+    "manual": "Entered by hand",
+    "web_form": "Web form",
+    "import": "Import",
+    "api": "API",
+    "email": "Inbound email",
+    "campaign": "Campaign",
+    "trade_show": "Trade show",
+    "chat": "Chat",
+    "social": "Social",
+    "referral": "Referral",
+    "other": "Other",
+}
+# A lead's source said of that lead: (it came from there, it did not).
+_SOURCE_REASONS = {
+    "manual": ("Entered by hand", "Not entered by hand"),
+    "web_form": ("Came in through a web form", "Not from a web form"),
+    "import": ("Came from an imported list", "Not from an imported list"),
+    "api": ("Came in through the API", "Not from the API"),
+    "email": ("Wrote in by email", "Not from an inbound email"),
+    "campaign": ("Came from a campaign", "Not from a campaign"),
+    "trade_show": ("Met at a trade show", "Not from a trade show"),
+    "chat": ("Came in through chat", "Not from chat"),
+    "social": ("Came from social media", "Not from social media"),
+    "referral": ("Referred to us", "Not referred"),
+    "other": ("Came from an unlisted source", "Not from an unlisted source"),
+}
+
+
+@functools.cache
+def country_name(code: str) -> str:
+    """A country's English name from its two-letter code (the code itself when unknown)."""
+    from babel import Locale
+
+    code = (code or "").upper()
+    return Locale("en").territories.get(code, code)
+
+
+# Countries whose English name takes "the" after "in".
+_WITH_THE = frozenset({"AE", "BS", "CF", "DO", "FO", "GB", "KY", "MH", "NL", "PH", "SB", "US"})
+
+
+def _in_country(code: str, words: str = "In") -> str:
+    code = (code or "").upper()
+    the = "the " if code in _WITH_THE else ""
+    return f"{words} {the}{country_name(code)}"
+
+
 def feature_label(name: str) -> str:
-    """Words for a feature, as shown in a lead's reasons."""
+    """Words for a feature itself (the model page's weights), not for one lead's value of it."""
     if name in _LABELS:
         return _LABELS[name]
     column, _, value = name.partition("=")
-    value = value.replace("_", " ")
     if column == "source":
-        return f"Source: {value}"
+        return f"Source: {SOURCE_LABELS.get(value, value.replace('_', ' '))}"
     if column == "country":
-        return "Country: other" if value == "other" else f"Country: {value.upper()}"
+        return "Country: any other" if value == "other" else f"Country: {country_name(value)}"
     if column == "industry":
-        return f"Industry: {value}"
+        return "Industry: any other" if value == "other" else f"Industry: {value}"
     return name
 
 
@@ -219,15 +268,25 @@ _COUNTED = {
 _SIZE_NAMES = {rank: size for size, rank in ORG_SIZE_ORDER.items()}
 
 
-def reason_label(name: str, value: float, *, has_email: bool = True) -> str:
+def reason_label(
+    name: str, value: float, *, has_email: bool = True, lead: LeadFacts | None = None
+) -> str:
     """A feature's part in one lead's score, in words about that lead.
 
     `value` is the lead's own value of the feature (its column in `build_matrix`), so a lead
     without a job title reads "No job title", never "Job title given" with a negative weight.
+    With the `lead` itself a reason can also say what the lead has instead (its country when a
+    country column is 0, "No country given" when it has none).
     """
     present = value > 0.5
+    if lead is not None:
+        has_email = lead.has_email
     if name == "business_email" and not present and has_email:
         return "Free email domain"
+    if name == "organization_size" and round(value) == 0:
+        if lead is not None and not lead.has_organization:
+            return "No organization"
+        return "Organization size unknown"
     if name in _HAS:
         return _HAS[name][0 if present else 1]
     if name in _COUNTED:
@@ -240,15 +299,31 @@ def reason_label(name: str, value: float, *, has_email: bool = True) -> str:
         size = _SIZE_NAMES.get(round(value))
         return f"Organization of {size} people" if size else "Organization size unknown"
     column, _, option = name.partition("=")
-    option = option.replace("_", " ")
-    if column in ("country", "industry") and option == "other":
-        plural = {"country": "countries", "industry": "industries"}[column]
-        return f"In another {column}" if present else f"In one of the main {plural}"
-    if column == "country":
-        return f"In {option.upper()}" if present else f"Not in {option.upper()}"
     if column == "source":
-        return f"Came from {option}" if present else f"Did not come from {option}"
+        words = _SOURCE_REASONS.get(option)
+        if words is None:
+            label = option.replace("_", " ")
+            words = (f"Came from {label}", f"Not from {label}")
+        return words[0 if present else 1]
+    if column == "country":
+        own = (lead.country or "").upper() if lead is not None else None
+        if own == "" and not present:
+            return "No country given"
+        if option == "other":
+            if present:
+                if not own:
+                    return "In another country"
+                return f"{_in_country(own)}, a less common country"
+            return "In one of the main countries"
+        return _in_country(option) if present else _in_country(option, "Not in")
     if column == "industry":
+        own = (lead.industry or "").casefold() if lead is not None else None
+        if own == "" and not present:
+            return "No industry known"
+        if option == "other":
+            if present:
+                return f"Industry: {own}, a less common one" if own else "In another industry"
+            return "In one of the main industries"
         return f"Industry: {option}" if present else f"Not in {option}"
     return feature_label(name)
 

@@ -5,6 +5,12 @@ value), so a lead's reasons are exact, signed and add up to its score — no app
 SHAP on trees. Calibration (Platt scaling over 3 cross-validated folds) turns the logit into a
 probability that means what it says: of leads scored 30 %, about 30 % convert.
 
+Two things keep the probabilities from piling up at 0 and 100 %. A feature that on its own all but
+tells converted leads from the others is the outcome recorded another way (a stage, a flag set
+on conversion), not a predictor: it is left out of training. And the strength of the L2 penalty
+is chosen by cross-validated log loss, so a rare value seen on a handful of converted leads
+cannot claim a large weight.
+
 A trained model is stored as plain numbers (`to_json`) and predicts with NumPy alone; the
 scikit-learn objects are only used while training.
 """
@@ -12,13 +18,18 @@ scikit-learn objects are only used while training.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-ALGORITHM = "LogisticRegression + CalibratedClassifierCV(sigmoid, cv=3)"
+ALGORITHM = "LogisticRegressionCV (L2, C by log loss) + CalibratedClassifierCV(sigmoid, cv=3)"
 CALIBRATION_BINS = 10
+# Penalty strengths tried (smaller is stronger), on standardized features.
+C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0)
+# A feature whose values alone order converted above unconverted leads this well (ROC AUC) is the
+# outcome itself: no honest signal about a lead that has not converted yet is that sharp.
+GIVEAWAY_AUC = 0.99
 
 
 def too_little_history(labels: np.ndarray, *, min_labelled: int, min_per_class: int) -> str | None:
@@ -112,6 +123,41 @@ class CalibratedLogit:
         )
 
 
+def giveaway_features(matrix: np.ndarray, labels: np.ndarray) -> list[int]:
+    """Columns that on their own all but separate the two outcomes (ROC AUC ≥ GIVEAWAY_AUC)."""
+    from scipy.stats import rankdata
+
+    matrix = np.asarray(matrix, dtype=float)
+    labels = np.asarray(labels, dtype=int)
+    positive = labels == 1
+    n_positive = int(positive.sum())
+    n_negative = int(labels.size - n_positive)
+    if not n_positive or not n_negative or not matrix.size:
+        return []
+    # Mann-Whitney: the AUC of each column is its rank sum over the positives, rescaled.
+    ranks = rankdata(matrix, axis=0)
+    auc = (ranks[positive].sum(axis=0) - n_positive * (n_positive + 1) / 2) / (
+        n_positive * n_negative
+    )
+    separation = np.maximum(auc, 1.0 - auc)
+    return [int(j) for j in np.flatnonzero(separation >= GIVEAWAY_AUC)]
+
+
+def base_estimator(folds: int = 3):
+    """The uncalibrated model: L2 logistic regression with its penalty chosen by log loss."""
+    import inspect
+
+    from sklearn.linear_model import LogisticRegressionCV
+
+    options = {}
+    if "use_legacy_attributes" in inspect.signature(LogisticRegressionCV).parameters:
+        # scikit-learn ≥ 1.8 says "plain L2" this way (and warns when it is not said).
+        options = {"l1_ratios": (0.0,), "use_legacy_attributes": False}
+    return LogisticRegressionCV(
+        Cs=list(C_GRID), cv=folds, scoring="neg_log_loss", max_iter=2000, **options
+    )
+
+
 @dataclass
 class TrainingReport:
     model: CalibratedLogit
@@ -123,6 +169,7 @@ class TrainingReport:
     n_test: int
     n_positive: int
     n_negative: int
+    left_out: list[str]
 
 
 def calibration_table(labels: np.ndarray, probabilities: np.ndarray, bins: int = CALIBRATION_BINS):
@@ -152,6 +199,45 @@ def calibration_table(labels: np.ndarray, probabilities: np.ndarray, bins: int =
     return rows
 
 
+def score_distribution(counts: Mapping[int, int], bins: int = 10) -> dict:
+    """How whole-number scores 0–100 spread: `bins` equal bins and the deciles.
+
+    `counts` maps a score to how many leads have it. Deciles are nearest-rank: the k-th is the
+    lowest score at or below which at least k tenths of the leads lie.
+    """
+    total = sum(counts.values())
+    width = 100 / bins
+    rows = []
+    for b in range(bins):
+        lower = round(b * width)
+        upper = round((b + 1) * width) - (0 if b == bins - 1 else 1)
+        count = sum(n for score, n in counts.items() if lower <= score <= upper)
+        rows.append(
+            {
+                "lower": lower,
+                "upper": upper,
+                "count": count,
+                "share": count / total if total else 0.0,
+            }
+        )
+    deciles = []
+    if total:
+        running, ordered = 0, sorted(counts.items())
+        position = 0
+        for k in range(1, 10):
+            while running < k * total / 10:
+                running += ordered[position][1]
+                position += 1
+            deciles.append(ordered[position - 1][0])
+    at_least_95 = sum(n for score, n in counts.items() if score >= 95)
+    return {
+        "total": total,
+        "bins": rows,
+        "deciles": deciles,
+        "share_95_or_more": at_least_95 / total if total else 0.0,
+    }
+
+
 def train(
     matrix: np.ndarray,
     labels: np.ndarray,
@@ -164,10 +250,11 @@ def train(
     """Fit on a stratified 75 % and report quality on the held-out 25 % it never saw.
 
     The model kept is the one evaluated (not refitted on everything), so the page's AUC and
-    calibration describe exactly the model that scores the leads.
+    calibration describe exactly the model that scores the leads. Features that give the
+    outcome away (`giveaway_features` on the training part) get no weight and are named in
+    `left_out`.
     """
     from sklearn.calibration import CalibratedClassifierCV
-    from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import brier_score_loss, roc_auc_score
     from sklearn.model_selection import train_test_split
 
@@ -181,17 +268,23 @@ def train(
     # A feature constant in training carries no signal; scale 1 keeps its term at zero.
     scale[scale < 1e-12] = 1.0
     z_train = (x_train - mean) / scale
+    left_out = giveaway_features(x_train, y_train)
+    used = np.setdiff1d(np.arange(matrix.shape[1]), left_out)
+    if not used.size:
+        raise ValueError("every feature gives the outcome away; nothing is left to learn from")
     calibrated = CalibratedClassifierCV(
-        LogisticRegression(C=1.0, max_iter=2000), method="sigmoid", cv=folds, ensemble=True
+        base_estimator(folds), method="sigmoid", cv=folds, ensemble=True
     )
-    calibrated.fit(z_train, y_train)
+    calibrated.fit(z_train[:, used], y_train)
     members = []
     for fold in calibrated.calibrated_classifiers_:
         estimator = fold.estimator
         calibrator = fold.calibrators[0]
+        coef = np.zeros(matrix.shape[1])
+        coef[used] = estimator.coef_[0]
         members.append(
             (
-                estimator.coef_[0].astype(float).copy(),
+                coef,
                 float(estimator.intercept_[0]),
                 float(calibrator.a_),
                 float(calibrator.b_),
@@ -217,6 +310,7 @@ def train(
         n_test=int(y_test.size),
         n_positive=int(labels.sum()),
         n_negative=int(labels.size - labels.sum()),
+        left_out=[feature_names[j] for j in left_out],
     )
 
 

@@ -15,6 +15,7 @@ from django.utils import timezone
 from rapport.accounts import access
 from rapport.audit.models import ChangeAction
 from rapport.audit.services import record_change, snapshot
+from rapport.contacts.choices import LEAD_STAGES
 from rapport.core.conditions import ConditionError
 from rapport.core.conditions import validate as validate_condition
 from rapport.core.database import commit_asynchronously
@@ -275,7 +276,11 @@ def train_lead_model(
         brier_score=report.brier_score,
         base_rate=report.base_rate,
         calibration=report.calibration,
-        parameters={"vocabulary": vocabulary.to_json(), "model": report.model.to_json()},
+        parameters={
+            "vocabulary": vocabulary.to_json(),
+            "model": report.model.to_json(),
+            "left_out": report.left_out,
+        },
         **base,
     )
 
@@ -331,7 +336,6 @@ def compute_scores(
         tops = learned.top_reasons_of_rows(predictor.model, contributions, count=TOP_REASONS)
         intercept = round(predictor.model.intercept, 6)
         columns = {name: i for i, name in enumerate(feature_names(predictor.vocabulary))}
-        has_email_column = columns["has_email"]
     results = []
     for index, lead in enumerate(leads):
         points, hits = evaluate(rules, lead, fields)
@@ -355,11 +359,7 @@ def compute_scores(
             reasons["model"] = [
                 {
                     "feature": name,
-                    "label": reason_label(
-                        name,
-                        matrix[index, columns[name]],
-                        has_email=bool(matrix[index, has_email_column]),
-                    ),
+                    "label": reason_label(name, matrix[index, columns[name]], lead=lead),
                     "contribution": round(value, 6),
                 }
                 for name, value in top
@@ -568,6 +568,34 @@ def explanation(score: LeadScore) -> dict:
         "computed_at": score.computed_at,
         "model_id": score.model_id,
     }
+
+
+def score_spread(*, actor) -> dict:
+    """How the learned model's scores of the current leads spread (for the model's page).
+
+    Only scores the model gave: rule points are not probabilities. One grouped query, however
+    many leads there are.
+    """
+    from django.db.models import Count
+
+    access.require_admin(actor)
+    counts = dict(
+        LeadScore.objects.filter(
+            basis=ScoreBasis.MODEL,
+            contact__lifecycle_stage__in=LEAD_STAGES,
+            contact__is_archived=False,
+        )
+        .order_by()
+        .values_list("score")
+        .annotate(n=Count("contact_id"))
+        .values_list("score", "n")
+    )
+    spread = learned.score_distribution(counts)
+    tallest = max((row["count"] for row in spread["bins"]), default=0) or 1
+    for row in spread["bins"]:
+        # Widths in steps of 5 %: bars are CSS classes, never inline styles (CSP).
+        row["width"] = 5 * round(20 * row["count"] / tallest)
+    return spread
 
 
 def rule_matches_now(condition: dict, *, limit: int = 5000) -> tuple[int, int]:

@@ -15,18 +15,21 @@ from rapport.sales.models import (
     LeadScore,
     LeadScoreHistory,
     ProductInterest,
+    Quote,
     Task,
     WebFormSubmission,
 )
 
 
 def move_contact_records(loser, survivor, actor) -> None:
-    """Deals, tasks, form submissions, products of interest and score history move over.
+    """Deals, quotes, tasks, form submissions, products of interest and score history move
+    over (a quote keeps the name it was issued to).
 
     The loser's current score is dropped and the survivor is rescored once the merge commits.
     """
     moved = {
         "deals": Deal.objects.filter(contact=loser).update(contact=survivor),
+        "quotes": Quote.objects.filter(contact=loser).update(contact=survivor),
         "tasks": Task.objects.filter(contact=loser).update(contact=survivor),
         "form_submissions": WebFormSubmission.objects.filter(contact=loser).update(
             contact=survivor
@@ -49,9 +52,10 @@ def move_contact_records(loser, survivor, actor) -> None:
 
 
 def move_organization_records(loser, survivor, actor) -> None:
-    """Deals and tasks of the merged organization move to the survivor."""
+    """Deals, quotes and tasks of the merged organization move to the survivor."""
     moved = {
         "deals": Deal.objects.filter(organization=loser).update(organization=survivor),
+        "quotes": Quote.objects.filter(organization=loser).update(organization=survivor),
         "tasks": Task.objects.filter(organization=loser).update(organization=survivor),
     }
     _record(actor, survivor, moved, f"Merged in {loser}")

@@ -49,7 +49,16 @@ def _jobs() -> list[Job]:
             lambda: dt.timedelta(minutes=5),
             requeue_unprocessed_submissions,
         ),
+        # Also cheap (open quotes past their date), so in the scheduler too.
+        Job("expire_quotes", lambda: dt.timedelta(hours=1), _expire_quotes),
     ]
+
+
+def _expire_quotes() -> int:
+    from rapport.sales.quotes.services import expire_due_quotes
+
+    with transaction.atomic():
+        return expire_due_quotes()
 
 
 def claim(name: str, *, every: dt.timedelta, now: dt.datetime) -> bool:

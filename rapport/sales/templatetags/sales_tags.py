@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from django import template
 from django.urls import NoReverseMatch
+
+from rapport.core import display
 
 register = template.Library()
 
 
 def format_money(amount, currency: str = "") -> str:
-    """'EUR 12,500' for whole amounts, 'EUR 12,500.50' otherwise."""
-    if amount is None:
-        return "—"
-    value = Decimal(amount)
-    text = f"{value:,.0f}" if value == value.to_integral_value() else f"{value:,.2f}"
-    return f"{currency} {text}".strip()
+    """The one money format of every page (rapport.core.display): "€12,500.00"."""
+    return display.money_text(amount, currency)
 
 
 def format_totals(pairs) -> str:
-    return " + ".join(format_money(amount, currency) for currency, amount in pairs) or "—"
+    return display.totals_text(pairs)
 
 
 @register.filter

@@ -10,6 +10,13 @@ from rapport.accounts.tests.factories import RoleFactory, UserFactory
 from rapport.contacts.tests.factories import make_contact
 from rapport.sales.services.deals import create_deal
 from rapport.sales.services.pipelines import create_lost_reason, create_pipeline
+from rapport.sales.tests.quota_helpers import (  # noqa: F401 (the quota tests' fixtures)
+    close_deal,
+    other_sales_team,
+    southerner,
+    team_manager,
+    usd_rates,
+)
 
 
 @pytest.fixture(autouse=True)

@@ -37,7 +37,7 @@ def test_drag_a_deal_to_another_stage_and_it_stays_there(
     card(page, "Dragged deal").drag_to(proposal.locator("[data-dropzone]"))
     page.locator("[data-toast]").get_by_text("Moved “Dragged deal” to Proposal.").wait_for()
     assert proposal.locator("[data-count]").inner_text() == "1"
-    assert proposal.locator("[data-total]").inner_text() == "EUR 4,200"
+    assert proposal.locator("[data-total]").inner_text() == "€4,200.00"
 
     page.reload()
     assert card(column(page, stages["Proposal"]), "Dragged deal").count() == 1

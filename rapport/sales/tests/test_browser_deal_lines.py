@@ -23,12 +23,12 @@ def test_add_a_product_by_name_then_change_its_quantity(
     lines.locator("#id_discount").fill("10")
     lines.get_by_role("button", name="Add product").click()
     # The fragment comes back with the line, and the header's amount follows (out of band).
-    page.locator("#deal-amount", has_text="EUR 45").wait_for()
+    page.locator("#deal-amount", has_text="€45.00").wait_for()
 
     line = DealLine.objects.get(deal=deal)
     assert (line.product, line.quantity, str(line.line_total)) == (tea, 4, "45.00")
     lines.locator(f"#id_line-{line.pk}-quantity").fill("2")
     lines.get_by_role("button", name="Save").click()
-    page.locator("#deal-amount", has_text="EUR 22.50").wait_for()
+    page.locator("#deal-amount", has_text="€22.50").wait_for()
     line.refresh_from_db()
     assert line.quantity == 2

@@ -43,11 +43,11 @@ def test_the_board_shows_one_open_total_with_originals_and_the_missing_rate(
     assert (total.currency, total.amount) == ("EUR", D("1225.45"))
     assert total.originals == [("EUR", D("1000.00")), ("GBP", D("300.00")), ("USD", D("250.50"))]
     html = response.content.decode()
-    assert "Open pipeline: EUR 1,225.45" in html
-    assert "= EUR 1,000 + GBP 300 + USD 250.50, each converted at its expected close date" in html
+    assert "Open pipeline: €1,225.45" in html
+    assert "= €1,000.00 + £300.00 + $250.50, each converted at its expected close date" in html
     assert (
         f"Left out of the total: No GBP rate on or before {close.isoformat()} "
-        "(1 deal, GBP 300). An administrator can add the rates."
+        "(1 deal, £300.00). An administrator can add the rates."
     ) in html
 
 
@@ -56,7 +56,7 @@ def test_the_board_total_in_the_company_currency_alone_shows_no_originals_or_not
 ):
     make_deal(owner=owner, name="Euro deal", amount="1000.00")
     html = web_client_for(admin_user).get(f"/sales/pipelines/{pipeline.pk}/").content.decode()
-    assert "Open pipeline: EUR 1,000</strong></p>" in html
+    assert "Open pipeline: €1,000.00</strong></p>" in html
     assert "data-missing-rates" not in html
 
 
@@ -68,7 +68,7 @@ def test_the_board_converts_to_the_currency_the_administrator_chose(
     rates.set_company_currency(actor=admin_user, code="GBP")
     rates.add_rate(actor=admin_user, currency="EUR", rate="0.85", valid_on="2000-01-01")
     html = web_client_for(admin_user).get(f"/sales/pipelines/{pipeline.pk}/").content.decode()
-    assert "Open pipeline: GBP 950</strong>" in html
+    assert "Open pipeline: £950.00</strong>" in html
     assert "data-missing-rates" not in html
 
 
@@ -105,7 +105,7 @@ def test_the_forecast_adds_a_company_currency_table_and_names_missing_rates(
     ]
     html = response.content.decode()
     assert "All currencies in EUR" in html and "By original currency" in html
-    assert "EUR 1,900" in html
-    assert f"No GBP rate on or before {close.isoformat()} (1 deal, GBP 400)." in html
+    assert "€1,900.00" in html
+    assert f"No GBP rate on or before {close.isoformat()} (1 deal, £400.00)." in html
     assert 'href="/commerce/exchange-rates/?currency=GBP">Add a GBP rate</a>' in html
     assert response.context["chart_data"]["currency"] == "EUR"

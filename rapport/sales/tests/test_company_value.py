@@ -64,9 +64,9 @@ def test_the_analytics_page_gives_won_value_average_and_stages_in_the_company_cu
     assert owner_row["won_value"].amount == D("1400.00")
     html = response.content.decode()
     assert "Value in EUR" in html
-    assert "EUR 1,400" in html and "EUR 700" in html
+    assert "€1,400.00" in html and "€700.00" in html
     assert "Left out of the EUR figures: No GBP rate on or before" in html
-    assert "(2 deals, GBP 350)" in html
+    assert "(2 deals, £350.00)" in html
 
 
 def test_the_analytics_api_gives_the_value_and_won_value_per_owner(

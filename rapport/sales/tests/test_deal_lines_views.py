@@ -28,7 +28,7 @@ def test_the_deal_page_offers_the_editor_to_who_may_change_the_deal(
     html = web_client_for(owner).get(f"/sales/deals/{deal.pk}/").content.decode()
     assert 'id="deal-lines"' in html
     assert "Add a product" in html
-    assert "Assam Tea" in html and "EUR 25" in html
+    assert "Assam Tea" in html and "€25.00" in html
     assert 'data-suggest-url="/commerce/products/suggest/"' in html
     assert "<script>" not in html and "style=" not in html
     viewer = web_client_for(read_only_user).get(f"/sales/deals/{deal.pk}/").content.decode()
@@ -48,7 +48,7 @@ def test_adding_a_line_with_htmx_answers_the_fragment_and_the_new_amount(
     assert response.status_code == 200
     html = response.content.decode()
     assert html.lstrip().startswith('<section class="card deal-lines" id="deal-lines">')
-    assert 'id="deal-amount" hx-swap-oob="true">EUR 33.75' in html
+    assert 'id="deal-amount" hx-swap-oob="true">€33.75' in html
     deal.refresh_from_db()
     assert deal.amount == Decimal("33.75")
 

@@ -193,3 +193,48 @@ def test_scores_are_written_with_one_statement_per_batch(admin_user, rules):
         raised = 30 if row.contact_id in executives else 0
         assert row.rule_points == pytest.approx(before.rule_points + raised)
         assert row.computed_at > before.computed_at
+
+
+def test_the_model_page_shows_how_the_current_leads_score(web_client_for, admin_user):
+    from rapport.sales.scoring.services import score_spread
+
+    make_lead_history(400, seed=8)
+    update_sales_settings(actor=admin_user, min_labelled_leads=200, min_per_class=20)
+    run = train_lead_model(actor=admin_user, trigger="user", seed=0)
+    assert run.status == "ready" and run.parameters["left_out"] == []
+    score_leads()
+    scores = list(LeadScore.objects.filter(basis="model").values_list("score", flat=True))
+    assert len(scores) == 400
+
+    spread = score_spread(actor=admin_user)
+    assert spread["total"] == 400
+    assert [row["count"] for row in spread["bins"]] == [
+        sum(1 for s in scores if row["lower"] <= s <= row["upper"]) for row in spread["bins"]
+    ]
+    ordered = sorted(scores)
+    assert spread["deciles"][4] == ordered[199]  # nearest rank: the 200th of 400
+    # The history's leads differ, and the model says so: not one wall of scores.
+    assert spread["deciles"][8] - spread["deciles"][0] >= 20, spread["deciles"]
+
+    html = web_client_for(admin_user).get("/sales/scoring/model/").content.decode()
+    section = html.split("data-score-spread", 1)[1].split("</section>", 1)[0]
+    assert "How the current leads score" in section
+    assert f"half {spread['deciles'][4]} or less" in section
+    assert section.count("<tr><td>") == 10
+    assert "data-left-out" not in html
+
+    # A feature left out of training is named in words on the page.
+    run.parameters = {**run.parameters, "left_out": ["has_phone", "source=web_form"]}
+    run.save(update_fields=["parameters"])
+    html = web_client_for(admin_user).get("/sales/scoring/model/").content.decode()
+    left_out = html.split("data-left-out>", 1)[1].split("</p>", 1)[0]
+    assert "Has a phone number, Source: Web form." in left_out
+
+
+def test_only_administrators_see_the_spread(owner):
+    from django.core.exceptions import PermissionDenied
+
+    from rapport.sales.scoring.services import score_spread
+
+    with pytest.raises(PermissionDenied):
+        score_spread(actor=owner)

@@ -30,7 +30,7 @@ def test_board_shows_columns_counts_and_cards_with_a_bounded_query_count(
     columns = {c.stage.name: c for c in response.context["columns"]}
     assert columns["Qualification"].count == 60
     assert columns["Negotiation"].totals == [("EUR", pytest.approx(2500))]
-    assert "data-count>60</span>" in html and "EUR 600" in html
+    assert "data-count>60</span>" in html and "€600.00" in html
     assert "<script>" not in html  # behaviour comes from static files only (CSP)
     more = client.get(
         f"/sales/pipelines/{pipeline.pk}/column/{stages['Qualification'].pk}/"
@@ -72,7 +72,7 @@ def test_move_answers_json_for_the_board_and_undo_puts_it_back(
     assert answer["ok"] and answer["message"] == "Moved “Big deal” to Proposal."
     assert {c["stage_id"]: (c["count"], c["total"]) for c in answer["columns"]} == {
         stages["Qualification"].pk: (0, "—"),
-        stages["Proposal"].pk: (1, "EUR 300"),
+        stages["Proposal"].pk: (1, "€300.00"),
     }
     undone = client.post(answer["undo_url"], {"change_id": answer["change_id"]})
     assert undone.status_code == 200 and undone.json()["stage_id"] == stages["Qualification"].pk

@@ -128,6 +128,7 @@ def test_periodic_jobs_run_once_per_interval(db):
         "rescore_leads",
         "retrain_model",
         "requeue_web_form_submissions",
+        "expire_quotes",
     ]
     assert run_due_jobs(now=now + dt.timedelta(seconds=30)) == []
     assert run_due_jobs(now=now + dt.timedelta(minutes=2)) == ["send_reminders"]

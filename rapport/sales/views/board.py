@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 
 from rapport.accounts.access import require_admin, require_write
 from rapport.accounts.models import Team
+from rapport.core import display
 from rapport.core.exchange import load_rate_book
 from rapport.core.ids import id_from_text
 from rapport.core.pagination import CursorError
@@ -268,7 +269,7 @@ def analytics(request, pipeline_id: int):
             ],
         },
         "forecast": {
-            "labels": [row.month.strftime("%b %Y") for row in forecast_main],
+            "labels": [display.month_text(row.month) for row in forecast_main],
             "won": [float(row.won) for row in forecast_main],
             "weighted": [float(row.weighted_open) for row in forecast_main],
         },

@@ -46,6 +46,7 @@ from rapport.sales.scoring.services import (
     delete_scoring_rule,
     latest_model,
     rule_matches_now,
+    score_spread,
     update_scoring_rule,
 )
 from rapport.sales.services.settings import get_sales_settings, update_sales_settings
@@ -206,6 +207,10 @@ def scoring_model(request):
             "latest": latest,
             "runs": LeadScoringModel.objects.all()[:15],
             "weights": weights,
+            "left_out": [feature_label(name) for name in (active.parameters.get("left_out") or [])]
+            if active
+            else [],
+            "spread": score_spread(actor=request.user) if active else None,
             "settings": get_sales_settings(),
         },
     )

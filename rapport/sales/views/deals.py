@@ -32,6 +32,7 @@ from rapport.sales.models import Deal, LeadScore, Pipeline
 from rapport.sales.services import deals as deal_services
 from rapport.sales.services import pipelines as pipeline_services
 from rapport.sales.views.deal_lines import lines_context
+from rapport.sales.views.quotes import quotes_context
 
 TIMELINE_LIMIT = 30
 
@@ -204,6 +205,7 @@ def render_deal(request, deal: Deal, *, lines: dict | None = None, status: int =
                 (d.label, deal.custom_fields.get(d.key)) for d in definitions_for(Entity.DEAL)
             ],
             "lines": lines if lines is not None else lines_context(request, deal),
+            "quotes": quotes_context(request, deal),
         },
         status=status,
     )

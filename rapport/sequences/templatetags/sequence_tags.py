@@ -1,0 +1,13 @@
+from django import template
+
+from rapport.sequences import manual_email
+
+register = template.Library()
+
+
+@register.simple_tag(takes_context=True)
+def manual_email_url(context, task) -> str:
+    """The compose address of the task's manual email step, "" for any other task."""
+    request = context.get("request")
+    user = getattr(request, "user", None) or context.get("user")
+    return manual_email.write_url(user, task)
