@@ -195,6 +195,8 @@ CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.db.DatabaseCache",
         "LOCATION": "rapport_cache",
+        # Report and widget figures are kept per reader's scope: more than the default 300.
+        "OPTIONS": {"MAX_ENTRIES": 5000},
     }
 }
 if os.environ.get("RAPPORT_CACHE") == "redis":

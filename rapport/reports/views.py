@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from rapport.accounts import access
 from rapport.accounts.access import Action
-from rapport.reports import services, tables
+from rapport.reports import caching, services, tables
 from rapport.reports.choices import Source
 from rapport.reports.forms import ReportForm, describe_conditions
 from rapport.reports.models import Report
@@ -138,7 +138,7 @@ def report_delete(request, pk):
 def _run(request, report):
     """The run, or the problem that keeps the report from running (a field since removed)."""
     try:
-        return services.run_report(report, request.user), ""
+        return caching.run_report(report, request.user), ""
     except ValidationError as exc:
         return None, " ".join(exc.messages)
 

@@ -143,7 +143,9 @@ def _assignee_problem(actor, user, team) -> tuple[str, str] | None:
 
 def _existing(*, user, team, start, end, pipeline) -> Quota | None:
     return (
-        Quota.objects.select_for_update()
+        # Only the quota's row: its default ordering joins the people and teams.
+        Quota.objects.select_for_update(of=("self",))
+        .order_by("pk")
         .filter(
             user=user if user is not None else None,
             team=team if team is not None else None,

@@ -8,7 +8,7 @@ from ninja import Router
 from ninja.responses import Status
 
 from rapport.core.api_types import PathId
-from rapport.reports import services, tables
+from rapport.reports import caching, services, tables
 from rapport.reports.api import dashboard_routes, delivery_routes
 from rapport.reports.api.schemas import (
     ReportIn,
@@ -110,7 +110,7 @@ def report_results(request, report_id: PathId):
     """The report run over the caller's records: each figure with its groups' labels, the
     key to pass as `g1`/`g2` to the records page, and the amounts left out for want of a rate."""
     report = _report(request, report_id)
-    result = services.run_report(report, request.auth)
+    result = caching.run_report(report, request.auth)
     return {
         "report_id": report.pk,
         "measure": result.measure_label,
