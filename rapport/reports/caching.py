@@ -168,14 +168,25 @@ def _changed(areas, connection) -> None:
     written = _written(connection)
     for area in areas:
         written[area] = written.get(area, 0) + 1
-    queued = set()
-    for _savepoints, callback, _robust in connection.run_on_commit:
-        queued.update(getattr(callback, "report_areas", ()))
+    queued = _queued(connection)
     fresh = frozenset(areas) - queued
     if fresh:
+        queued.update(fresh)
         callback = functools.partial(_committed, connection, fresh)
         callback.report_areas = fresh
         transaction.on_commit(callback, using=connection.alias, robust=True)
+
+
+def _queued(connection) -> set[str]:
+    """The areas whose bump is already queued on this transaction's commit. Django replaces
+    `run_on_commit` with a new list whenever it runs or drops callbacks (commit, rollback, a
+    savepoint rolled back), so the set is kept with the list it belongs to: looking through
+    the callbacks instead made each write cost as much as the transaction's writes so far."""
+    kept = connection.__dict__.get("_rapport_report_queued")
+    if kept is None or kept[0] is not connection.run_on_commit:
+        kept = (connection.run_on_commit, set())
+        connection.__dict__["_rapport_report_queued"] = kept
+    return kept[1]
 
 
 def _written(connection) -> dict[str, int]:
