@@ -9,16 +9,22 @@ from rapport.accounts.choices import Domain
 from rapport.commerce.choices import REVENUE_STATUSES
 
 
+def order_visible_q(user, through: str = "") -> Q:
+    """The orders `user` may see, as a condition on `through` (e.g. "order__" from an order's
+    line): the one rule, so a record reached through its order is decided the same way."""
+    return (
+        Q(**{f"{through}contact__isnull": False})
+        & scope_q(user, Domain.CONTACTS, f"{through}contact__owner")
+    ) | (
+        Q(**{f"{through}organization__isnull": False})
+        & scope_q(user, Domain.CONTACTS, f"{through}organization__owner")
+    )
+
+
 class OrderQuerySet(models.QuerySet):
     def visible_to(self, user):
         """Visible when the contact or the organization it belongs to is visible."""
-        return self.filter(
-            (Q(contact__isnull=False) & scope_q(user, Domain.CONTACTS, "contact__owner"))
-            | (
-                Q(organization__isnull=False)
-                & scope_q(user, Domain.CONTACTS, "organization__owner")
-            )
-        )
+        return self.filter(order_visible_q(user))
 
     def revenue(self):
         """Orders whose money was received and kept."""

@@ -49,3 +49,17 @@ class MissingRateOut(Schema):
     count: int
     amount: Decimal = Field(description="Their sum in the original currency.")
     text: str
+
+
+def missing_rates_out(gaps) -> list[dict]:
+    """The missing exchange rates of a figure, as `MissingRateOut` rows."""
+    return [
+        {
+            "currency": gap.currency,
+            "earliest": gap.earliest,
+            "count": gap.count,
+            "amount": gap.amount,
+            "text": gap.text,
+        }
+        for gap in gaps
+    ]

@@ -19,8 +19,6 @@ from django.db.models.functions import Cast, Coalesce, TruncDate
 from django.urls import reverse
 from django.utils import timezone
 
-from rapport.accounts.access import scope_q
-from rapport.accounts.choices import Domain
 from rapport.analytics import segments
 from rapport.analytics.choices import SEGMENT_ORDER, ValueTier
 from rapport.analytics.forms import segment_condition_fields
@@ -563,13 +561,9 @@ def _order_lines_visible_to(user):
     """A line is visible when its order is: `OrderQuerySet.visible_to`'s rule read through the
     line's order. On the joined order, not as `order IN (visible orders)`: that semi-join
     scans the orders a second time and, on ten million lines, is planned as a nested loop."""
-    visible = (
-        Q(order__contact__isnull=False) & scope_q(user, Domain.CONTACTS, "order__contact__owner")
-    ) | (
-        Q(order__organization__isnull=False)
-        & scope_q(user, Domain.CONTACTS, "order__organization__owner")
-    )
-    return OrderLine.objects.filter(visible).annotate(
+    from rapport.commerce.querysets import order_visible_q
+
+    return OrderLine.objects.filter(order_visible_q(user, "order__")).annotate(
         # The records page lists and orders records by when they were made; a line was made
         # with its order.
         created_at=F("order__created_at")

@@ -19,7 +19,7 @@ from ninja.responses import Status
 from pydantic import ConfigDict, Field
 
 from rapport.accounts.models import Team, User
-from rapport.core.api_types import MissingRateOut, PathId, RecordId
+from rapport.core.api_types import MissingRateOut, PathId, RecordId, missing_rates_out
 from rapport.core.pagination import keyset_page
 from rapport.sales import quota_periods, quotas
 from rapport.sales.models import Pipeline, Quota
@@ -143,19 +143,6 @@ def quota_out(quota: Quota) -> dict:
     }
 
 
-def _missing(gaps) -> list[dict]:
-    return [
-        {
-            "currency": gap.currency,
-            "earliest": gap.earliest,
-            "count": gap.count,
-            "amount": gap.amount,
-            "text": gap.text,
-        }
-        for gap in gaps
-    ]
-
-
 def _period(text: str, field: str) -> tuple[dt.date, dt.date]:
     try:
         return quota_periods.parse_key(text)
@@ -273,7 +260,7 @@ def quota_attainment(request, filters: Query[AttainmentFilters]):
                 "weighted_open": result.weighted_open,
                 "forecast": result.forecast,
                 "complete": result.is_complete,
-                "missing_rates": _missing(result.missing),
+                "missing_rates": missing_rates_out(result.missing),
                 "problem": result.problem,
             }
             for result in results
@@ -285,7 +272,7 @@ def quota_attainment(request, filters: Query[AttainmentFilters]):
             "won": summed.won,
             "percent": summed.percent,
             "quotas": summed.quotas,
-            "missing_rates": _missing(summed.missing),
+            "missing_rates": missing_rates_out(summed.missing),
         },
     }
 

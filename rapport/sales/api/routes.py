@@ -21,7 +21,7 @@ from rapport.accounts import access
 from rapport.accounts.access import require_admin, require_write
 from rapport.accounts.models import Team, User
 from rapport.contacts.models import Contact, Organization
-from rapport.core.api_types import MAX_COUNT, Moment, PathId, RecordId
+from rapport.core.api_types import MAX_COUNT, Moment, PathId, RecordId, missing_rates_out
 from rapport.core.pagination import keyset_page
 from rapport.sales import assignment_kinds, reports, tasks
 from rapport.sales import board as board_reads
@@ -521,19 +521,6 @@ def _forecast_row_out(row) -> dict:
     }
 
 
-def _missing_out(gaps) -> list[dict]:
-    return [
-        {
-            "currency": gap.currency,
-            "earliest": gap.earliest,
-            "count": gap.count,
-            "amount": gap.amount,
-            "text": gap.text,
-        }
-        for gap in gaps
-    ]
-
-
 def _originals_out(pairs) -> list[dict]:
     return [{"currency": code, "amount": amount} for code, amount in pairs]
 
@@ -556,7 +543,7 @@ def get_company_forecast(
             {k: v for k, v in _forecast_row_out(row).items() if k != "currency"}
             for row in result.months
         ],
-        "missing_rates": _missing_out(result.missing),
+        "missing_rates": missing_rates_out(result.missing),
         "by_currency": [_forecast_row_out(row) for row in result.by_currency],
     }
 
@@ -578,7 +565,7 @@ def _value_out(value) -> dict:
             }
             for row in value.by_stage
         ],
-        "missing_rates": _missing_out(value.missing),
+        "missing_rates": missing_rates_out(value.missing),
     }
 
 
