@@ -11,6 +11,7 @@ from collections.abc import Iterable
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from rapport.accounts import access
@@ -223,11 +224,21 @@ def _clean_tags(raw, errors: dict) -> list[str] | None:
 
 def ensure_tags(names: list[str]) -> list[Tag]:
     """The Tag rows for `names`, created when new; matched case-insensitively."""
+    if not names:
+        return []
+    # One query for all: a contact's tags were read one name at a time.
+    found: dict[str, Tag] = {}
+    for tag in (
+        Tag.objects.annotate(folded=Lower("name"))
+        .filter(folded__in={name.lower() for name in names})
+        .order_by("-name", "-pk")
+    ):
+        found[tag.folded] = tag  # the last written wins: the first by name, as before
     tags = []
     for name in names:
-        tag = Tag.objects.filter(name__iexact=name).first()
+        tag = found.get(name.lower())
         if tag is None:
-            tag = Tag.objects.create(name=name)
+            tag = found[name.lower()] = Tag.objects.create(name=name)
         tags.append(tag)
     return tags
 

@@ -12,7 +12,6 @@ import html
 from dataclasses import dataclass
 from functools import lru_cache
 
-from django.contrib.humanize.templatetags.humanize import intcomma
 from django.db.models import Prefetch
 from django.urls import reverse
 from django.utils import timezone
@@ -411,7 +410,7 @@ def _organization_name(row: OrganizationRow) -> str:
 def _organization_members(row: OrganizationRow) -> str:
     if not row.members:
         return "0"
-    return f'<a href="{_text(row.members_url)}">{_text(intcomma(row.members))}</a>'
+    return f'<a href="{_text(row.members_url)}">{_text(display.number_text(row.members))}</a>'
 
 
 def _organization_tags(row: OrganizationRow) -> str:

@@ -23,6 +23,7 @@ from rapport.core.context import work_context
 from rapport.demo import vocabulary as words
 from rapport.demo.context import DemoContext
 from rapport.demo.people import ensure_administrator
+from rapport.reports import caching
 
 PARTS = ("people", "sales", "commerce", "analytics", "frameworks", "mail")
 
@@ -76,7 +77,7 @@ def build_demo(
     username, password = demo_login()
     # Duplicate checks wait for the one full detection at the end (`detect_duplicates`),
     # where checking each of thousands of new contacts one by one cost a fifth of the build.
-    with work_context(source=source, checks_deferred=True):
+    with work_context(source=source, checks_deferred=True), caching.held():
         admin, created = ensure_administrator(username=username, password=password)
         faker = Faker([spec[0] for spec in words.COUNTRIES.values()])
         faker.seed_instance(seed)
@@ -101,6 +102,7 @@ def build_demo(
                 raise DemoPartFailed(name, exc) from exc
             ctx.say(f"  [dim]{name} done in {time.monotonic() - started:.1f} s[/dim]")
         detect_duplicates(ctx)
+        route_unowned_leads(ctx)
     return ctx, DemoLogin(username=username, password=password, created=created)
 
 
@@ -118,6 +120,22 @@ def detect_duplicates(ctx: DemoContext) -> None:
         "  duplicate detection: "
         + ", ".join(f"{scan.suspected} suspected {scan.entity} pairs" for scan in scans)
     )
+
+
+def route_unowned_leads(ctx: DemoContext) -> None:
+    """Score and assign the leads nobody owns yet: the build asked the sales app for no task
+    per record (`checks_deferred`), so what the worker would have done is done here, once."""
+    from rapport.contacts.choices import LEAD_STAGES
+    from rapport.sales.services.leads import process_new_leads
+
+    unowned = list(
+        Contact.objects.filter(
+            lifecycle_stage__in=LEAD_STAGES, owner__isnull=True, is_archived=False
+        ).values_list("pk", flat=True)
+    )
+    if unowned:
+        process_new_leads(contact_ids=unowned)
+        ctx.say(f"  {len(unowned)} unowned leads scored and sent to the assignment rules")
 
 
 def database_is_empty() -> bool:

@@ -95,6 +95,7 @@ def build(ctx: DemoContext) -> None:
     _build_renewals(ctx, setup, histories)
     _build_new_leads(ctx, setup)
     _build_tasks(ctx)
+    _set_quotas(ctx)
     _train_and_score(ctx)
 
 
@@ -915,6 +916,51 @@ def _build_tasks(ctx: DemoContext) -> None:
                 contact=contact,
                 priority="high",
             )
+
+
+# -- quotas ------------------------------------------------------------------------------------
+
+
+def _set_quotas(ctx: DemoContext) -> None:
+    """Monthly quotas for each rep (this month and the two before, so attainment has a history)
+    and the quarter's for each sales team: what the rep sold in an average month of the last
+    half year, raised by a tenth and rounded, as a manager would set them."""
+    from django.db.models import Sum
+
+    from rapport.sales.quotas import set_quota
+
+    today = timezone.localdate(ctx.now)
+    months = []
+    first = today.replace(day=1)
+    for _ in range(3):
+        months.append(first)
+        first = (first - dt.timedelta(days=1)).replace(day=1)
+    since = ctx.now - dt.timedelta(days=182)
+    set_count = 0
+    for key in (SALES_NORTH, SALES_SOUTH):
+        team_total = decimal.Decimal(0)
+        for rep in [user for user in ctx.members_of(key) if not user.is_read_only]:
+            won = Deal.objects.filter(owner=rep, status="won", closed_at__gte=since).aggregate(
+                total=Sum("amount")
+            )["total"] or decimal.Decimal(0)
+            monthly = max(decimal.Decimal(5_000), (won / 6 * decimal.Decimal("1.1")))
+            monthly = (monthly / 1_000).quantize(decimal.Decimal(1)) * 1_000
+            for start in months:
+                end = (start + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
+                set_quota(
+                    actor=ctx.admin, amount=monthly, period_start=start, period_end=end, user=rep
+                )
+                set_count += 1
+            team_total += monthly * 3
+        team = ctx.teams.get(key)
+        if team is not None and team_total:
+            quarter = today.replace(month=(today.month - 1) // 3 * 3 + 1, day=1)
+            end = (quarter + dt.timedelta(days=95)).replace(day=1) - dt.timedelta(days=1)
+            set_quota(
+                actor=ctx.admin, amount=team_total, period_start=quarter, period_end=end, team=team
+            )
+            set_count += 1
+    ctx.say(f"  quotas: {set_count} set for the sales reps and teams")
 
 
 # -- the learned score -------------------------------------------------------------------------

@@ -6,7 +6,7 @@ roles whose names match at that moment, and administrators choose from then on.
 The manager's dashboard shows quota attainment (`sales.quotas`) beside forecast accuracy and
 pipeline coverage; the rep's shows their own quota. Without quotas both widgets say so and link
 to where they are set. Dashboards already made keep their widgets: these are the first-use
-layouts.
+layouts (migration 0005 gave the quota widgets to the manager's and rep's made before quotas).
 """
 
 from __future__ import annotations

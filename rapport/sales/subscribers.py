@@ -1,12 +1,15 @@
 """How the sales app reacts to other apps' events (registered in SalesConfig.ready()).
 
 Handlers run after the triggering transaction committed; they only enqueue tasks, so a slow
-scoring or assignment never holds up the request that created the lead.
+scoring or assignment never holds up the request that created the lead. Bulk work that says it
+scores and assigns everything itself when it ends (`checks_deferred`: the demo builder) gets no
+task per record: the worker would only repeat it, thousands of times, after the build.
 """
 
 from __future__ import annotations
 
 from rapport.contacts.choices import LEAD_STAGES
+from rapport.core import context
 from rapport.interactions.choices import Direction, InteractionKind
 
 # Contact changes that can move a lead's score (an owner change alone cannot).
@@ -32,6 +35,8 @@ def on_contacts_created(events) -> None:
     with one query and handed to the worker as one task; a contact created on its own (UI, API,
     web form) arrives as a list of one and gets its own task, as before.
     """
+    if context.current().checks_deferred:
+        return
     from rapport.contacts.models import Contact
     from rapport.sales import tasks
 
@@ -61,6 +66,8 @@ def on_contacts_created(events) -> None:
 def _assign_later(kind: str, creators: dict[int, int | None]) -> None:
     """New records of `kind` (id → who created it) go to the assignment rules of their kind
     in the worker, when there are any: without a rule a batch costs one query here."""
+    if context.current().checks_deferred:
+        return
     from rapport.sales import tasks
     from rapport.sales.assignment_records import has_rules
 
@@ -83,6 +90,8 @@ def on_deals_created(events) -> None:
 
 
 def on_contact_updated(event) -> None:
+    if context.current().checks_deferred:
+        return
     from rapport.sales import tasks
 
     if SCORED_FIELDS & set(event.changed_fields):
@@ -90,6 +99,8 @@ def on_contact_updated(event) -> None:
 
 
 def on_lifecycle_changed(event) -> None:
+    if context.current().checks_deferred:
+        return
     from rapport.sales import tasks
 
     if event.to_stage in LEAD_STAGES and event.from_stage not in LEAD_STAGES:
@@ -100,6 +111,8 @@ def on_interaction_logged(events) -> None:
     """Rescore the leads that something inbound happened with (subscribed with `many=True`):
     one query and one task per lead for a batch, as a mailbox sync logs hundreds at once; the
     score is computed from the lead's state, so one run covers all of its new entries."""
+    if context.current().checks_deferred:
+        return
     from rapport.contacts.models import Contact
     from rapport.sales import tasks
 

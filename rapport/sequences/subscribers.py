@@ -69,42 +69,61 @@ def on_emails_received(events) -> None:
             on_email_received(event)
 
 
-def on_interaction_logged(event) -> None:
-    """A meeting logged with the contact stops the sequences that say so."""
-    if event.kind != "meeting" or not event.contact_id:
-        return
-    enrollments = Enrollment.objects.filter(
-        contact_id=event.contact_id, sequence__stop_on_meeting=True
-    )
-    services.stop_open_enrollments(
-        enrollments,
-        reason=StopReason.MEETING_BOOKED,
-        detail=f"a meeting was logged on {timezone.localdate():%Y-%m-%d}",
-    )
+def on_interactions_logged(events) -> None:
+    """A meeting logged with the contact stops the sequences that say so (subscribed with
+    `many=True`: a demo or an import logs thousands, mostly with nobody in a sequence, which
+    one query per batch rules out)."""
+    met = {event.contact_id for event in events if event.kind == "meeting" and event.contact_id}
+    for contact_id in _enrolled(met, stop_on_meeting=True):
+        services.stop_open_enrollments(
+            Enrollment.objects.filter(contact_id=contact_id, sequence__stop_on_meeting=True),
+            reason=StopReason.MEETING_BOOKED,
+            detail=f"a meeting was logged on {timezone.localdate():%Y-%m-%d}",
+        )
 
 
-def on_deal_stage_changed(event) -> None:
-    """A deal of the contact moving stage stops the sequences that say so."""
+def on_deal_stages_changed(events) -> None:
+    """A deal of the contact moving stage stops the sequences that say so (`many=True`)."""
     from rapport.sales.models import Deal, Stage
 
-    if event.is_undo:
-        return
-    deal = Deal.objects.filter(pk=event.deal_id).values("name", "contact_id").first()
-    if deal is None or deal["contact_id"] is None:
-        return
-    # Most moves concern nobody in a sequence (a demo or an import moves thousands): one query
-    # says so before anything else is read.
-    enrollments = Enrollment.objects.filter(
-        contact_id=deal["contact_id"], sequence__stop_on_deal_stage_change=True
-    ).open()
-    if not enrollments.exists():
-        return
-    stage = Stage.objects.filter(pk=event.to_stage_id).first()
-    services.stop_open_enrollments(
-        enrollments,
-        reason=StopReason.DEAL_STAGE_CHANGED,
-        detail=f"the deal “{deal['name']}” moved to {stage.name if stage else 'another stage'}",
+    moves = [event for event in events if not event.is_undo]
+    deals = {
+        row["pk"]: row
+        for start in range(0, len(moves), 900)
+        for row in Deal.objects.filter(
+            pk__in=[event.deal_id for event in moves[start : start + 900]],
+            contact_id__isnull=False,
+        ).values("pk", "name", "contact_id")
+    }
+    enrolled = _enrolled(
+        {deal["contact_id"] for deal in deals.values()}, stop_on_deal_stage_change=True
     )
+    for event in moves:
+        deal = deals.get(event.deal_id)
+        if deal is None or deal["contact_id"] not in enrolled:
+            continue
+        stage = Stage.objects.filter(pk=event.to_stage_id).first()
+        services.stop_open_enrollments(
+            Enrollment.objects.filter(
+                contact_id=deal["contact_id"], sequence__stop_on_deal_stage_change=True
+            ),
+            reason=StopReason.DEAL_STAGE_CHANGED,
+            detail=f"the deal “{deal['name']}” moved to {stage.name if stage else 'another stage'}",
+        )
+
+
+def _enrolled(contact_ids, **sequence_flags) -> set[int]:
+    """Which of `contact_ids` have an open enrollment in a sequence with `sequence_flags`."""
+    ids = sorted(contact_ids)
+    flags = {f"sequence__{name}": value for name, value in sequence_flags.items()}
+    found: set[int] = set()
+    for start in range(0, len(ids), 900):
+        found.update(
+            Enrollment.objects.filter(contact_id__in=ids[start : start + 900], **flags)
+            .open()
+            .values_list("contact_id", flat=True)
+        )
+    return found
 
 
 def on_task_completed(event) -> None:
@@ -119,6 +138,6 @@ def connect() -> None:
 
     events.subscribe(EmailReplied, on_email_replied)
     events.subscribe(EmailReceived, on_emails_received, many=True)
-    events.subscribe(InteractionLogged, on_interaction_logged)
-    events.subscribe(DealStageChanged, on_deal_stage_changed)
+    events.subscribe(InteractionLogged, on_interactions_logged, many=True)
+    events.subscribe(DealStageChanged, on_deal_stages_changed, many=True)
     events.subscribe(TaskCompleted, on_task_completed)

@@ -86,6 +86,8 @@ def timeline_entries(contact_ids, organization_ids, limit) -> list[TimelineEntry
     contact_ids = list(contact_ids or [])
     if not contact_ids or limit < 1:
         return []
+    if not Enrollment.objects.filter(contact_id__in=contact_ids).exists():
+        return []  # most contacts were never in a sequence: one query says so, not four
     named = bool(organization_ids)
     enrollments = Enrollment.objects.filter(contact_id__in=contact_ids).select_related(
         "sequence", "contact", "enrolled_by"

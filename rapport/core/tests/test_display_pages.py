@@ -97,3 +97,24 @@ def test_missing_values_leave_room_for_a_default():
     assert _render("{{ v|money:'EUR' }} {{ v|phone }}", v=None) == "— "
     assert _render("{{ v|phone }}", v="call reception") == "call reception"
     assert _render("{{ v|number }} {{ v|number:2 }}", v=1234567) == "1,234,567 1,234,567.00"
+
+
+def test_counts_follow_the_locale_everywhere(settings):
+    """Counts are grouped the reader's way ("12.345" in German), so no page groups them with
+    Django's `intcomma`, which follows only Django's own language setting."""
+    from pathlib import Path
+
+    import rapport
+
+    root = Path(rapport.__file__).parent
+    using = [
+        str(path.relative_to(root))
+        for pattern in ("**/templates/**/*.html", "**/*.py")
+        for path in root.glob(pattern)
+        if "tests" not in path.parts and "intcomma" in path.read_text(encoding="utf-8")
+    ]
+    assert using == []
+    settings.RAPPORT_LOCALE = "de-de"
+    assert (
+        _render("{{ n|number }} · {{ x|number:0 }}", n=12345, x=1234567.4) == "12.345 · 1.234.567"
+    )

@@ -51,7 +51,19 @@ def test_the_demo_tells_one_story(demo, mail_sink_of_its_own):
     _cycles_grow_with_size()
     _won_deals_are_first_orders()
     _read_only_users_own_nothing()
+    _quotas()
     _mail(mail_sink_of_its_own)
+
+
+def _quotas():
+    from rapport.sales.models import Quota
+
+    month = timezone.localdate().replace(day=1)
+    current = Quota.objects.filter(period_start=month, user__isnull=False)
+    assert current.exists()
+    assert not current.filter(user__role__is_read_only=True).exists()
+    assert Quota.objects.filter(team__isnull=False).exists()
+    assert min(current.values_list("amount", flat=True)) >= 5_000
 
 
 def _win_rate_and_lost_reasons(admin):

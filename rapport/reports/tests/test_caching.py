@@ -138,3 +138,19 @@ def test_an_import_finishing_counts_as_a_write_everywhere(django_capture_on_comm
         )
     after = caching.versions(caching.AREAS)
     assert all(old != new for old, new in zip(before, after, strict=True))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_held_batch_changes_the_tokens_when_it_ends(pipeline_report, owner, make_deal):
+    before = caching.versions(["deals"])
+    key = caching.result_key(pipeline_report, owner)
+    with caching.held():
+        make_deal(owner=owner, amount="1000.00")  # committed at once: no outer transaction
+        make_deal(owner=owner, name="Second deal", amount="5.00")
+        # The batch's writes replace no token yet, but this connection's own figures count
+        # them.
+        assert caching.versions(["deals"]) == before
+        assert caching.result_key(pipeline_report, owner) != key
+        assert caching.run_report(pipeline_report, owner).total == Decimal("1005.00")
+    assert caching.versions(["deals"]) != before
+    assert caching.run_report(pipeline_report, owner).total == Decimal("1005.00")

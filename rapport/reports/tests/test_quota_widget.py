@@ -140,3 +140,29 @@ def test_the_built_in_dashboards_carry_the_quota_widgets():
 def _widget(key: str, list_key: str):
     ensure_builtin_dashboards()
     return Dashboard.objects.get(key=key).widgets.get(list_key=list_key)
+
+
+def test_builtin_dashboards_made_before_quotas_get_their_quota_widget():
+    import importlib
+
+    from django.apps import apps
+
+    from rapport.reports.models import Widget
+
+    migration = importlib.import_module(
+        "rapport.reports.migrations.0005_quota_widgets_on_builtin_dashboards"
+    )
+    ensure_builtin_dashboards()
+    manager = Dashboard.objects.get(key="manager")
+    Widget.objects.filter(list_key__in=["quota_attainment", "my_quota"]).delete()
+    before = list(manager.widgets.values_list("list_key", "kpi", "position"))
+
+    migration.add_quota_widgets(apps, None)
+    migration.add_quota_widgets(apps, None)  # run twice: still one each
+
+    layout = list(manager.widgets.order_by("position").values_list("list_key", flat=True))
+    assert layout[2] == "quota_attainment" and layout.count("quota_attainment") == 1
+    assert len(layout) == len(before) + 1
+    rep_layout = Dashboard.objects.get(key="rep").widgets.order_by("position")
+    assert rep_layout.first().list_key == "my_quota"
+    assert rep_layout.filter(list_key="my_quota").count() == 1

@@ -132,3 +132,22 @@ def test_an_ordinary_task_is_not_a_draft(ada, owner, web_client_for):
     )
     assert manual_email.write_url(owner, task) == ""
     assert web_client_for(owner).get(f"/mail/compose/?sequence_task={task.pk}").status_code == 404
+
+
+def test_my_day_asks_once_which_tasks_wait_for_an_email(waiting_task, ada, owner, web_client_for):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from rapport.sales.services.work import create_task
+
+    for n in range(5):
+        create_task(
+            actor=owner, title=f"Call Ada {n}", due_at=ada.created_at, assignee=owner, contact=ada
+        )
+    client = web_client_for(owner)
+    with CaptureQueriesContext(connection) as captured:
+        day = client.get("/sales/my-day/").content.decode()
+    assert day.count("Write the email") == 1
+    step_run_reads = [q for q in captured.captured_queries if '"sequences_steprun"' in q["sql"]]
+    assert len(step_run_reads) == 1
+    assert manual_email.awaiting(Task.objects.filter(contact=ada)) == {waiting_task.pk}
