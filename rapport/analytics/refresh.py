@@ -22,6 +22,7 @@ from rapport.analytics.scoring import score_customers
 from rapport.audit.models import ChangeAction
 from rapport.audit.services import record_change
 from rapport.commerce.services import business_currency
+from rapport.core import display
 from rapport.core.schedules import next_daily_time
 
 logger = logging.getLogger(__name__)
@@ -269,8 +270,8 @@ def missing_rates_note(missing) -> str:
     if not missing:
         return ""
     parts = [
-        f"{gap.text} ({gap.count} order{'s' if gap.count != 1 else ''}, "
-        f"{gap.currency} {gap.amount:,.2f})"
+        f"{gap.text} ({display.number_text(gap.count)} order{'s' if gap.count != 1 else ''}, "
+        f"{display.money_text(gap.amount, gap.currency)})"
         for gap in missing
     ]
     return (

@@ -43,7 +43,7 @@ from rapport.automation.models import (
 )
 from rapport.automation.runner import Instruction, compile_steps, work_of
 from rapport.automation.steps import Branch, ContinueIf, Result, StepContext
-from rapport.core import events
+from rapport.core import display, events
 from rapport.core.context import work_context
 
 logger = logging.getLogger(__name__)
@@ -267,7 +267,7 @@ def _repeats(runs, taken, now) -> list[tuple[WorkflowRun, dict, list]]:
     if waited:
         WorkflowStepRun.objects.filter(pk__in=waited).update(
             status=StepStatus.DONE,
-            outcome=f"Waited until {timezone.localtime(now):%Y-%m-%d %H:%M}",
+            outcome=f"Waited until {display.moment_text(now, 'dated')}",
             finished_at=now,
         )
     return [(run, {"position": run.position + 1}, []) for run in runs]

@@ -7,6 +7,8 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from rapport.core import display
+
 KINDS = ("text", "long_text", "number", "choice", "time", "condition")
 
 
@@ -57,7 +59,9 @@ def clean_params(spec: list[Param], raw: dict, errors: dict, prefix: str) -> dic
             if not isinstance(value, str):
                 errors[key] = [f"{param.label}: give text."]
             elif len(value) > param.max_length:
-                errors[key] = [f"{param.label}: at most {param.max_length:,} characters."]
+                errors[key] = [
+                    f"{param.label}: at most {display.number_text(param.max_length)} characters."
+                ]
             else:
                 clean[param.name] = value
         elif param.kind == "number":
@@ -69,7 +73,7 @@ def clean_params(spec: list[Param], raw: dict, errors: dict, prefix: str) -> dic
             if param.minimum is not None and number < param.minimum:
                 errors[key] = [f"{param.label}: at least {param.minimum}."]
             elif param.maximum is not None and number > param.maximum:
-                errors[key] = [f"{param.label}: at most {param.maximum:,}."]
+                errors[key] = [f"{param.label}: at most {display.number_text(param.maximum)}."]
             else:
                 clean[param.name] = number
         elif param.kind == "choice":

@@ -55,7 +55,7 @@ from rapport.automation.models import (
     WorkflowStepRun,
 )
 from rapport.automation.steps import STEPS, Branch, ContinueIf, Result, Step, StepContext
-from rapport.core import events
+from rapport.core import display, events
 from rapport.core.context import work_context
 
 logger = logging.getLogger(__name__)
@@ -408,7 +408,7 @@ def _take_step(run: WorkflowRun, instruction: Instruction, record, now, existing
     if existing is not None:
         if existing.status == StepStatus.WAITING:
             existing.status = StepStatus.DONE
-            existing.outcome = f"Waited until {timezone.localtime(now):%Y-%m-%d %H:%M}"
+            existing.outcome = f"Waited until {display.moment_text(now, 'dated')}"
             existing.finished_at = now
             existing.save(update_fields=["status", "outcome", "finished_at"])
         run.position += 1  # taken before (a repeated delivery): never again

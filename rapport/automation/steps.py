@@ -27,6 +27,7 @@ from django.utils import timezone
 from rapport.automation import records
 from rapport.automation.models import RecordType, StepStatus
 from rapport.automation.params import Param, choice_label, clean_params
+from rapport.core import display
 from rapport.core.ids import id_from_text
 
 ALL_TYPES = (RecordType.CONTACT, RecordType.DEAL, RecordType.OBJECTIVE)
@@ -743,13 +744,13 @@ class Wait(_ReadsOnly, Step):
         return ctx.now + self.duration(ctx.settings)
 
     def preview(self, ctx):
-        return f"Would wait until {timezone.localtime(self.until(ctx)):%Y-%m-%d %H:%M}"
+        return f"Would wait until {display.moment_text(self.until(ctx))}"
 
     def run(self, ctx):
         until = self.until(ctx)
         return Result(
             StepStatus.WAITING,
-            f"Waiting until {timezone.localtime(until):%Y-%m-%d %H:%M}",
+            f"Waiting until {display.moment_text(until, 'dated')}",
             wait_until=until,
         )
 
@@ -801,7 +802,7 @@ class WaitUntilDate(_ReadsOnly, Step):
             return "Would go on at once: the date is empty"
         if until <= ctx.now:
             return "Would go on at once: the date has passed"
-        return f"Would wait until {timezone.localtime(until):%Y-%m-%d %H:%M}"
+        return f"Would wait until {display.moment_text(until)}"
 
     def run(self, ctx):
         until = self.until(ctx)
@@ -811,7 +812,7 @@ class WaitUntilDate(_ReadsOnly, Step):
             return done("Went on at once: the date has passed")
         return Result(
             StepStatus.WAITING,
-            f"Waiting until {timezone.localtime(until):%Y-%m-%d %H:%M}",
+            f"Waiting until {display.moment_text(until, 'dated')}",
             wait_until=until,
         )
 

@@ -59,7 +59,7 @@ from rapport.automation.models import (
     WebhookDelivery,
     WebhookSubscription,
 )
-from rapport.core import outbound
+from rapport.core import display, outbound
 from rapport.mail import secrets as stored_secrets
 
 logger = logging.getLogger(__name__)
@@ -630,10 +630,10 @@ def update_health(subscription_id: int, tally: Health, *, now=None) -> None:
     if tally.gone:
         reason = "The receiver answered 410 Gone: it no longer accepts these webhooks."
     elif current.failing_since and now - current.failing_since >= MAX_AGE:
-        reason = (
-            f"Every delivery has failed since {current.failing_since:%Y-%m-%d %H:%M} UTC "
-            "(three days)."
-        )
+        # Stored once and read later by whoever owns it, so it names its zone.
+        with timezone.override(dt.UTC):
+            since = display.moment_text(current.failing_since, "dated")
+        reason = f"Every delivery has failed since {since} UTC (three days)."
     elif current.failure_streak >= DEAD_STREAK_LIMIT:
         reason = f"{current.failure_streak} deliveries in a row were given up after every retry."
     else:

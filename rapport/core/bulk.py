@@ -36,6 +36,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models, transaction
 from django.utils import timezone
 
+from rapport.core import display
 from rapport.core.context import current, new_request_id, work_context
 from rapport.core.models import BulkOperation, BulkOperationItem
 
@@ -358,7 +359,9 @@ def start(
     if not member_ids:
         raise ValidationError({"ids": ["Select at least one record."]})
     if len(member_ids) > MAX_MEMBERS:
-        raise ValidationError({"ids": [f"At most {MAX_MEMBERS:,} records in one operation."]})
+        raise ValidationError(
+            {"ids": [f"At most {display.number_text(MAX_MEMBERS)} records in one operation."]}
+        )
     operation = BulkOperation.objects.create(
         actor=actor,
         actor_label=str(actor)[:200],
@@ -468,7 +471,8 @@ def execute(operation_id: int, *, task_id: str = "") -> BulkOperation | None:
         return _execute(operation, kind, chosen, actor, task_id)
     except Exception as exc:
         # Chunks done stay done; the page stops waiting and says why. A new delivery resumes.
-        _fail(operation, f"Stopped after {operation.done:,} records: {exc.__class__.__name__}.")
+        done = display.number_text(operation.done)
+        _fail(operation, f"Stopped after {done} records: {exc.__class__.__name__}.")
         raise
 
 

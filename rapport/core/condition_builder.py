@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from django import forms
 from django.core.exceptions import ValidationError
 
+from rapport.core import display
 from rapport.core.conditions import OPERATORS, FieldSet
 
 # The operators that make sense for each kind of field, in the order a menu offers them.
@@ -119,7 +120,7 @@ class ConditionJSONField(forms.CharField):
         if not text:
             return {"all": []}
         if len(text) > self.MAX_LENGTH:
-            raise ValidationError(f"Use at most {self.MAX_LENGTH:,} characters.")
+            raise ValidationError(f"Use at most {display.number_text(self.MAX_LENGTH)} characters.")
         try:
             parsed = json.loads(text)
         except json.JSONDecodeError as exc:

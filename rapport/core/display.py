@@ -49,13 +49,14 @@ def day_text(value, style: str = "") -> str:
 
 
 def moment_text(value, style: str = "") -> str:
-    """ "Dec 7, 3:05 PM". `style`: "seconds", "weekday" or "full", or several joined by
-    commas ("weekday,seconds"). A plain date shows as a day."""
+    """ "Dec 7, 3:05 PM". `style`: "seconds", "weekday", "full" or "dated" (the year always,
+    for text that is stored and read in another year), or several joined by commas
+    ("weekday,seconds"). A plain date shows as a day."""
     local = _local(value)
     if local is None:
         return ""
     styles = {part.strip() for part in (style or "").split(",")}
-    base = "full" if "full" in styles else "weekday" if "weekday" in styles else "short"
+    base = next((name for name in ("full", "weekday", "dated") if name in styles), "short")
     if not isinstance(local, dt.datetime):
         return formatting.format_day(local, display_locale(), timezone.localdate(), base)
     return formatting.format_moment(

@@ -26,6 +26,8 @@ _DAY_SKELETONS = {
     # style: (this year, another year)
     "short": ("MMMd", "yMMMd"),
     "weekday": ("MMMEd", "yMMMEd"),
+    # Always with the year: text that is kept and read later (an outcome, a document).
+    "dated": ("yMMMd", "yMMMd"),
 }
 
 
@@ -53,8 +55,9 @@ def _skeleton_pattern(locale_name: str, skeleton: str) -> str:
 
 def format_day(value: dt.date, locale: str, today: dt.date, style: str = "short") -> str:
     """A calendar day: "Dec 7" this year, "Dec 7, 2024" another year (en_US).
-    `style` "weekday" adds the weekday ("Sun, Dec 7"); "full" spells all out with the year
-    ("Sunday, December 7, 2025"), for a page's own date."""
+    `style` "weekday" adds the weekday ("Sun, Dec 7"); "dated" always shows the year
+    ("Dec 7, 2026"); "full" spells all out with the year ("Sunday, December 7, 2025"), for a
+    page's own date."""
     if isinstance(value, dt.datetime):
         value = value.date()
     if style == "full":

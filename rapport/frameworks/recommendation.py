@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from rapport.core import display
 from rapport.frameworks.catalog import MODELS
 
 MODEL_ORDER = tuple(MODELS)  # ties go to the earlier model: the simpler one comes first
@@ -188,7 +189,7 @@ def _customers(facts: Facts) -> list[Reason]:
             Reason(
                 "idic",
                 1.0,
-                f"{facts.customers:,} customers to tell apart by value and need: IDIC's "
+                f"{display.number_text(facts.customers)} customers to tell apart by value and need: IDIC's "
                 "Differentiate step is where the gain is.",
                 "data",
             )

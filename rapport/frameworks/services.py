@@ -19,7 +19,7 @@ from rapport.accounts import access
 from rapport.accounts.choices import Domain
 from rapport.audit.models import ChangeAction
 from rapport.audit.services import record_change, snapshot
-from rapport.core import events
+from rapport.core import display, events
 from rapport.frameworks import objectives as objective_maths
 from rapport.frameworks import permissions, snapshots
 from rapport.frameworks.catalog import MODELS
@@ -170,9 +170,8 @@ def in_sentence(name: str) -> str:
 
 def _default_title(kpi, target: float, deadline: dt.date, baseline: float) -> str:
     verb = "Raise" if target > baseline else "Lower" if target < baseline else "Hold"
-    return f"{verb} {in_sentence(kpi.name)} to {format_value(target, kpi.unit)} by {deadline:%-d %b %Y}"[
-        :200
-    ]
+    by = display.day_text(deadline, "dated")  # kept as the title: the year always shows
+    return f"{verb} {in_sentence(kpi.name)} to {format_value(target, kpi.unit)} by {by}"[:200]
 
 
 def format_value(value: float | None, unit: str) -> str:
@@ -180,14 +179,15 @@ def format_value(value: float | None, unit: str) -> str:
     if value is None:
         return "—"
     if unit == Unit.PERCENT:
-        return f"{value:.1f} %"
+        return display.percent_text(value / 100, 1)
     if unit in (Unit.HOURS, Unit.DAYS):
-        return f"{value:.1f} {'h' if unit == Unit.HOURS else 'days'}"
+        return f"{display.number_text(value, 1)} {'h' if unit == Unit.HOURS else 'days'}"
     if unit == Unit.RATIO:
-        return f"{value:.2f}"
+        return display.number_text(value, 2)
     if unit == Unit.COUNT:
-        return f"{value:,.1f}".rstrip("0").rstrip(".")
-    return f"{value:,.2f}"
+        # At most one decimal, none for a whole count.
+        return display.number_text(round(value, 1))
+    return display.number_text(value, 2)
 
 
 def _clean_deadline(value, errors: dict, today: dt.date) -> dt.date | None:

@@ -23,6 +23,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from rapport.core import display
 from rapport.frameworks.catalog import MODELS
 from rapport.frameworks.choices import RunStatus, SnapshotSource
 from rapport.frameworks.kpis import KPIS, EvaluationContext, History, Measurement, evaluate
@@ -322,7 +323,9 @@ def backfill(
                     not_measurable += 1
                     # A past day without data stays a gap in the trend; the newest day's reason
                     # (days run newest first) says why.
-                    gaps.setdefault(label(item), f"{day:%Y-%m-%d}: {result.reason}"[:300])
+                    gaps.setdefault(
+                        label(item), f"{display.day_text(day, 'dated')}: {result.reason}"[:300]
+                    )
                     continue
                 rows.append(
                     KpiSnapshot(

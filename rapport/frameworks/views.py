@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from rapport.accounts import access
 from rapport.accounts.choices import Domain
 from rapport.accounts.models import User
+from rapport.core import display
 from rapport.core.pagination import CursorError, keyset_page
 from rapport.frameworks import facts as business_facts
 from rapport.frameworks import permissions, recommendation, scorecards, services, snapshots, tasks
@@ -400,7 +401,7 @@ def _radar(model, history) -> dict | None:
         "labels": [stage.name for stage in stages],
         "datasets": [
             {
-                "label": f"{assessment.title} ({assessment.completed_at:%d %b %Y})",
+                "label": f"{assessment.title} ({display.day_text(assessment.completed_at)})",
                 "values": [
                     round(result.stages[stage.key].mean, 2)
                     if result.stages.get(stage.key) and result.stages[stage.key].mean is not None

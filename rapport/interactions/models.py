@@ -6,6 +6,7 @@ from django.db.models import Q
 
 from rapport.accounts.access import scope_q
 from rapport.accounts.choices import Domain
+from rapport.core import display
 from rapport.core.models import TimeStampedModel
 from rapport.interactions.choices import Channel, Direction, InteractionKind
 
@@ -81,5 +82,6 @@ class Interaction(TimeStampedModel):
         ]
 
     def __str__(self):
-        label = self.subject or (f"{self.occurred_at:%Y-%m-%d}" if self.occurred_at else "")
+        # Also the audit history's name for the record, which people read.
+        label = self.subject or display.day_text(self.occurred_at, "dated")
         return f"{self.get_kind_display()}: {label}"

@@ -44,6 +44,7 @@ from imapclient.exceptions import IMAPClientError
 
 from rapport.audit.models import ChangeAction
 from rapport.audit.services import record_change, snapshot
+from rapport.core import display
 from rapport.core.events import emit_many
 from rapport.mail.choices import (
     MailboxState,
@@ -323,9 +324,9 @@ def _fetch_batch(client, batch, sizes, cap, report: SyncReport) -> list[_Incomin
         if uid in headers:
             raw = headers[uid].get(b"BODY[HEADER]")
             extra.append(
-                f"This message is {sizes[uid] / 1_048_576:.1f} MB, over the "
-                f"{cap / 1_048_576:.0f} MB Rapport downloads: only its headers were read. "
-                "Open it in your mail program."
+                f"This message is {display.number_text(sizes[uid] / 1_048_576, 1)} MB, over the "
+                f"{display.number_text(cap / 1_048_576, 0)} MB Rapport downloads: only its headers "
+                "were read. Open it in your mail program."
             )
         else:
             raw = bodies.get(uid, {}).get(b"BODY[]")
@@ -496,8 +497,11 @@ def _occurred_at(parsed: ParsedMessage, warnings: list[str], now: dt.datetime) -
     if timezone.is_naive(when):
         when = timezone.make_aware(when, dt.UTC)
     if when > now + dt.timedelta(days=1):
+        # Kept with the message for any reader: in UTC, and said so, not the worker's zone.
+        with timezone.override(dt.UTC):
+            written = display.moment_text(when, "dated")
         warnings.append(
-            f"The message says it was written on {when:%Y-%m-%d %H:%M} UTC, in the future; "
+            f"The message says it was written on {written} UTC, in the future; "
             "it is dated when it arrived instead."
         )
         return now

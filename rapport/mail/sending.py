@@ -31,6 +31,7 @@ from rapport.accounts import access
 from rapport.accounts.access import Action
 from rapport.audit.models import ChangeAction
 from rapport.audit.services import record_change
+from rapport.core import display
 from rapport.interactions.services import log_interaction, set_delivery_outcome
 from rapport.mail import composing, tracking
 from rapport.mail.choices import (
@@ -311,7 +312,8 @@ def send_email(
     )
     if given > RECIPIENT_LIMIT and "to" not in errors:
         errors["to"] = [
-            f"This message has {given:,} recipients; at most {RECIPIENT_LIMIT} are allowed."
+            f"This message has {display.number_text(given)} recipients; at most "
+            f"{display.number_text(RECIPIENT_LIMIT)} are allowed."
         ]
     if total == 0 and not errors.get("to"):
         errors["to"] = ["Give at least one recipient."]
@@ -329,8 +331,8 @@ def send_email(
     size = sum(len(data) for _, _, data in files)
     if size > ATTACHMENTS_LIMIT_BYTES:
         errors["attachments"] = [
-            f"The attachments come to {size / 1024 / 1024:.1f} MB; at most "
-            f"{ATTACHMENTS_LIMIT_BYTES // 1024 // 1024} MB can be sent."
+            f"The attachments come to {display.number_text(size / 1024 / 1024, 1)} MB; at most "
+            f"{display.number_text(ATTACHMENTS_LIMIT_BYTES // 1024 // 1024)} MB can be sent."
         ]
     if errors:
         raise ValidationError(errors)
@@ -388,8 +390,9 @@ def send_email(
             raise ValidationError(
                 {
                     "mailbox": [
-                        f"{locked} has sent or queued {sent_today:,} messages today, its daily "
-                        f"limit of {locked.daily_send_limit:,}. Try again tomorrow or ask an "
+                        f"{locked} has sent or queued {display.number_text(sent_today)} messages "
+                        f"today, its daily limit of {display.number_text(locked.daily_send_limit)}. "
+                        "Try again tomorrow or ask an "
                         "administrator to raise the limit."
                     ]
                 }
@@ -893,7 +896,8 @@ def _quoted(message: EmailMessage) -> str:
     # Braces as entities: the reply is rendered as a template, and what someone else wrote must
     # never be read as merge fields (it would fail, or fill in our data).
     content = content.replace("{", "&#123;").replace("}", "&#125;")
-    when = timezone.localtime(message.occurred_at).strftime("%Y-%m-%d %H:%M")
+    # With its year: the quote is read in the sent email long after today.
+    when = html_lib.escape(display.moment_text(message.occurred_at, "full"))
     sender = html_lib.escape(message.sender_display or "").replace("{", "&#123;")
     return f"<p></p><p>On {when}, {sender} wrote:</p><blockquote>{content}</blockquote>"
 

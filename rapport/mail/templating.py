@@ -14,6 +14,7 @@ from rapport.accounts import access
 from rapport.accounts.access import Action
 from rapport.audit.models import ChangeAction
 from rapport.audit.services import record_change, snapshot
+from rapport.core import display
 from rapport.mail.choices import MessagePurpose
 from rapport.mail.models import EmailTemplate
 from rapport.mail.rendering import RenderedEmail, check_template, render_email
@@ -89,10 +90,11 @@ def merge_context(*, contact=None, organization=None, deal=None, mailbox=None, s
     if deal is not None:
         context["deal"] = {
             "name": deal.name,
-            "amount": f"{deal.amount:,.2f}",
+            # The bare number: templates write the currency themselves ({{ deal.currency }}).
+            "amount": display.number_text(deal.amount, 2),
             "currency": deal.currency,
             "stage": str(deal.stage),
-            "close_date": deal.expected_close_date.isoformat() if deal.expected_close_date else "",
+            "close_date": display.day_text(deal.expected_close_date),
             "custom": {key: _text(value) for key, value in (deal.custom_fields or {}).items()},
         }
     owner = None
@@ -143,7 +145,7 @@ def _validate(template: EmailTemplate) -> None:
     if not template.body_html.strip():
         errors["body_html"] = ["Write the message."]
     elif len(template.body_html) > BODY_LIMIT:
-        errors["body_html"] = [f"Use at most {BODY_LIMIT:,} characters."]
+        errors["body_html"] = [f"Use at most {display.number_text(BODY_LIMIT)} characters."]
     if template.purpose not in MessagePurpose.values:
         errors["purpose"] = [f"Choose one of: {', '.join(MessagePurpose.labels)}."]
     if not errors:

@@ -22,6 +22,7 @@ from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
+from rapport.core import display
 from rapport.core.events import emit
 from rapport.mail.choices import (
     MessageDirection,
@@ -282,8 +283,8 @@ def consent_problems(*, recipients: list[tuple[str, object]], purpose: str) -> d
                 if row.reason == SuppressionReason.UNSUBSCRIBED
                 else "marked our mail as spam"
             )
-            since = timezone.localdate(row.created_at)
-            problems[email] = f"{email} {what} on {since:%Y-%m-%d}: it gets no marketing mail."
+            since = display.day_text(row.created_at)
+            problems[email] = f"{email} {what} on {since}: it gets no marketing mail."
         elif marketing and contact is None:
             problems[email] = (
                 f"{email} belongs to no contact, so there is no consent on record for marketing "

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from django.urls import reverse
 from django.utils import timezone
 
+from rapport.core import display
 from rapport.frameworks import rating, scorecards, services, snapshots
 from rapport.frameworks.catalog import MODELS
 from rapport.frameworks.choices import ObjectiveStatus
@@ -64,7 +65,7 @@ def _target(kpi: Kpi) -> tuple[float | None, float, str]:
         return (
             objective.target,
             0.15,
-            f"Objective “{objective.title}”, by {objective.deadline:%d %b %Y}",
+            f"Objective “{objective.title}”, by {display.day_text(objective.deadline)}",
         )
     choice = services.current_choice()
     if choice is not None and choice.model_key in MODELS:

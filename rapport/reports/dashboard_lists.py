@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.formats import date_format
 
+from rapport.core import display
 from rapport.core.currency import MissingRate, company_total
 from rapport.core.exchange import load_rate_book
 
@@ -63,7 +63,7 @@ def list_choices() -> list[tuple[str, str]]:
 
 
 def _money(total) -> str:
-    return f"{total.currency} {total.amount:,.2f}"
+    return display.money_text(total.amount, total.currency)
 
 
 def _this_month(today: dt.date) -> tuple[dt.date, dt.date]:
@@ -95,7 +95,7 @@ def my_open_tasks(user) -> ListResult:
             label=task.title,
             url=task.get_absolute_url(),
             detail=("Overdue since " if task.due_at < now else "Due ")
-            + date_format(timezone.localtime(task.due_at), "j M Y"),
+            + display.day_text(task.due_at),
             figure=task.get_priority_display(),
         )
         for task in tasks.order_by("due_at", "id")[:LIMIT]
@@ -153,8 +153,8 @@ def deals_closing_this_month(user) -> ListResult:
         ListRow(
             label=deal.name,
             url=deal.get_absolute_url(),
-            detail=f"{date_format(deal.expected_close_date, 'j M')} · {deal.owner or 'No owner'}",
-            figure=f"{deal.currency} {deal.amount:,.2f}",
+            detail=f"{display.day_text(deal.expected_close_date)} · {deal.owner or 'No owner'}",
+            figure=display.money_text(deal.amount, deal.currency),
         )
         for deal in deals[:LIMIT]
     ]
@@ -216,7 +216,7 @@ def at_risk_customers(user) -> ListResult:
             label=row.contact.full_name,
             url=row.contact.get_absolute_url(),
             detail=f"Last order {row.recency_days} days ago",
-            figure=f"{row.revenue_total:,.0f}",
+            figure=display.number_text(row.revenue_total, 0),
         )
         for row in CustomerAnalytics.objects.visible_to(user)
         .active()
@@ -338,15 +338,15 @@ def _quota_row(result, *, label: str, url: str) -> ListRow:
     quota = result.quota
     if quota.pipeline is not None:
         label = f"{label} · {quota.pipeline.name}"
-    won = f"{result.currency} {result.won.amount:,.2f}"
+    won = display.money_text(result.won.amount, result.currency)
     if result.target is None:
         return ListRow(label=label, url=url, detail=result.problem, figure="Not comparable")
     return ListRow(
         label=label,
         url=url,
         detail=f"{quota_periods.label(quota.period_start, quota.period_end)}: {won} won of "
-        f"{result.currency} {result.target:,.2f} · forecast {result.currency} "
-        f"{result.forecast:,.2f}",
+        f"{display.money_text(result.target, result.currency)} · forecast "
+        f"{display.money_text(result.forecast, result.currency)}",
         figure=f"{result.percent} %",
     )
 
@@ -373,7 +373,8 @@ def quota_attainment(user) -> ListResult:
         summed = quotas.total(results)
         if summed is not None:
             summaries.append(
-                f"{name}: {summed.percent} % of {summed.currency} {summed.target:,.2f}"
+                f"{name}: {summed.percent} % of "
+                f"{display.money_text(summed.target, summed.currency)}"
             )
     return ListResult(
         rows=rows[:LIMIT],

@@ -27,6 +27,7 @@ from rapport.accounts.access import Action
 from rapport.accounts.models import Role, Team, User
 from rapport.audit.models import ChangeAction
 from rapport.audit.services import record_change, snapshot
+from rapport.core import display
 from rapport.reports import dashboards
 from rapport.reports import delivery_schedule as schedule
 from rapport.reports.models import (
@@ -248,7 +249,8 @@ def _clean_recipients(target, users, teams, roles, errors: dict):
         everyone.update(member.pk for member in _members(group))
     if len(everyone) > MAX_RECIPIENTS:
         errors.setdefault("recipients", []).append(
-            f"This would email {len(everyone):,} people; at most {MAX_RECIPIENTS} are allowed."
+            f"This would email {display.number_text(len(everyone))} people; at most "
+            f"{display.number_text(MAX_RECIPIENTS)} are allowed."
         )
     return found_users, found_teams, found_roles
 

@@ -15,6 +15,7 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 
+from rapport.core import display
 from rapport.reports import dashboards, services, tables
 from rapport.reports.choices import Chart
 from rapport.reports.models import Dashboard, Report, Widget, WidgetKind
@@ -53,19 +54,19 @@ def figure(value) -> str:
     if isinstance(value, bool):
         return "Yes" if value else "No"
     if isinstance(value, int):
-        return f"{value:,}"
+        return display.number_text(value)
     if isinstance(value, Decimal | float):
         number = Decimal(str(value))
         if number == number.to_integral_value():
-            return f"{int(number):,}"
-        return f"{number:,.2f}"
+            return display.number_text(int(number))
+        return display.number_text(number, 2)
     return str(value)
 
 
 def _missing_notes(missing) -> list[str]:
     return [
-        f"Left out: {m.text}: {m.count:,} record{'s' if m.count != 1 else ''}, "
-        f"{m.currency} {figure(m.amount)}"
+        f"Left out: {m.text}: {display.number_text(m.count)} "
+        f"record{'s' if m.count != 1 else ''}, {display.money_text(m.amount, m.currency)}"
         for m in missing
     ]
 
@@ -74,11 +75,11 @@ def _truncation_note(result: services.Result) -> list[str]:
     table = result.table
     notes = []
     if table.truncated_rows:
-        notes.append(f"{table.truncated_rows:,} more groups of {result.axes[0].label} not shown.")
+        more = display.number_text(table.truncated_rows)
+        notes.append(f"{more} more groups of {result.axes[0].label} not shown.")
     if table.truncated_columns:
-        notes.append(
-            f"{table.truncated_columns:,} more groups of {result.axes[1].label} not shown."
-        )
+        more = display.number_text(table.truncated_columns)
+        notes.append(f"{more} more groups of {result.axes[1].label} not shown.")
     return notes
 
 
@@ -146,7 +147,7 @@ def _kpi_block(widget: Widget, title: str) -> Block:
         rows.append(["Target", kpi_value(tile.target, unit)])
         rows.append(["Status", tile.status_label])
     if tile.measured_on is not None:
-        rows.append(["Measured", tile.measured_on.strftime("%d %b %Y")])
+        rows.append(["Measured", display.day_text(tile.measured_on)])
     return Block(
         title=title,
         columns=["", ""],
@@ -206,4 +207,6 @@ def dashboard_copy(dashboard: Dashboard, recipient, *, url: str = "") -> Copy:
 def dated(copy: Copy, recipient, day: dt.date) -> str:
     """The line under a copy's title: for whom, when, and what it counts."""
     name = recipient.get_full_name() or recipient.username
-    return f"For {name}, {day:%d %B %Y}. The figures count only the records {name} may see."
+    # Spelled out with its year: a saved PDF is read long after the day it was sent.
+    when = display.day_text(day, "full")
+    return f"For {name}, {when}. The figures count only the records {name} may see."

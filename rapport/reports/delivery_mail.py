@@ -17,6 +17,7 @@ from django.template.loader import render_to_string
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
 
+from rapport.core import display
 from rapport.reports import delivery_content, tables
 from rapport.reports.deliveries import describe
 from rapport.reports.delivery_pdf import render_pdf
@@ -93,7 +94,11 @@ def compose(delivery: Delivery, recipient, *, now: dt.datetime) -> ComposedEmail
         (
             f"{stem}.pdf",
             PDF,
-            render_pdf(copy, subtitle=dated, footer=f"Rapport · {copy.title} · {day:%d %b %Y}"),
+            render_pdf(
+                copy,
+                subtitle=dated,
+                footer=f"Rapport · {copy.title} · {display.day_text(day, 'full')}",
+            ),
         )
     ]
     if copy.result is not None and delivery.format == DeliveryFormat.PDF_CSV:
@@ -102,7 +107,7 @@ def compose(delivery: Delivery, recipient, *, now: dt.datetime) -> ComposedEmail
         with tables.write_xlsx(copy.result) as handle:
             attachments.append((f"{stem}.xlsx", XLSX, handle.read()))
     return ComposedEmail(
-        subject=inert_subject(f"{copy.title} · {day:%d %b %Y}"),
+        subject=inert_subject(f"{copy.title} · {display.day_text(day)}"),
         body_html=body,
         attachments=attachments,
     )

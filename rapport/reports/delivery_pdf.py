@@ -14,6 +14,7 @@ import unicodedata
 from fpdf import FPDF
 from fpdf.fonts import FontFace
 
+from rapport.core import display
 from rapport.reports.delivery_content import Block, Copy
 
 ENCODING = "windows-1252"
@@ -167,7 +168,7 @@ def _bars(pdf: FPDF, bars: list[tuple[str, float]], text: _Text) -> None:
         if length > 0:
             pdf.rect(pdf.l_margin + label_width, y + 0.8, length, height - 1.6, style="F")
         pdf.set_xy(pdf.l_margin + label_width + length + 1.5, y)
-        pdf.cell(25, height, f"{value:,.2f}".rstrip("0").rstrip("."))
+        pdf.cell(25, height, text(display.number_text(round(value, 2))))
         pdf.set_y(y + height + 0.6)
     pdf.set_fill_color(255)
     pdf.ln(2)

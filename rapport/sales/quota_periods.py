@@ -1,4 +1,5 @@
-"""The periods a quota covers: calendar months and quarters, as (first day, last day). Pure.
+"""The periods a quota covers: calendar months and quarters, as (first day, last day). Pure,
+but for the label of an odd span, written the reader's way (rapport.core.display).
 
 A period travels as a short key: "2026-04" for April 2026, "2026-Q2" for its quarter. Pages and
 the API read and write these keys; the database keeps the two dates.
@@ -9,6 +10,8 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import re
+
+from rapport.core import display
 
 MONTH, QUARTER = "month", "quarter"
 _KEY = re.compile(r"^(\d{4})-(?:(0[1-9]|1[0-2])|[Qq]([1-4]))$")
@@ -63,7 +66,7 @@ def label(start: dt.date, end: dt.date) -> str:
         return f"{calendar.month_name[start.month]} {start.year}"
     if kind == QUARTER:
         return f"Q{(start.month - 1) // 3 + 1} {start.year}"
-    return f"{start:%d %b %Y} – {end:%d %b %Y}"
+    return f"{display.day_text(start)} – {display.day_text(end)}"
 
 
 def months_of_quarter(start: dt.date) -> list[tuple[dt.date, dt.date]]:

@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from rapport.accounts import access
 from rapport.accounts.access import Action
+from rapport.core import display
 from rapport.core.bulk import error_text
 from rapport.mail.choices import MessageStatus
 from rapport.mail.models import Mailbox
@@ -225,7 +226,8 @@ def _limit_reached(enrollment: Enrollment, mailbox: Mailbox) -> str | None:
 
     sent = mailbox_sent_today(mailbox)
     if sent >= mailbox.daily_send_limit:
-        return f"{mailbox} reached its daily limit of {mailbox.daily_send_limit:,} emails"
+        cap = display.number_text(mailbox.daily_send_limit)
+        return f"{mailbox} reached its daily limit of {cap} emails"
     limit = enrollment.sequence.daily_email_limit
     if limit:
         midnight = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
@@ -236,7 +238,8 @@ def _limit_reached(enrollment: Enrollment, mailbox: Mailbox) -> str | None:
             occurred_at__gte=midnight,
         ).count()
         if ours >= limit:
-            return f"the sequence reached its limit of {limit:,} emails a day from {mailbox}"
+            cap = display.number_text(limit)
+            return f"the sequence reached its limit of {cap} emails a day from {mailbox}"
     return None
 
 
@@ -244,7 +247,10 @@ def _defer(enrollment, step, now, why: str, deferred: StepRun | None) -> str:
     due = scheduling.next_window_after_today(
         now=now, zone_name=enrollment.time_zone, start_hour=step.window_start_hour
     )
-    local = timezone.localtime(due, scheduling.zone_named(enrollment.time_zone))
+    # The time as the contact's zone has it, the zone the detail names.
+    zone = scheduling.zone_named(enrollment.time_zone) or timezone.get_current_timezone()
+    with timezone.override(zone):
+        moved_to = display.moment_text(due, "weekday")
     count = (deferred.deferrals if deferred else 0) + 1
     _record(
         enrollment,
@@ -253,7 +259,7 @@ def _defer(enrollment, step, now, why: str, deferred: StepRun | None) -> str:
         deferred,
         outcome=StepOutcome.DEFERRED,
         deferrals=count,
-        detail=f"Moved to {local:%a %d %b %H:%M} ({enrollment.time_zone}): {why}."[:500],
+        detail=f"Moved to {moved_to} ({enrollment.time_zone}): {why}."[:500],
     )
     Enrollment.objects.filter(pk=enrollment.pk).update(next_due_at=due, updated_at=now)
     return "deferred"

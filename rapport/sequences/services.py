@@ -17,6 +17,7 @@ from rapport.accounts import access
 from rapport.accounts.access import Action
 from rapport.audit.models import ChangeAction
 from rapport.audit.services import record_change
+from rapport.core import display
 from rapport.mail import tracking
 from rapport.mail.choices import MessagePurpose
 from rapport.mail.models import EmailTemplate, Mailbox
@@ -348,7 +349,10 @@ def mail_refusal(contact, purpose: str) -> tuple[str, str] | None:
     if suppressed is not None and suppressed.reason == SuppressionReason.BOUNCED:
         return StopReason.BOUNCED, f"{email} bounces: Rapport sends it no mail."
     if suppressed is not None:
-        return StopReason.UNSUBSCRIBED, f"{email} unsubscribed on {suppressed.created_at:%Y-%m-%d}."
+        return (
+            StopReason.UNSUBSCRIBED,
+            f"{email} unsubscribed on {display.day_text(suppressed.created_at, 'dated')}.",
+        )
     consent = (
         Consent.objects.filter(contact=contact, channel=ConsentChannel.EMAIL)
         .values_list("status", flat=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from django.utils import timezone
 
+from rapport.core import display
 from rapport.sequences import runner, services
 from rapport.sequences.choices import StopReason
 from rapport.sequences.models import Enrollment
@@ -19,9 +20,11 @@ def on_email_replied(event) -> None:
     if not enrollments.open().exists():
         return
     reply = EmailMessage.objects.filter(pk=event.message_id).first()
-    when = timezone.localtime(reply.occurred_at) if reply else timezone.localtime()
+    when = reply.occurred_at if reply else timezone.now()
     services.stop_open_enrollments(
-        enrollments, reason=StopReason.REPLIED, detail=f"replied on {when:%Y-%m-%d %H:%M}"
+        enrollments,
+        reason=StopReason.REPLIED,
+        detail=f"replied on {display.moment_text(when, 'dated')}",
     )
 
 
@@ -45,11 +48,11 @@ def on_email_received(event) -> None:
     sender = (message.from_address or "").strip().lower()
     if not ContactEmail.objects.filter(contact_id=event.contact_id, email=sender).exists():
         return  # a colleague's mail about the contact is not the contact answering
-    when = timezone.localtime(message.occurred_at)
+    when = message.occurred_at
     services.stop_open_enrollments(
         enrollments.filter(created_at__lte=message.occurred_at),
         reason=StopReason.REPLIED,
-        detail=f"replied on {when:%Y-%m-%d %H:%M}: “{message.subject[:80]}”",
+        detail=f"replied on {display.moment_text(when, 'dated')}: “{message.subject[:80]}”",
     )
 
 
@@ -78,7 +81,7 @@ def on_interactions_logged(events) -> None:
         services.stop_open_enrollments(
             Enrollment.objects.filter(contact_id=contact_id, sequence__stop_on_meeting=True),
             reason=StopReason.MEETING_BOOKED,
-            detail=f"a meeting was logged on {timezone.localdate():%Y-%m-%d}",
+            detail=f"a meeting was logged on {display.day_text(timezone.localdate(), 'dated')}",
         )
 
 

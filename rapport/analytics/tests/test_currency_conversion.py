@@ -12,6 +12,7 @@ from rapport.commerce import rates
 from rapport.commerce.tests.factories import make_order
 from rapport.contacts.tests.factories import make_contact
 from rapport.core.currency import RateBook
+from rapport.core.display import money_text
 
 pytestmark = pytest.mark.django_db
 
@@ -60,7 +61,7 @@ def test_the_refresh_counts_converted_orders_and_notes_the_missing_rates(owner, 
     assert run.n_orders == 6 and run.n_customers == 3
     assert (
         f"Left out for want of an exchange rate: No GBP rate on or before "
-        f"{(timezone.localdate() - dt.timedelta(days=3)).isoformat()} (1 order, GBP 70.00)."
+        f"{(timezone.localdate() - dt.timedelta(days=3)).isoformat()} (1 order, {money_text(70, 'GBP')})."
     ) in run.message
 
 

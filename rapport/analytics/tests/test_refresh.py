@@ -12,6 +12,7 @@ from rapport.commerce.models import Order
 from rapport.commerce.tests.factories import make_order
 from rapport.contacts.models import Contact
 from rapport.contacts.tests.factories import make_contact
+from rapport.core.display import money_text
 
 pytestmark = pytest.mark.django_db
 
@@ -78,7 +79,7 @@ def test_refresh_on_hand_built_history(owner, hand_built, django_capture_on_comm
     assert (run.n_customers, run.n_orders, run.progress) == (10, 29, 100)
     assert run.excluded == {}
     assert "Left out for want of an exchange rate: No USD rate on or before" in run.message
-    assert "(1 order, USD 999.00)" in run.message
+    assert f"(1 order, {money_text(999, 'USD')})" in run.message
     assert set(run.timings) == {"load", "fit", "score", "store"}
     rows = {
         row.contact.first_name: row for row in CustomerAnalytics.objects.select_related("contact")

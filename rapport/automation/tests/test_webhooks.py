@@ -17,6 +17,7 @@ from django.utils import timezone
 from rapport.automation import catalogue, tasks, webhooks
 from rapport.automation.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
 from rapport.contacts.tests.factories import make_contact
+from rapport.core import display
 from rapport.mail import secrets as stored_secrets
 from rapport.sales.models import Notification
 
@@ -277,7 +278,9 @@ def test_three_days_of_failures_switch_the_subscription_off(
         new_contact(owner)
     subscription.refresh_from_db()
     assert not subscription.is_active
-    assert "(three days)" in subscription.disabled_reason
+    with timezone.override(dt.UTC):
+        since = display.moment_text(subscription.failing_since, "dated")
+    assert f"failed since {since} UTC (three days)." in subscription.disabled_reason
 
 
 def test_410_gone_switches_off_at_once(owner, subscribe, django_capture_on_commit_callbacks):

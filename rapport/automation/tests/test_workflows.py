@@ -22,6 +22,7 @@ from rapport.automation.models import (
 from rapport.contacts.models import Contact
 from rapport.contacts.services import set_lifecycle_stage, update_contact
 from rapport.contacts.tests.factories import make_contact
+from rapport.core import display
 from rapport.sales.models import Notification, Task
 
 pytestmark = pytest.mark.django_db
@@ -288,7 +289,7 @@ def test_a_waiting_run_finishes_on_the_version_it_started_with(
     assert run.status == RunStatus.COMPLETED
     assert list(ada.tags.values_list("name", flat=True)) == ["Version one"]
     assert _steps(run)[0][:2] == ("1", StepStatus.DONE)
-    assert _steps(run)[0][2].startswith("Waited until ")
+    assert _steps(run)[0][2] == f"Waited until {display.moment_text(later, 'dated')}"
     # A repeated delivery of the resume task does nothing more.
     assert runner.advance(run.pk, now=later) is None
     assert run.step_runs.count() == 2

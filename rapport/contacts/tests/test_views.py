@@ -1081,3 +1081,29 @@ def test_home_dashboard_counts_stages_of_visible_contacts(client, owner, outside
     assert rows["customer"] == 1 and rows["lead"] == 1
     assert "Cust Lovelace" in html
     assert "Hidden" not in html
+
+
+def test_home_counts_agree_with_the_lists_they_link_to(client, owner, outsider):
+    from rapport.contacts.services import archive_contact
+
+    for name, stage in [("Cust", "customer"), ("Cust2", "customer"), ("Lead1", "lead")]:
+        make_contact(actor=owner, owner=owner, first_name=name, lifecycle_stage=stage)
+    gone = make_contact(actor=owner, owner=owner, first_name="Gone", lifecycle_stage="customer")
+    archive_contact(actor=owner, contact=gone)
+    make_contact(actor=outsider, owner=outsider, first_name="Hidden", lifecycle_stage="customer")
+
+    home = client.get(reverse("core:home"))
+    rows = [
+        row
+        for entry in home.context["main_widgets"]
+        if entry["panel"].key == "contacts_by_stage"
+        for row in entry["context"]["rows"]
+    ]
+    assert {row["stage"]: row["count"] for row in rows if row["count"]} == {
+        "customer": 2,
+        "lead": 1,
+    }
+    for row in rows:
+        listed = client.get(row["url"])
+        assert listed.status_code == 200
+        assert listed.context["count"] == row["count"], row["stage"]

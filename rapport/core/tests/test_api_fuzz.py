@@ -3,7 +3,10 @@ OpenAPI document (valid ones and deliberately invalid ones), sent through the WS
 administrator over a little real data.
 
 Each answer must be no server error, match the schema published for its status, and carry a
-status code the document lists. The draw is derandomized (the same cases on every run) and
+status code the document lists; a request the schema says is invalid must be refused with a
+4xx. (The reverse, schemathesis' `positive_data_acceptance`, is not asked: a request can fit
+the schema and still break a rule the schema cannot say, an id that names nothing, a stage of
+another pipeline, a cursor not made by the server; those answer 400 or 422 naming the field.) The draw is derandomized (the same cases on every run) and
 bounded per operation. The operations are split in two shards so `pytest -n 2` runs them side
 by side; the data is made once per shard rather than once per operation, which would cost more
 than the requests.
@@ -23,7 +26,11 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import Failure, FailureGroup
-from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
+from schemathesis.specs.openapi.checks import (
+    negative_data_rejection,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from rapport.accounts.services import create_api_token
 from rapport.accounts.tests.factories import RoleFactory, TeamFactory, UserFactory
@@ -38,7 +45,12 @@ pytestmark = pytest.mark.django_db
 # Per operation: this many valid requests and as many invalid ones.
 EXAMPLES = 6
 SHARDS = 2
-CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    response_schema_conformance,
+    negative_data_rejection,
+]
 
 
 @functools.cache

@@ -139,3 +139,11 @@ def test_djangos_language_codes_name_babels_locales(language, locale):
 )
 def test_phone_numbers_for_reading(raw, region, expected):
     assert format_phone(raw, region) == expected
+
+
+def test_text_kept_for_later_always_carries_its_year():
+    assert format_day(THIS_YEAR, "en_US", TODAY, "dated") == "Dec 7, 2025"
+    assert format_day(THIS_YEAR, "de_DE", TODAY, "dated") == "7. Dez. 2025"
+    assert format_moment(dt.datetime(2025, 12, 7, 15, 5), "en_US", TODAY, "dated").startswith(
+        "Dec 7, 2025"
+    )

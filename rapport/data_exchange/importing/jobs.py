@@ -25,6 +25,7 @@ from rapport.accounts import access
 from rapport.accounts.access import can_administer
 from rapport.audit.models import ChangeAction
 from rapport.audit.services import record_change
+from rapport.core import display
 from rapport.core.context import work_context
 from rapport.core.database import commit_asynchronously, refresh_statistics
 from rapport.core.events import deliveries, emit
@@ -328,8 +329,8 @@ def _too_long(job: ImportJob, too_long: dict[int, int]) -> list[dict]:
     return [
         {
             "field": target,
-            "message": f"This cell has {too_long[i]:,} characters; at most {MAX_CELL:,} can be "
-            f"imported.",
+            "message": f"This cell has {display.number_text(too_long[i])} characters; at most "
+            f"{display.number_text(MAX_CELL)} can be imported.",
         }
         for i, target in _columns(job)
         if i in too_long
@@ -685,7 +686,9 @@ def undo_summary(report: dict) -> str:
     # In this order whatever order the database kept the keys in (PostgreSQL's jsonb sorts them).
     keys = [*(key for key in UNDO_WORDS if key in report), *sorted(set(report) - set(UNDO_WORDS))]
     parts = [
-        UNDO_WORDS.get(key, key.replace("_", " ") + ": {n}").format(n=f"{report[key]:,}")
+        UNDO_WORDS.get(key, key.replace("_", " ") + ": {n}").format(
+            n=display.number_text(report[key])
+        )
         for key in keys
         if isinstance(report[key], int) and report[key]
     ]

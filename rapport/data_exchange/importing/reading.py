@@ -28,6 +28,8 @@ from pathlib import Path
 from charset_normalizer import from_bytes
 from django.conf import settings
 
+from rapport.core import display
+
 SAMPLE_BYTES = 256 * 1024
 DELIMITERS = ",;\t|"
 XLSX_MAGIC = b"PK\x03\x04"
@@ -69,7 +71,9 @@ def _limit(name: str, default: int) -> int:
 
 
 def _size(count: int) -> str:
-    return f"{count / MB:,.0f} MB" if count >= MB else f"{count:,} bytes"
+    if count >= MB:
+        return f"{display.number_text(count / MB, 0)} MB"
+    return f"{display.number_text(count)} bytes"
 
 
 def _column_number(letters: bytes) -> int:
@@ -123,13 +127,14 @@ def check_workbook(path: Path) -> None:
                 rows, columns = int(last_row), _column_number(last_column)
                 if rows > max_rows:
                     raise UnreadableFile(
-                        f"A sheet of this workbook has {rows:,} rows; at most {max_rows:,} can "
-                        f"be imported from one file."
+                        f"A sheet of this workbook has {display.number_text(rows)} rows; at most "
+                        f"{display.number_text(max_rows)} can be imported from one file."
                     )
                 if rows * columns > max_cells:
                     raise UnreadableFile(
-                        f"A sheet of this workbook spans {rows * columns:,} cells; at most "
-                        f"{max_cells:,} can be imported from one file.{as_csv}"
+                        f"A sheet of this workbook spans {display.number_text(rows * columns)} "
+                        f"cells; at most {display.number_text(max_cells)} can be imported from "
+                        f"one file.{as_csv}"
                     )
     except (
         zipfile.BadZipFile,
@@ -376,8 +381,8 @@ class SourceFile:
                 if is_xlsx and number > max_rows:
                     # The sheet's declared size was checked; this one lied about it.
                     raise UnreadableFile(
-                        f"The sheet has more than {max_rows - 1:,} rows; at most that many can "
-                        f"be imported from one file."
+                        f"The sheet has more than {display.number_text(max_rows - 1)} rows; at "
+                        f"most that many can be imported from one file."
                     )
                 if not any(cell.strip() for cell in cells):
                     continue

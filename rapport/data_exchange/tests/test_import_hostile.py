@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from openpyxl import Workbook
 
 from rapport.contacts.models import Contact
+from rapport.core import display
 from rapport.data_exchange.choices import ImportStatus, RowAction
 from rapport.data_exchange.importing import jobs, reading
 from rapport.data_exchange.tests.test_import import HEADER, csv_bytes, import_file, upload
@@ -175,7 +176,7 @@ def test_a_megabyte_in_one_cell_fails_that_row_only(owner, file_format, length):
     [error] = row.errors
     assert error["column"] == "City"
     assert error["message"] == (
-        f"This cell has {length:,} characters; at most 10,000 can be imported."
+        f"This cell has {display.number_text(length)} characters; at most 10,000 can be imported."
     )
     assert sorted(Contact.objects.values_list("last_name", flat=True)) == ["Hopper", "Lovelace"]
 

@@ -26,6 +26,7 @@ from django.db.models import (
 )
 from django.db.models.functions import TruncDate
 
+from rapport.core import display
 from rapport.frameworks.kpis.base import Unmeasurable, site_zone
 
 MONEY = DecimalField(max_digits=24, decimal_places=10)
@@ -113,8 +114,8 @@ def require_rates(
     ]
     if missing:
         parts = "; ".join(
-            f"{gap.text} ({gap.count} {noun}{'s' if gap.count != 1 else ''}, "
-            f"{gap.currency} {gap.amount:,.2f})"
+            f"{gap.text} ({display.number_text(gap.count)} {noun}{'s' if gap.count != 1 else ''}, "
+            f"{display.money_text(gap.amount, gap.currency)})"
             for gap in missing
         )
         raise Unmeasurable(

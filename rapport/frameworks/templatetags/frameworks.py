@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import template
 
+from rapport.core import display
 from rapport.frameworks.kpis import Unit
 from rapport.frameworks.kpis.base import missing_value_text
 
@@ -18,46 +19,47 @@ def _currency() -> str:
 
 @register.filter
 def kpi_value(value, unit: str) -> str:
-    """84.2 %, 12.5 h, 31 days, 1,234 EUR, 2.31×, 17 — or an em dash for no value."""
+    """84.2%, 12.5 h, 31.0 days, €1,234.00, 2.31, 17 (en-US) — or an em dash for no value."""
     if value is None or value == "":
         return "—"
     value = float(value)
     if unit == Unit.PERCENT:
-        return f"{value:.1f} %"
+        # Stored as points (84.2), not as the share percent_text expects.
+        return display.percent_text(value / 100, 1)
     if unit == Unit.HOURS:
-        return f"{value:,.1f} h"
+        return f"{display.number_text(value, 1)} h"
     if unit == Unit.DAYS:
-        return f"{value:,.1f} days"
+        return f"{display.number_text(value, 1)} days"
     if unit == Unit.CURRENCY:
-        return f"{value:,.0f} {_currency()}"
+        return display.money_text(value, _currency())
     if unit == Unit.RATIO:
-        return f"{value:.2f}"
+        return display.number_text(value, 2)
     if value.is_integer():
-        return f"{int(value):,}"
-    return f"{value:,.1f}"
+        return display.number_text(int(value))
+    return display.number_text(value, 1)
 
 
 @register.filter
 def score(value) -> str:
     """A maturity score to one decimal, or an em dash."""
-    return "—" if value is None else f"{float(value):.1f}"
+    return "—" if value is None else display.number_text(float(value), 1)
 
 
 @register.filter
 def percent(value) -> str:
     """A fraction 0–1 as a whole percentage."""
-    return "—" if value is None else f"{100 * float(value):.0f} %"
+    return "—" if value is None else display.percent_text(float(value))
 
 
 @register.filter
 def kpi_change(value, unit: str) -> str:
     """The size of a change in the KPI's own unit, for after "Up" or "Down": 3.9 pp for a
-    percentage (points, not per cent of the value), 904 EUR, 2.5 days."""
+    percentage (points, not per cent of the value), €904.00, 2.5 days."""
     if value is None or value == "":
         return "—"
     size = abs(float(value))
     if unit == Unit.PERCENT:
-        return f"{size:.1f} pp"
+        return f"{display.number_text(size, 1)} pp"
     return kpi_value(size, unit)
 
 

@@ -5,6 +5,7 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
+from rapport.core.display import money_text
 from rapport.frameworks.kpis import Measurement, NotMeasurable
 from rapport.frameworks.tests.conftest import at, deal, measure
 
@@ -222,6 +223,6 @@ def test_a_deal_without_a_rate_makes_pipeline_coverage_not_measurable(
     assert isinstance(result, NotMeasurable)
     assert result.reason == (
         "The pipeline in EUR cannot be computed without every deal's exchange rate: "
-        f"No GBP rate on or before {due.isoformat()} (1 deal, GBP 80.00). "
+        f"No GBP rate on or before {due.isoformat()} (1 deal, {money_text(80, 'GBP')}). "
         "An administrator can add the rates."
     )

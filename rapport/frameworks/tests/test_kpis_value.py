@@ -13,6 +13,7 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
+from rapport.core import display
 from rapport.frameworks.kpis import Measurement, NotMeasurable
 from rapport.frameworks.tests.conftest import customer, measure
 
@@ -135,7 +136,7 @@ def test_an_order_without_a_rate_makes_revenue_kpis_not_measurable(owner):
         assert isinstance(result, NotMeasurable), key
         assert result.reason == (
             "The revenue in EUR cannot be computed without every order's exchange rate: "
-            f"No USD rate on or before {day} (2 orders, USD 950.00). "
+            f"No USD rate on or before {day} (2 orders, {display.money_text(950, 'USD')}). "
             "An administrator can add the rates."
         )
     # Counting buyers needs no rate: the dollar orders are purchases all the same.

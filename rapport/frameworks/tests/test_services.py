@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
 from rapport.audit.models import ChangeRecord
+from rapport.core import display
 from rapport.frameworks import services, snapshots
 from rapport.frameworks.models import KpiSnapshot, Objective, StageTarget
 from rapport.frameworks.tests.conftest import customer
@@ -120,7 +121,7 @@ def test_objective_records_its_baseline_now(shop, manager):
     made = objective(manager)
     # Ann bought on two days, Ben on one: 50 %; +10 points → 60 %.
     assert (made.baseline, made.target, made.baseline_day) == (50.0, 60.0, TODAY())
-    assert made.title.startswith("Raise repeat purchase rate to 60.0 %")
+    assert made.title.startswith(f"Raise repeat purchase rate to {display.percent_text(0.6, 1)}")
     assert KpiSnapshot.objects.get(kpi="repeat_purchase_rate", day=TODAY()).value == 50.0
     assert ChangeRecord.objects.filter(entity="frameworks.objective", action="create").count() == 1
 

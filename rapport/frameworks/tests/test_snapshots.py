@@ -6,6 +6,7 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
+from rapport.core import display
 from rapport.frameworks import snapshots
 from rapport.frameworks.kpis import KPIS
 from rapport.frameworks.models import KpiSnapshot, SnapshotRun
@@ -94,7 +95,7 @@ def test_backfill_fills_dated_kpis_and_keeps_measured_days(shop):
     assert KpiSnapshot.objects.get(kpi="repeat_purchase_rate", day=yesterday).value == 12.5
     assert not KpiSnapshot.objects.filter(kpi="needs_captured_share").exists()
     assert run.gaps["needs_captured_share"] == (
-        f"{yesterday:%Y-%m-%d}: There are no customers (customer, loyal or advocate stage) yet."
+        f"{display.day_text(yesterday, 'dated')}: There are no customers (customer, loyal or advocate stage) yet."
     )
     assert snapshots.backfill_gaps() == run.gaps
     assert run.source == "backfill" and run.measured > 0

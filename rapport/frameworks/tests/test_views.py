@@ -6,6 +6,7 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
+from rapport.core.display import percent_text
 from rapport.core.tests.pages import page_with_panels
 from rapport.frameworks import services, snapshots
 from rapport.frameworks.models import KpiSnapshot, ModelChoice, Objective
@@ -63,7 +64,7 @@ def test_every_page_renders_for_a_reader(shop, reader, web_client_for, manager):
 def test_scorecard_shows_values_targets_and_plain_not_measurable_kpis(shop, owner, web_client_for):
     content = web_client_for(owner).get("/models/qci/").content.decode()
     assert "Repeat purchase rate" in content
-    assert "50.0 %" in content  # Ann bought on two days, Ben on one
+    assert percent_text(0.5, 1) in content  # Ann bought on two days, Ben on one
     assert "Not measurable yet." in content
     assert "Rapport does not run customer surveys yet" in content
     assert "Will come with: Service: customer surveys" in content
@@ -340,9 +341,9 @@ def test_a_kpi_whose_input_was_never_computed_says_so(shop, owner, web_client_fo
     client = web_client_for(owner)
     content = " ".join(client.get("/models/idic/").content.decode().split())
     row = _between(content, 'href="/models/kpis/duplicate_rate/"', "</tr>")
-    # Then the suspected-duplicate rate says why it has no value, and shows no 0.0 %
+    # Then the suspected-duplicate rate says why it has no value, and shows no 0.0%
     assert "Not computed yet: duplicate detection has not run." in row
-    assert "0.0 %" not in row.split("</td>")[1]
+    assert percent_text(0, 1) not in row.split("</td>")[1]
     assert "Not measurable: Not computed" not in content
     detail = " ".join(client.get("/models/kpis/duplicate_rate/").content.decode().split())
     assert "Not computed yet: duplicate detection has not run." in detail

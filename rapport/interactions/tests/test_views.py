@@ -7,8 +7,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from rapport.accounts.tests.factories import RoleFactory, UserFactory
+from rapport.audit.models import ChangeRecord
 from rapport.contacts.tests.factories import make_contact, make_organization
-from rapport.core import registry
+from rapport.core import display, registry
 from rapport.interactions.models import Interaction
 from rapport.interactions.services import log_interaction
 from rapport.interactions.views import TIMELINE_PAGE
@@ -232,6 +233,11 @@ def test_delete_an_entry(client, owner, contact):
     assert response.status_code == 200
     assert response.content == b""
     assert not Interaction.objects.exists()
+    # A note has no subject: the audit history names it by its day.
+    assert ChangeRecord.objects.filter(
+        object_id=str(interaction.pk),
+        object_repr=f"Note: {display.day_text(interaction.occurred_at, 'dated')}",
+    ).exists()
 
 
 def test_only_author_owner_or_admin_may_delete(owner, teammate, contact, web_client_for):

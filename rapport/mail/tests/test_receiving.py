@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from rapport.contacts.models import Membership
 from rapport.contacts.tests.factories import make_contact, make_organization
+from rapport.core import display
 from rapport.interactions.models import Interaction
 from rapport.mail import receiving
 from rapport.mail.choices import MailboxState, MessageDirection, MessageStatus, TriageState
@@ -438,6 +439,23 @@ def test_a_message_over_the_size_cap_is_filed_from_its_headers_with_a_warning(
     assert huge.contact == ada
     assert huge.text_body == ""
     assert any("only its headers were read" in warning for warning in huge.warnings)
+
+
+def test_a_message_dated_in_the_future_is_dated_on_arrival_and_says_when_it_claimed(
+    imap_account, mailbox, ada
+):
+    claimed = timezone.now().replace(microsecond=0) + dt.timedelta(days=3)
+    imap_account.append(mail(subject="Ahead", date=claimed))
+
+    receiving.sync_mailbox(mailbox=mailbox)
+
+    ahead = inbound().get(subject="Ahead")
+    assert ahead.occurred_at < claimed
+    with timezone.override(dt.UTC):
+        written = display.moment_text(claimed, "dated")
+    assert f"The message says it was written on {written} UTC, in the future; " in " ".join(
+        ahead.warnings
+    )
 
 
 # --- triage ------------------------------------------------------------------------------------

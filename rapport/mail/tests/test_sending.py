@@ -5,6 +5,7 @@
 import datetime as dt
 from email import policy
 from email.parser import BytesParser
+from html import escape
 
 import imapclient
 import pytest
@@ -15,6 +16,7 @@ from rapport.audit.models import ChangeRecord
 from rapport.contacts.models import Contact
 from rapport.contacts.services import set_consent
 from rapport.contacts.tests.factories import make_contact
+from rapport.core import display
 from rapport.interactions.models import Interaction
 from rapport.mail import tracking
 from rapport.mail.choices import MessageDirection, MessagePurpose, MessageStatus
@@ -209,6 +211,8 @@ def test_a_reply_continues_the_thread_with_in_reply_to_and_references(
     assert defaults["to"] == ["ada@example.com"]
     assert defaults["cc"] == ["carol@example.com"]
     assert defaults["subject"] == "Re: Pricing"
+    when = display.moment_text(inbound.occurred_at, "full")
+    assert f"<p>On {when}, {escape(inbound.sender_display)} wrote:</p>" in defaults["body_html"]
     email = smtp_server.wait_for(1)[0].message
     assert email["In-Reply-To"] == "<q1@example.com>"
     assert email["References"] == "<q0@example.com> <q1@example.com>"

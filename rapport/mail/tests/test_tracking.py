@@ -15,6 +15,7 @@ from rapport.audit.models import ChangeRecord
 from rapport.contacts.models import Consent
 from rapport.contacts.services import set_consent
 from rapport.contacts.tests.factories import make_contact
+from rapport.core import display
 from rapport.mail import tracking
 from rapport.mail.choices import MessagePurpose, SuppressionReason, TrackingKind
 from rapport.mail.mailboxes import create_mailbox
@@ -322,6 +323,22 @@ def test_consent_rules_by_purpose(owner, ada):
     assert no_consent.startswith("ada@example.com")
     assert "belongs to no contact" in stranger
     assert granted is None
+
+
+def test_an_unsubscribed_address_is_refused_marketing_mail_with_the_day_it_left(owner, ada):
+    grant_email_consent(owner, ada)
+    row = SuppressedAddress.objects.create(
+        email="ada@example.com", reason=SuppressionReason.UNSUBSCRIBED
+    )
+
+    problem = tracking.consent_problem(
+        email="ada@example.com", contact=ada, purpose=MessagePurpose.MARKETING
+    )
+
+    assert problem == (
+        f"ada@example.com unsubscribed on {display.day_text(row.created_at)}: "
+        "it gets no marketing mail."
+    )
 
 
 def test_a_bouncing_address_gets_no_mail_at_all_and_replaces_an_unsubscribe(owner, ada):

@@ -1,6 +1,7 @@
 """Scheduled email of reports and dashboards: who may receive it, what each copy counts, and
 the send through a real SMTP server (aiosmtpd), once per slot."""
 
+import datetime as dt
 import re
 import zlib
 
@@ -8,6 +9,7 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
 from rapport.audit.models import ChangeRecord
+from rapport.core import display
 from rapport.mail.models import EmailMessage
 from rapport.reports import dashboards, deliveries
 from rapport.reports.models import Delivery
@@ -16,6 +18,7 @@ from rapport.reports.tests.delivery_fixtures import utc
 pytestmark = pytest.mark.django_db
 
 SLOT = utc(2026, 3, 10, 6, 30)  # 07:30 in Paris
+SENT_ON = dt.date(2026, 3, 10)  # the day of SLOT in Paris, which dates the copy
 
 
 def schedule(actor, report, **overrides):
@@ -73,10 +76,10 @@ def test_each_recipient_gets_their_own_figures_with_the_pdf_and_csv(
     assert set(received) == {"rep@example.com", "manager@example.com"}
     rep_mail = received["rep@example.com"].message
     assert received["rep@example.com"].envelope_from == "reports@rapport.example"
-    assert rep_mail["Subject"] == "Pipeline by stage · 10 Mar 2026"
+    assert rep_mail["Subject"] == f"Pipeline by stage · {display.day_text(SENT_ON)}"
     # The rep's copy counts the rep's deal only, never the manager's numbers.
     rep_html = html_of(rep_mail)
-    assert "For Ray Rep, 10 March 2026" in rep_html
+    assert f"For Ray Rep, {display.day_text(SENT_ON, 'full')}" in rep_html
     assert ">100<" in rep_html
     assert "1,000" not in rep_html and "1,100" not in rep_html
     files = attachments_of(rep_mail)
@@ -229,7 +232,7 @@ def test_a_dashboard_goes_widget_by_widget_for_each_reader(
 
     [received] = smtp_server.wait_for(1)
     message = received.message
-    assert message["Subject"] == "東京 team · 10 Mar 2026"
+    assert message["Subject"] == f"東京 team · {display.day_text(SENT_ON)}"
     html = html_of(message)
     assert "東京 team" in html and "Pipeline by stage" in html and ">100<" in html
     assert "1,100" not in html

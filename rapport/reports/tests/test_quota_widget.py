@@ -8,6 +8,7 @@ import pytest
 from django.utils import timezone
 
 from rapport.accounts.tests.factories import RoleFactory, UserFactory
+from rapport.core.display import money_text
 from rapport.reports import dashboard_lists
 from rapport.reports.builtin_dashboards import ensure_builtin_dashboards
 from rapport.reports.dashboard_views import widget_context
@@ -100,12 +101,14 @@ def test_attainment_per_rep_with_the_total_and_a_missing_rate_named_once(
         ("Olga Other", "0.0 %"),
         ("Ray Rep", "10.0 %"),
     ]
+    won = money_text(500, "EUR")
     assert listing.rows[1].detail == (
-        f"{month}: EUR 500.00 won of EUR 2,000.00 · forecast EUR 500.00"
+        f"{month}: {won} won of {money_text(2000, 'EUR')} · forecast {won}"
     )
-    assert listing.rows[3].detail.startswith(f"{quarter}: EUR 500.00 won of EUR 5,000.00")
+    assert listing.rows[3].detail.startswith(f"{quarter}: {won} won of {money_text(5000, 'EUR')}")
     assert listing.summary == (
-        "This month: 16.7 % of EUR 3,000.00 · This quarter: 8.3 % of EUR 6,000.00"
+        f"This month: 16.7 % of {money_text(3000, 'EUR')} · "
+        f"This quarter: 8.3 % of {money_text(6000, 'EUR')}"
     )
     # The dollar deal is in this month's and this quarter's figures: named once.
     [gap] = listing.missing

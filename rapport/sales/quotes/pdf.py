@@ -18,6 +18,7 @@ from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 from fpdf.fonts import FontFace
 
+from rapport.core import display
 from rapport.sales.models import Quote
 from rapport.sales.templatetags.sales_tags import format_money
 
@@ -57,7 +58,7 @@ def _day(value) -> str:
 
 
 def _quantity(value: int) -> str:
-    return f"{value:,}"
+    return display.number_text(value)
 
 
 def _percent(value) -> str:

@@ -21,6 +21,7 @@ from rapport.accounts import access
 from rapport.accounts.access import Action
 from rapport.audit.models import ChangeAction
 from rapport.audit.services import record_change, snapshot
+from rapport.core import display
 from rapport.sales.models import Deal, Quote, QuoteLine, QuoteSettings, QuoteStatus
 from rapport.sales.models.pipelines import net_unit_price
 from rapport.sales.models.quotes import OPEN_STATUSES
@@ -129,7 +130,7 @@ def _whole_number(value, field: str, errors: dict) -> int:
     if value < 1:
         errors.setdefault(field, []).append("Must be at least 1: a quote cannot offer less.")
     elif value > MAX_QUANTITY:
-        errors.setdefault(field, []).append(f"Must be at most {MAX_QUANTITY:,}.")
+        errors.setdefault(field, []).append(f"Must be at most {display.number_text(MAX_QUANTITY)}.")
     return value
 
 
@@ -145,7 +146,11 @@ def _decimal(value, field: str, errors: dict, *, default=None, low=0, high=None)
         errors.setdefault(field, []).append("Give a number, e.g. 12.50.")
         return Decimal("0.00")
     if not number.is_finite() or number < low or (high is not None and number > high):
-        bound = f"between {low} and {high:,}" if high is not None else f"at least {low}"
+        bound = (
+            f"between {low} and {display.number_text(high)}"
+            if high is not None
+            else f"at least {low}"
+        )
         errors.setdefault(field, []).append(f"Must be {bound}.")
         return Decimal("0.00")
     if number != number.quantize(CENT):
@@ -371,7 +376,7 @@ def transition_problem(quote: Quote, today: dt.date | None = None) -> str | None
     if quote.status == QuoteStatus.DECLINED:
         return "This quote was declined; create a new quote to offer again."
     if quote.status == QuoteStatus.EXPIRED or quote.is_expired_on(today):
-        day = dateformat.format(quote.valid_until, "j M Y")
+        day = display.day_text(quote.valid_until)
         return f"This quote expired after {day}; create a new version with a new date."
     return None
 

@@ -19,7 +19,7 @@ from rapport.accounts import access
 from rapport.accounts.access import Action
 from rapport.audit.models import ChangeAction
 from rapport.audit.services import record_change
-from rapport.core import revenue
+from rapport.core import display, revenue
 from rapport.core.events import emit
 from rapport.core.ids import id_from_text
 from rapport.sales import events
@@ -70,7 +70,9 @@ def _clean_quantity(value, errors: dict) -> int:
         errors.setdefault("quantity", []).append("Give a whole number.")
         return 1
     if not 1 <= value <= MAX_QUANTITY:
-        errors.setdefault("quantity", []).append(f"Must be between 1 and {MAX_QUANTITY:,}.")
+        errors.setdefault("quantity", []).append(
+            f"Must be between 1 and {display.number_text(MAX_QUANTITY)}."
+        )
     return value
 
 
@@ -107,7 +109,9 @@ def _clean_unit_price(value, product, deal: Deal, errors: dict) -> decimal.Decim
         return product.price
     price = clean_amount(value, field="unit_price", errors=errors)
     if price > MAX_UNIT_PRICE and "unit_price" not in errors:
-        errors.setdefault("unit_price", []).append(f"Must be at most {MAX_UNIT_PRICE:,}.")
+        errors.setdefault("unit_price", []).append(
+            f"Must be at most {display.number_text(MAX_UNIT_PRICE, 2)}."
+        )
     return price
 
 

@@ -12,6 +12,7 @@ from rapport.accounts import access
 from rapport.accounts.access import Action
 from rapport.audit.models import ChangeAction
 from rapport.audit.services import record_change, snapshot
+from rapport.core import display
 from rapport.core.events import emit
 from rapport.sales import events
 from rapport.sales.choices import NotificationKind, TaskPriority, TaskStatus
@@ -148,7 +149,7 @@ def create_task(
                 if actor is not None
                 else f"New task: {task.title}"
             )[:200],
-            body=f"Due {timezone.localtime(task.due_at):%Y-%m-%d %H:%M}",
+            body=f"Due {display.moment_text(task.due_at)}",
             url="/sales/my-day/",
             dedupe_key=f"task-assigned:{task.pk}",
         )
@@ -291,7 +292,7 @@ def send_due_reminders(*, now: dt.datetime | None = None, limit: int = 1000) -> 
                 recipient=task.assignee,
                 kind=NotificationKind.TASK_REMINDER,
                 title=f"Reminder: {task.title}"[:200],
-                body=f"Due {timezone.localtime(task.due_at):%Y-%m-%d %H:%M}",
+                body=f"Due {display.moment_text(task.due_at)}",
                 url="/sales/my-day/",
                 dedupe_key=f"task-reminder:{task.pk}:{task.remind_at.isoformat()}",
             )

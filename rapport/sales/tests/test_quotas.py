@@ -10,6 +10,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from rapport.accounts.tests.factories import RoleFactory, UserFactory
 from rapport.audit.models import ChangeRecord
 from rapport.commerce import rates
+from rapport.core import display
 from rapport.sales import quota_periods, quotas
 from rapport.sales.models import Quota
 from rapport.sales.services.pipelines import create_pipeline
@@ -317,6 +318,8 @@ def test_periods_are_calendar_months_and_quarters():
     assert quota_periods.label(dt.date(2026, 10, 1), dt.date(2026, 12, 31)) == "Q4 2026"
     assert quota_periods.label(dt.date(2026, 4, 1), dt.date(2026, 4, 30)) == "April 2026"
     assert quota_periods.kind_of(dt.date(2026, 4, 1), dt.date(2026, 4, 29)) is None
+    odd = (dt.date(2024, 4, 1), dt.date(2024, 4, 29))
+    assert quota_periods.label(*odd) == f"{display.day_text(odd[0])} – {display.day_text(odd[1])}"
     for bad in ("2026-13", "2026-Q5", "26-04", "", "2026-04-01"):
         with pytest.raises(ValueError, match="Give a month as YYYY-MM"):
             quota_periods.parse_key(bad)

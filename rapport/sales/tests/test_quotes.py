@@ -14,6 +14,7 @@ from django.utils import timezone
 from rapport.audit.models import ChangeRecord
 from rapport.commerce.tests.factories import make_product
 from rapport.contacts.tests.factories import make_contact, make_organization
+from rapport.core import display
 from rapport.sales.models import Quote, QuoteLine, QuoteNumberCounter, QuoteStatus
 from rapport.sales.quotes import numbering
 from rapport.sales.quotes.pdf import printable, render_pdf
@@ -342,7 +343,10 @@ def test_an_expired_quote_cannot_be_accepted_and_the_daily_job_marks_it(owner, d
 
     with pytest.raises(ValidationError) as caught:
         mark_accepted(actor=owner, quote=quote)
-    assert "expired" in caught.value.message_dict["status"][0]
+    assert caught.value.message_dict["status"] == [
+        f"This quote expired after {display.day_text(quote.valid_until)}; "
+        "create a new version with a new date."
+    ]
     assert quote.current_status(timezone.localdate()) == QuoteStatus.EXPIRED
     assert expire_due_quotes() == 1
     assert expire_due_quotes() == 0

@@ -6,6 +6,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from rapport.core import display
 from rapport.sales.models import Notification, PeriodicJob, Task
 from rapport.sales.services import work
 from rapport.sales.services.schedule import claim, run_due_jobs
@@ -100,6 +101,7 @@ def test_reminders_become_notifications_exactly_once(owner):
     assert work.send_due_reminders() == 0
     note = Notification.objects.get(kind="task_reminder")
     assert note.recipient == owner and note.title == "Reminder: Call Ada"
+    assert note.body == f"Due {display.moment_text(due)}"
     task.refresh_from_db()
     assert task.reminder_sent_at is not None
     # a new reminder time arms it again

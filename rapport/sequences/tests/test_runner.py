@@ -6,6 +6,7 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
+from rapport.core import display
 from rapport.mail.choices import MessageStatus
 from rapport.mail.mailboxes import update_mailbox
 from rapport.sales.models import Task
@@ -173,10 +174,10 @@ def test_over_the_mailboxs_daily_limit_the_step_moves_to_the_next_business_day(
     second.refresh_from_db()
     expected = scheduling.next_window_after_today(now=now, zone_name=second.time_zone, start_hour=9)
     assert second.next_due_at == expected
-    local = timezone.localtime(expected, scheduling.zone_named(second.time_zone))
+    with timezone.override(scheduling.zone_named(second.time_zone)):
+        moved_to = display.moment_text(expected, "weekday")
     assert deferred.detail == (
-        f"Moved to {local:%a %d %b %H:%M} ({second.time_zone}): Sales reached its daily limit "
-        "of 1 emails."
+        f"Moved to {moved_to} ({second.time_zone}): Sales reached its daily limit of 1 emails."
     )
     assert second.current_position == 1
     assert len(smtp_server.wait_for(1)) == 1

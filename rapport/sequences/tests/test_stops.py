@@ -5,6 +5,7 @@ import pytest
 from django.utils import timezone
 
 from rapport.contacts.services import set_consent
+from rapport.core import display
 from rapport.core.events import emit
 from rapport.interactions.services import log_interaction
 from rapport.mail import tracking
@@ -56,8 +57,7 @@ def test_a_reply_to_a_sequence_email_stops_it(
         emit(EmailReplied(message_id=reply.pk, replied_to_id=sent.pk, contact_id=ada.pk))
 
     assert stopped(started) == (EnrollmentStatus.STOPPED, StopReason.REPLIED)
-    local = timezone.localtime(reply.occurred_at)
-    assert started.status_detail == f"replied on {local:%Y-%m-%d %H:%M}"
+    assert started.status_detail == f"replied on {display.moment_text(reply.occurred_at, 'dated')}"
     assert started.next_due_at is None
 
 
@@ -89,7 +89,9 @@ def test_a_logged_meeting_stops_it(started, owner, ada, django_capture_on_commit
         log_interaction(actor=owner, kind="meeting", contact=ada, subject="Demo")
 
     assert stopped(started) == (EnrollmentStatus.STOPPED, StopReason.MEETING_BOOKED)
-    assert started.status_detail == f"a meeting was logged on {timezone.localdate():%Y-%m-%d}"
+    assert started.status_detail == (
+        f"a meeting was logged on {display.day_text(timezone.localdate(), 'dated')}"
+    )
 
 
 def test_a_logged_call_does_not_stop_it(started, owner, ada, django_capture_on_commit_callbacks):
@@ -146,7 +148,7 @@ def test_an_unsubscribe_stops_it_at_the_next_step(started, run_due, smtp_server)
 
     assert stopped(started) == (EnrollmentStatus.STOPPED, StopReason.UNSUBSCRIBED)
     assert started.status_detail == (
-        f"ada@example.com unsubscribed on {timezone.localdate():%Y-%m-%d}."
+        f"ada@example.com unsubscribed on {display.day_text(timezone.localdate(), 'dated')}."
     )
     assert len(sent_messages(started)) == 1
 
