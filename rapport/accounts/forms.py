@@ -17,6 +17,7 @@ from django.utils import timezone
 from rapport.accounts.choices import Domain, Scope, TeamKind
 from rapport.accounts.models import Role, Team, User
 from rapport.accounts.services import time_zone_names
+from rapport.core import display, formatting
 
 
 def add_service_errors(
@@ -41,6 +42,18 @@ def add_service_errors(
                 form.add_error(None, message)
             else:
                 form.add_error(None, f"{key}: {message}")
+
+
+def locale_choices() -> list[tuple[str, str]]:
+    company = formatting.locale_name(display.installation_locale())
+    offered = sorted(
+        ((code, formatting.locale_name(code)) for code in formatting.READER_LOCALES),
+        key=lambda choice: choice[1],
+    )
+    return [("", f"The company's ({company})"), *offered]
+
+
+LOCALE_HELP = "How dates, numbers and amounts are written for you: “Dec 7, 2026” or “7. Dez. 2026”."
 
 
 def time_zone_choices() -> list[tuple[str, str]]:
@@ -72,6 +85,9 @@ class UserForm(forms.Form):
         Team.objects.all(), required=False, widget=forms.CheckboxSelectMultiple
     )
     time_zone = forms.ChoiceField(choices=time_zone_choices, initial="UTC")
+    locale = forms.ChoiceField(
+        choices=locale_choices, required=False, label="Formats", help_text=LOCALE_HELP
+    )
     is_away = forms.BooleanField(
         required=False, label="Away", help_text="Skipped by round-robin assignment while away."
     )
@@ -108,6 +124,7 @@ class UserForm(forms.Form):
                     "role": instance.role_id,
                     "teams": [team.pk for team in instance.teams.all()],
                     "time_zone": instance.time_zone,
+                    "locale": instance.locale,
                     "is_away": instance.is_away,
                     "open_lead_capacity": instance.open_lead_capacity,
                 },
@@ -131,6 +148,7 @@ class UserForm(forms.Form):
             "first_name": data["first_name"],
             "last_name": data["last_name"],
             "time_zone": data["time_zone"],
+            "locale": data["locale"],
             "is_away": data["is_away"],
             "open_lead_capacity": data["open_lead_capacity"],
         }
@@ -226,6 +244,9 @@ class ProfileForm(forms.Form):
     last_name = forms.CharField(max_length=150, required=False)
     email = forms.EmailField(max_length=254)
     time_zone = forms.ChoiceField(choices=time_zone_choices)
+    locale = forms.ChoiceField(
+        choices=locale_choices, required=False, label="Formats", help_text=LOCALE_HELP
+    )
 
     @classmethod
     def for_user(cls, user: User, data=None) -> ProfileForm:
@@ -237,6 +258,7 @@ class ProfileForm(forms.Form):
                 "last_name": user.last_name,
                 "email": user.email,
                 "time_zone": user.time_zone,
+                "locale": user.locale,
             },
         )
 

@@ -61,6 +61,9 @@ class User(AbstractUser):
     )
     teams = models.ManyToManyField(Team, blank=True, related_name="members")
     time_zone = models.CharField(max_length=64, default="UTC")
+    # How dates, numbers and amounts are written for this person ("de_DE"); "" follows the
+    # installation (RAPPORT_LOCALE).
+    locale = models.CharField(max_length=16, blank=True, default="")
     is_away = models.BooleanField(default=False, help_text="Skipped by round-robin assignment.")
     open_lead_capacity = models.PositiveIntegerField(
         null=True, blank=True, help_text="Most open leads this person may hold; empty for no limit."

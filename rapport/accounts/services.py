@@ -21,12 +21,14 @@ from rapport.accounts.choices import Domain, Scope
 from rapport.accounts.models import ApiToken, LoginAttempt, Role, Team, User
 from rapport.audit.models import ChangeAction
 from rapport.audit.services import record_change, snapshot
+from rapport.core import formatting
 
 USER_FIELDS = [
     "first_name",
     "last_name",
     "email",
     "time_zone",
+    "locale",
     "is_away",
     "open_lead_capacity",
     "is_active",
@@ -40,6 +42,7 @@ USER_AUDIT_FIELDS = [
     "role",
     "is_active",
     "time_zone",
+    "locale",
     "is_away",
     "open_lead_capacity",
 ]
@@ -62,6 +65,13 @@ def time_zone_names() -> frozenset[str]:
 def _check_time_zone(value, errors: dict) -> None:
     if value not in time_zone_names():
         errors.setdefault("time_zone", []).append("Choose a time zone such as Europe/Paris.")
+
+
+def _check_locale(value, errors: dict) -> None:
+    if value and value not in formatting.READER_LOCALES:
+        errors.setdefault("locale", []).append(
+            "Choose one of the offered formats, or none for the company's."
+        )
 
 
 def _is_administrator(user: User) -> bool:
@@ -264,6 +274,7 @@ def create_user(
     )
     errors = {}
     _check_time_zone(user.time_zone, errors)
+    _check_locale(user.locale, errors)
     if password:
         _check_password(password, user, errors)
         user.set_password(password)
@@ -323,6 +334,8 @@ def update_user(
         user.role = role
     if "time_zone" in fields:
         _check_time_zone(user.time_zone, errors)
+    if "locale" in fields:
+        _check_locale(user.locale, errors)
     if password:
         _check_password(password, user, errors)
         user.set_password(password)

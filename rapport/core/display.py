@@ -7,6 +7,8 @@ such text itself goes through here, so one page never mixes "7 Dec" with "12/07/
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime as dt
 import os
 
@@ -20,10 +22,29 @@ from rapport.core import formatting
 DEFAULT_PHONE_REGION = os.environ.get("RAPPORT_DEFAULT_PHONE_REGION", "US")
 
 
-def display_locale() -> str:
+# The signed-in reader's own choice (User.locale), set per request by the middleware.
+_reader_locale: contextvars.ContextVar[str] = contextvars.ContextVar("reader_locale", default="")
+
+
+def installation_locale() -> str:
     """RAPPORT_LOCALE ("de_DE" or "de-de"), else the one LANGUAGE_CODE names."""
     configured = getattr(settings, "RAPPORT_LOCALE", "") or settings.LANGUAGE_CODE
     return formatting.locale_from_language(configured)
+
+
+def display_locale() -> str:
+    """The reader's own choice of formats, else the installation's."""
+    return _reader_locale.get() or installation_locale()
+
+
+@contextlib.contextmanager
+def reading_as(locale: str):
+    """Write values the way `locale` does within the block ("" keeps the installation's)."""
+    token = _reader_locale.set(formatting.locale_from_language(locale) if locale else "")
+    try:
+        yield
+    finally:
+        _reader_locale.reset(token)
 
 
 def _local(value):

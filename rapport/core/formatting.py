@@ -39,6 +39,40 @@ def locale_from_language(code: str) -> str:
     return f"{language.lower()}_{region.upper()}" if region else language.lower()
 
 
+# The formats a person may choose for themselves (Babel has them all; these are the ones a
+# CRM team in Europe and the Americas asks for), each named in its own language.
+READER_LOCALES = (
+    "en_US",
+    "en_GB",
+    "en_CA",
+    "en_AU",
+    "de_DE",
+    "de_AT",
+    "de_CH",
+    "fr_FR",
+    "fr_CA",
+    "nl_NL",
+    "es_ES",
+    "es_MX",
+    "it_IT",
+    "pt_BR",
+    "pt_PT",
+    "sv_SE",
+    "da_DK",
+    "nb_NO",
+    "fi_FI",
+    "pl_PL",
+    "cs_CZ",
+    "ja_JP",
+)
+
+
+def locale_name(name: str) -> str:
+    """ "Deutsch (Deutschland)": a locale as its own speakers name it."""
+    shown = _locale(name).display_name or name
+    return shown[:1].upper() + shown[1:]
+
+
 @lru_cache(maxsize=64)
 def _locale(name: str) -> Locale:
     try:

@@ -8,7 +8,7 @@ from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import HttpResponse
 from django.utils import timezone
 
-from rapport.core import context
+from rapport.core import context, display
 from rapport.core.problems import problem
 
 logger = logging.getLogger(__name__)
@@ -143,13 +143,18 @@ class ContentSecurityPolicyMiddleware:
 
 
 class UserTimeZoneMiddleware:
-    """Shows every time in the signed-in reader's own time zone (User.time_zone)."""
+    """Shows every time in the signed-in reader's own time zone (User.time_zone), and every
+    date, number and amount in their own choice of formats (User.locale)."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        name = getattr(getattr(request, "user", None), "time_zone", "") or ""
+        user = getattr(request, "user", None)
+        with display.reading_as(getattr(user, "locale", "") or ""):
+            return self._in_zone(request, getattr(user, "time_zone", "") or "")
+
+    def _in_zone(self, request, name: str):
         try:
             zone = zoneinfo.ZoneInfo(name) if name else None
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):

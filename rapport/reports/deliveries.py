@@ -568,7 +568,8 @@ def _send_copies(delivery: Delivery, now: dt.datetime) -> tuple[int, list[str]]:
             problems.append(f"Not sent to {recipient}: they may no longer open it.")
             continue
         try:
-            with transaction.atomic():
+            # Each copy is written in its reader's own formats, as their pages are.
+            with transaction.atomic(), display.reading_as(recipient.locale):
                 email = compose(delivery, recipient, now=now)
                 send_email(
                     actor=None,

@@ -35,6 +35,10 @@ class UserOut(Schema):
     role: RoleOut | None
     teams: list[TeamRef]
     time_zone: str
+    locale: str = Field(
+        description='How dates and numbers are written for this user ("de_DE"); empty: the '
+        "company's."
+    )
     is_away: bool
     is_active: bool
 

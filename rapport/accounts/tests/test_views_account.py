@@ -77,6 +77,33 @@ def test_profile_changes_are_saved_and_audited(owner, web_client_for):
     assert record.actor == owner
 
 
+def test_the_profile_offers_formats_by_their_own_names(owner, web_client_for):
+    client = web_client_for(owner)
+    page = client.get(reverse("accounts:account")).content.decode()
+    assert "Deutsch (Deutschland)" in page
+    assert "The company&#x27;s (English (United States))" in page
+
+    response = client.post(
+        reverse("accounts:account_profile"),
+        {"profile-email": owner.email, "profile-time_zone": "UTC", "profile-locale": "de_DE"},
+    )
+    assert response.status_code == 302
+    owner.refresh_from_db()
+    assert owner.locale == "de_DE"
+
+
+def test_a_format_not_offered_is_refused_beside_the_field(owner, web_client_for):
+    response = web_client_for(owner).post(
+        reverse("accounts:account_profile"),
+        {"profile-email": owner.email, "profile-time_zone": "UTC", "profile-locale": "xx_YY"},
+    )
+
+    assert response.status_code == 422
+    assert "locale" in response.context["profile_form"].errors
+    owner.refresh_from_db()
+    assert owner.locale == ""
+
+
 def test_a_taken_email_is_shown_beside_the_field(owner, teammate, web_client_for):
     response = web_client_for(owner).post(
         reverse("accounts:account_profile"),

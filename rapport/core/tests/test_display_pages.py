@@ -65,6 +65,18 @@ def test_the_locale_setting_changes_every_format(web_client_for, owner, deal, se
     assert "<dt>Phone</dt><dd>(415) 555-0100</dd>" in html
 
 
+def test_each_reader_sees_their_own_choice_of_formats(web_client_for, owner, teammate, deal):
+    owner.locale = "de_DE"
+    owner.save(update_fields=["locale"])
+
+    mine = web_client_for(owner).get(f"/sales/deals/{deal.pk}/").content.decode()
+    assert _text(mine, "deal-amount") == f"1.234,50{NBSP}€"
+    assert "Expected close: 9. März 2031" in mine
+    # The teammate sees the same deal the company's way.
+    theirs = web_client_for(teammate).get(f"/sales/deals/{deal.pk}/").content.decode()
+    assert _text(theirs, "deal-amount") == "€1,234.50"
+
+
 def test_a_contact_page_shows_numbers_from_abroad_the_international_way(web_client_for, owner):
     contact = make_contact(
         actor=owner, owner=owner, first_name="Zoë", last_name="Müller", phones=["+49301234567"]

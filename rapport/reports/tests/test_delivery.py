@@ -104,6 +104,24 @@ def test_each_recipient_gets_their_own_figures_with_the_pdf_and_csv(
     assert not EmailMessage.objects.visible_to(manager).exists()
 
 
+def test_each_copy_is_written_in_its_readers_formats(
+    manager, rep, pipeline_report, deals, mailbox, smtp_server, django_capture_on_commit_callbacks
+):
+    manager.locale = "de_DE"
+    manager.save(update_fields=["locale"])
+    schedule(manager, pipeline_report, recipients=[rep.pk, manager.pk])
+
+    with django_capture_on_commit_callbacks(execute=True):
+        deliveries.send_due(now=utc(2026, 3, 10, 6, 31))
+
+    received = {r.recipients[0]: r.message for r in smtp_server.wait_for(2)}
+    with display.reading_as("de_DE"):
+        german_day = display.day_text(SENT_ON)
+    assert received["manager@example.com"]["Subject"].endswith(german_day)
+    assert ">1.100<" in html_of(received["manager@example.com"])
+    assert received["rep@example.com"]["Subject"].endswith(display.day_text(SENT_ON))
+
+
 def test_a_recipient_who_is_also_a_contact_does_not_show_their_copy_on_its_timeline(
     manager, rep, pipeline_report, deals, mailbox, smtp_server, django_capture_on_commit_callbacks
 ):
