@@ -112,6 +112,14 @@ def _repeat_lines(
     return _lines_at_list_price(ctx.rng.choice(choices), amount)
 
 
+def _not_before_deal(moment, first_deal: dict, contact, now):
+    """No order of a customer comes before the deal that made them one."""
+    deal = first_deal.get(contact.pk)
+    if deal is None:
+        return moment
+    return min(max(moment, deal[0] + dt.timedelta(minutes=30)), now)
+
+
 def _moment(ctx: DemoContext, day: int, now: dt.datetime) -> dt.datetime:
     """A time on that day when businesses order (self-service orders come in the evening too),
     never in the future."""
@@ -207,6 +215,8 @@ def build(ctx: DemoContext) -> None:
             previous = index
             moment = _moment(ctx, day, now)
             deal = first_deal.get(contact.pk) if is_first else None
+            # A purchase drawn for the day the deal was signed may fall in its morning.
+            moment = _not_before_deal(moment, first_deal, contact, now)
             if deal is not None:
                 # The first purchase is the signed deal: winning it wrote its order (kind
                 # "deal", with the deal's lines, on the day it was won). The draw below is still
@@ -238,9 +248,14 @@ def build(ctx: DemoContext) -> None:
                     services.validate_order(
                         contact=contact,
                         organization=organization,
-                        ordered_at=max(
-                            contact.created_at,
-                            moment - dt.timedelta(hours=ctx.rng.randint(1, 72)),
+                        ordered_at=_not_before_deal(
+                            max(
+                                contact.created_at,
+                                moment - dt.timedelta(hours=ctx.rng.randint(1, 72)),
+                            ),
+                            first_deal,
+                            contact,
+                            now,
                         ),
                         status=extra,
                         currency="EUR",
@@ -254,7 +269,9 @@ def build(ctx: DemoContext) -> None:
         drafts.append(
             services.validate_order(
                 contact=contact,
-                ordered_at=now - dt.timedelta(hours=ctx.rng.randint(1, 60)),
+                ordered_at=_not_before_deal(
+                    now - dt.timedelta(hours=ctx.rng.randint(1, 60)), first_deal, contact, now
+                ),
                 status=OrderStatus.PLACED,
                 currency="EUR",
                 lines=_lines_at_list_price(by_sku["TRN-REMOTE"], decimal.Decimal("950.00")),
