@@ -179,12 +179,14 @@ class MailboxWatcher(threading.Thread):
         failures = 0
         try:
             while not self.stopping:
-                close_old_connections()
-                mailbox = listened_mailboxes().filter(pk=self.mailbox_id).first()
-                _done_with_database()
-                if mailbox is None:
-                    return
                 try:
+                    # Inside the retry: the database away or locked for a moment must not end
+                    # the thread (it would wait for the listener's next look to start again).
+                    close_old_connections()
+                    mailbox = listened_mailboxes().filter(pk=self.mailbox_id).first()
+                    _done_with_database()
+                    if mailbox is None:
+                        return
                     self._listen(mailbox)
                 except Exception as exc:  # the server, the network or a bug: try again later
                     # A drop after a connection that got as far as IDLE starts the backoff

@@ -1,24 +1,18 @@
 """A copy of a report or dashboard as a PDF, drawn with fpdf2 (pure Python: no browser and no
-system libraries on the server).
-
-fpdf2's built-in fonts know Windows-1252 only, and no font file ships with Rapport, so text
-outside it (東京, Ελλάδα) is written as near as those fonts allow: accents dropped where the
-letter exists without them, "?" otherwise, and the PDF says so. The email body beside it shows
-every character as it is.
+system libraries on the server), in the typeface of every Rapport PDF (`core.pdf_fonts`):
+Latin, Greek and Cyrillic print as written; a character it cannot draw (東京) becomes "?", and
+the PDF says so. The email body beside it shows every character as it is.
 """
 
 from __future__ import annotations
-
-import unicodedata
 
 from fpdf import FPDF
 from fpdf.fonts import FontFace
 
 from rapport.core import display
+from rapport.core.pdf_fonts import FONT, MISSING, add_fonts, printable
 from rapport.reports.delivery_content import Block, Copy
 
-ENCODING = "windows-1252"
-FONT = "helvetica"
 MAX_BARS = 25
 LANDSCAPE_FROM_COLUMNS = 6
 REPLACED_NOTE = (
@@ -27,44 +21,17 @@ REPLACED_NOTE = (
 
 
 class _Text:
-    """Makes text fit the built-in fonts and remembers whether anything had to give."""
+    """Makes text fit the typeface and remembers whether anything had to give."""
 
     def __init__(self):
         self.replaced = False
 
     def __call__(self, value) -> str:
         text = "" if value is None else str(value)
-        try:
-            text.encode(ENCODING)
-            return text
-        except UnicodeEncodeError:
-            pass
-        kept = []
-        for char in text:
-            try:
-                char.encode(ENCODING)
-                kept.append(char)
-                continue
-            except UnicodeEncodeError:
-                pass
-            plain = "".join(
-                part
-                for part in unicodedata.normalize("NFKD", char)
-                if not unicodedata.combining(part) and _encodable(part)
-            )
-            if not plain:
-                self.replaced = True
-                plain = "?"
-            kept.append(plain)
-        return "".join(kept)
-
-
-def _encodable(char: str) -> bool:
-    try:
-        char.encode(ENCODING)
-    except UnicodeEncodeError:
-        return False
-    return True
+        shown = printable(text)
+        if shown.count(MISSING) > text.count(MISSING):
+            self.replaced = True
+        return shown
 
 
 class _Document(FPDF):
@@ -82,7 +49,7 @@ def render_pdf(copy: Copy, *, subtitle: str, footer: str) -> bytes:
     text = _Text()
     wide = any(len(block.columns) > LANDSCAPE_FROM_COLUMNS for block in copy.blocks)
     pdf = _Document(orientation="landscape" if wide else "portrait", format="A4")
-    pdf.core_fonts_encoding = ENCODING
+    add_fonts(pdf)
     pdf.set_title(text(copy.title))
     pdf.set_creator("Rapport")
     pdf.footer_text = text(footer)
@@ -100,8 +67,10 @@ def render_pdf(copy: Copy, *, subtitle: str, footer: str) -> bytes:
         _block(pdf, block, text)
     if text.replaced:
         pdf.ln(4)
-        pdf.set_font(FONT, style="I", size=8)
+        pdf.set_font(FONT, size=8)
+        pdf.set_text_color(90)
         pdf.multi_cell(0, 4, text(REPLACED_NOTE), new_x="LMARGIN", new_y="NEXT")
+        pdf.set_text_color(0)
     return bytes(pdf.output())
 
 

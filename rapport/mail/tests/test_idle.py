@@ -376,3 +376,31 @@ def test_a_sync_asked_for_as_the_running_one_ends_still_reads_the_mailbox(monkey
     assert tasks._sync_alone(types.SimpleNamespace(pk=77), receiving) == {"filed": 1}
     assert synced == [77]
     assert cache.get(lock) is None
+
+
+def test_the_database_away_for_a_moment_is_retried_not_the_end(monkeypatch):
+    from django.db import OperationalError
+
+    calls = []
+
+    class Mailboxes:
+        def filter(self, **kwargs):
+            return self
+
+        def first(self):
+            calls.append(1)
+            if len(calls) == 1:
+                raise OperationalError("database table is locked: mail_mailbox")
+            return None  # then the mailbox is gone: the thread ends as it should
+
+    monkeypatch.setattr(idle, "listened_mailboxes", Mailboxes)
+    monkeypatch.setattr(idle, "close_old_connections", lambda: None)
+    monkeypatch.setattr(idle, "_done_with_database", lambda: None)
+    monkeypatch.setattr(idle, "RECONNECT_START", 0.01)
+    watcher = idle.MailboxWatcher(Mailbox(pk=4243))
+
+    watcher.run()
+
+    assert len(calls) == 2
+    assert "database table is locked" in watcher.last_error
+    assert watcher.state == idle.WatcherState.STOPPED

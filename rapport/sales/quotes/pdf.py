@@ -1,17 +1,9 @@
-"""A quote as a PDF, drawn with fpdf2 (pure Python: no browser, no system library).
-
-Text is set in DejaVu Sans, shipped in `rapport/sales/data/fonts` (Bitstream Vera license,
-beside the fonts), which covers Latin, Greek and Cyrillic scripts: "Müller", "Øre" and
-"Ярослав" print as written. A character the font has no glyph for (Chinese or Japanese, say) is
-printed as "?" rather than silently dropped, so a reader sees something is missing; the quote's
-web page shows every character.
+"""A quote as a PDF, drawn with fpdf2 (pure Python: no browser, no system library), in the
+typeface of every Rapport PDF (`core.pdf_fonts`: Latin, Greek and Cyrillic as written, "?" for
+what it cannot draw); the quote's web page shows every character.
 """
 
 from __future__ import annotations
-
-import unicodedata
-from functools import lru_cache
-from pathlib import Path
 
 from django.utils import dateformat
 from fpdf import FPDF
@@ -19,38 +11,13 @@ from fpdf.enums import XPos, YPos
 from fpdf.fonts import FontFace
 
 from rapport.core import display
+from rapport.core.pdf_fonts import FONT, add_fonts, printable
 from rapport.sales.models import Quote
 from rapport.sales.templatetags.sales_tags import format_money
 
-FONT_DIR = Path(__file__).resolve().parent.parent / "data" / "fonts"
-FONT = "dejavu"
-MISSING = "?"
 INK = (33, 37, 41)
 MUTED = (102, 112, 133)
 RULE = (208, 213, 221)
-
-
-@lru_cache(maxsize=1)
-def _glyphs() -> frozenset[int]:
-    """The code points the body font can draw (read once per process)."""
-    probe = FPDF()
-    probe.add_font(FONT, "", str(FONT_DIR / "DejaVuSans.ttf"))
-    return frozenset(probe.fonts[FONT].cmap)
-
-
-def printable(text: str) -> str:
-    """`text` with every character the font cannot draw replaced: first by its unaccented
-    letter when the font has that, else by "?". Line breaks and tabs are kept."""
-    glyphs = _glyphs()
-    out = []
-    for char in text or "":
-        if char in "\n\t" or ord(char) in glyphs:
-            out.append(char)
-            continue
-        base = unicodedata.normalize("NFKD", char)
-        kept = "".join(c for c in base if ord(c) in glyphs and not unicodedata.combining(c))
-        out.append(kept or MISSING)
-    return "".join(out)
 
 
 def _day(value) -> str:
@@ -69,8 +36,7 @@ class QuoteDocument(FPDF):
     def __init__(self, quote: Quote):
         super().__init__(orientation="portrait", unit="mm", format="A4")
         self.quote = quote
-        self.add_font(FONT, "", str(FONT_DIR / "DejaVuSans.ttf"))
-        self.add_font(FONT, "B", str(FONT_DIR / "DejaVuSans-Bold.ttf"))
+        add_fonts(self)
         self.set_margins(18, 18, 18)
         self.set_auto_page_break(auto=True, margin=20)
         self.set_title(printable(f"Quote {quote.number} version {quote.version}"))
