@@ -85,6 +85,13 @@ def moment_text(value, style: str = "") -> str:
     )
 
 
+def time_text(value) -> str:
+    """A time of day alone ("7:30 AM"); "" for none."""
+    if not isinstance(value, dt.time):
+        return ""
+    return formatting.format_time_of_day(value, display_locale())
+
+
 def month_text(value) -> str:
     local = _local(value)
     return "" if local is None else formatting.format_month(local, display_locale())

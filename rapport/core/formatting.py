@@ -113,6 +113,11 @@ def format_moment(
     return str(joined).replace("{1}", day_text).replace("{0}", time_text)
 
 
+def format_time_of_day(value: dt.time, locale: str) -> str:
+    """A time of day alone: "7:30 AM" (en_US), "07:30" (de_DE)."""
+    return format_time(value, "short", locale=_locale(locale))
+
+
 def format_month(value: dt.date, locale: str) -> str:
     """A month of a year: "Dec 2025" (en_US), "Dez. 2025" (de_DE)."""
     if isinstance(value, dt.datetime):

@@ -24,6 +24,7 @@ from rapport.demo import vocabulary as words
 from rapport.demo.context import DemoContext
 from rapport.demo.people import ensure_administrator
 from rapport.reports import caching
+from rapport.reports.builtin_dashboards import ensure_builtin_dashboards
 
 PARTS = ("people", "sales", "commerce", "analytics", "frameworks", "mail")
 
@@ -103,6 +104,9 @@ def build_demo(
             ctx.say(f"  [dim]{name} done in {time.monotonic() - started:.1f} s[/dim]")
         detect_duplicates(ctx)
         route_unowned_leads(ctx)
+        # The role dashboards are otherwise made on the first visit to Home: the demo's are
+        # there for the API and for scheduling at once.
+        ensure_builtin_dashboards()
     return ctx, DemoLogin(username=username, password=password, created=created)
 
 

@@ -113,8 +113,8 @@ def sending_mailboxes(actor):
 
 
 def describe(delivery: Delivery) -> str:
-    """ "Every Monday at 07:30 (Europe/Paris)"."""
-    at = delivery.time_of_day.strftime("%H:%M") if delivery.time_of_day else "—"
+    """ "Every Monday at 7:30 AM (Europe/Paris)"."""
+    at = display.time_text(delivery.time_of_day) or "—"
     if delivery.frequency == DeliveryFrequency.WEEKLY:
         when = f"Every {dict(WEEKDAYS).get(delivery.weekday, 'week')}"
     elif delivery.frequency == DeliveryFrequency.MONTHLY:

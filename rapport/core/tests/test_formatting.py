@@ -147,3 +147,10 @@ def test_text_kept_for_later_always_carries_its_year():
     assert format_moment(dt.datetime(2025, 12, 7, 15, 5), "en_US", TODAY, "dated").startswith(
         "Dec 7, 2025"
     )
+
+
+def test_a_time_of_day_alone():
+    from rapport.core.formatting import format_time_of_day
+
+    assert format_time_of_day(dt.time(7, 30), "en_US") == "7:30\u202fAM"
+    assert format_time_of_day(dt.time(7, 30), "de_DE") == "07:30"

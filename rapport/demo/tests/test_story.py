@@ -64,6 +64,11 @@ def _quotas():
     assert not current.filter(user__role__is_read_only=True).exists()
     assert Quota.objects.filter(team__isnull=False).exists()
     assert min(current.values_list("amount", flat=True)) >= 5_000
+    from rapport.reports.models import Dashboard
+
+    # The role dashboards exist before anyone opens Home, with their quota widgets.
+    manager = Dashboard.objects.get(key="manager")
+    assert manager.widgets.filter(list_key="quota_attainment").exists()
 
 
 def _win_rate_and_lost_reasons(admin):

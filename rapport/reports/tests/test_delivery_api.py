@@ -27,7 +27,7 @@ def test_create_read_change_pause_and_delete(
     created = send(client, "post", url, {**BODY, "recipients": [rep.pk], "format": "pdf_xlsx"})
     assert created.status_code == 201, created.content
     body = created.json()
-    assert body["schedule"] == "Every Monday at 07:30 (Europe/Paris)"
+    assert body["schedule"] == "Every Monday at 7:30\u202fAM (Europe/Paris)"
     assert (body["recipients"], body["mailbox_id"], body["owner_id"]) == (
         [rep.pk], mailbox.pk, manager.pk
     )  # fmt: skip
@@ -40,7 +40,7 @@ def test_create_read_change_pause_and_delete(
     assert patched.status_code == 200, patched.content
     assert (
         patched.json()["schedule"]
-        == "On day 31 of every month (or its last day) at 07:30 (Europe/Paris)"
+        == "On day 31 of every month (or its last day) at 7:30\u202fAM (Europe/Paris)"
     )
     assert patched.json()["weekday"] is None
     paused = send(client, "patch", f"{url}/{body['id']}", {"is_active": False})

@@ -62,7 +62,7 @@ def test_a_schedule_is_added_with_people_picked_by_name(
     assert {u.username for u in delivery.recipients.all()} == {"manager", "rep"}
     assert (delivery.frequency, delivery.weekday, delivery.mailbox) == ("weekly", 1, mailbox)
     listed = client.get(url).content.decode()
-    assert "Every Monday at 07:30 (Europe/Paris)" in listed
+    assert "Every Monday at 7:30\u202fAM (Europe/Paris)" in listed
     assert "Mia Manager, Ray Rep" in listed
 
 

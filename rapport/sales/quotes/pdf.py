@@ -5,7 +5,6 @@ what it cannot draw); the quote's web page shows every character.
 
 from __future__ import annotations
 
-from django.utils import dateformat
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 from fpdf.fonts import FontFace
@@ -21,7 +20,7 @@ RULE = (208, 213, 221)
 
 
 def _day(value) -> str:
-    return dateformat.format(value, "j F Y")
+    return display.day_text(value, "dated")  # a document: the year always shows
 
 
 def _quantity(value: int) -> str:
