@@ -53,7 +53,14 @@ def locale_choices() -> list[tuple[str, str]]:
     return [("", f"The company's ({company})"), *offered]
 
 
-LOCALE_HELP = "How dates, numbers and amounts are written for you: “Dec 7, 2026” or “7. Dez. 2026”."
+def locale_field() -> forms.ChoiceField:
+    return forms.ChoiceField(
+        choices=locale_choices,
+        required=False,
+        label="Formats",
+        help_text="How dates, numbers and amounts are written for you: “Dec 7, 2026” or "
+        "“7. Dez. 2026”.",
+    )
 
 
 def time_zone_choices() -> list[tuple[str, str]]:
@@ -85,9 +92,7 @@ class UserForm(forms.Form):
         Team.objects.all(), required=False, widget=forms.CheckboxSelectMultiple
     )
     time_zone = forms.ChoiceField(choices=time_zone_choices, initial="UTC")
-    locale = forms.ChoiceField(
-        choices=locale_choices, required=False, label="Formats", help_text=LOCALE_HELP
-    )
+    locale = locale_field()
     is_away = forms.BooleanField(
         required=False, label="Away", help_text="Skipped by round-robin assignment while away."
     )
@@ -244,9 +249,7 @@ class ProfileForm(forms.Form):
     last_name = forms.CharField(max_length=150, required=False)
     email = forms.EmailField(max_length=254)
     time_zone = forms.ChoiceField(choices=time_zone_choices)
-    locale = forms.ChoiceField(
-        choices=locale_choices, required=False, label="Formats", help_text=LOCALE_HELP
-    )
+    locale = locale_field()
 
     @classmethod
     def for_user(cls, user: User, data=None) -> ProfileForm:

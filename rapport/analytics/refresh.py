@@ -269,11 +269,7 @@ def missing_rates_note(missing) -> str:
     """The run's note on orders left out for want of an exchange rate ("" when none were)."""
     if not missing:
         return ""
-    parts = [
-        f"{gap.text} ({display.number_text(gap.count)} order{'s' if gap.count != 1 else ''}, "
-        f"{display.money_text(gap.amount, gap.currency)})"
-        for gap in missing
-    ]
+    parts = [f"{gap.text} ({display.left_out_text(gap, 'order')})" for gap in missing]
     return (
         f"Left out for want of an exchange rate: {'; '.join(parts)}. "
         "Add the rates and refresh again to count them."

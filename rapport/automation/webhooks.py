@@ -631,8 +631,7 @@ def update_health(subscription_id: int, tally: Health, *, now=None) -> None:
         reason = "The receiver answered 410 Gone: it no longer accepts these webhooks."
     elif current.failing_since and now - current.failing_since >= MAX_AGE:
         # Stored once and read later by whoever owns it, so it names its zone.
-        with timezone.override(dt.UTC):
-            since = display.moment_text(current.failing_since, "dated")
+        since = display.moment_text(current.failing_since, "dated", zone=dt.UTC)
         reason = f"Every delivery has failed since {since} UTC (three days)."
     elif current.failure_streak >= DEAD_STREAK_LIMIT:
         reason = f"{current.failure_streak} deliveries in a row were given up after every retry."

@@ -69,10 +69,14 @@ def day_text(value, style: str = "") -> str:
     return formatting.format_day(local, display_locale(), timezone.localdate(), style or "short")
 
 
-def moment_text(value, style: str = "") -> str:
+def moment_text(value, style: str = "", *, zone=None) -> str:
     """ "Dec 7, 3:05 PM". `style`: "seconds", "weekday", "full" or "dated" (the year always,
     for text that is stored and read in another year), or several joined by commas
-    ("weekday,seconds"). A plain date shows as a day."""
+    ("weekday,seconds"). A plain date shows as a day. `zone` writes the time in that zone
+    instead of the reader's (for text that names its zone)."""
+    if zone is not None:
+        with timezone.override(zone):
+            return moment_text(value, style)
     local = _local(value)
     if local is None:
         return ""
@@ -90,6 +94,13 @@ def time_text(value) -> str:
     if not isinstance(value, dt.time):
         return ""
     return formatting.format_time_of_day(value, display_locale())
+
+
+def left_out_text(gap, noun: str) -> str:
+    """What a missing exchange rate (`core.currency.MissingRate`) leaves out of a total:
+    "3 orders, €1,200.00"."""
+    plural = "" if gap.count == 1 else "s"
+    return f"{number_text(gap.count)} {noun}{plural}, {money_text(gap.amount, gap.currency)}"
 
 
 def month_text(value) -> str:

@@ -927,14 +927,13 @@ def _set_quotas(ctx: DemoContext) -> None:
     half year, raised by a tenth and rounded, as a manager would set them."""
     from django.db.models import Sum
 
+    from rapport.sales.quota_periods import month_bounds, quarter_bounds
     from rapport.sales.quotas import set_quota
 
     today = timezone.localdate(ctx.now)
-    months = []
-    first = today.replace(day=1)
-    for _ in range(3):
-        months.append(first)
-        first = (first - dt.timedelta(days=1)).replace(day=1)
+    months = [month_bounds(today)]
+    for _ in range(2):
+        months.append(month_bounds(months[-1][0] - dt.timedelta(days=1)))
     since = ctx.now - dt.timedelta(days=182)
     set_count = 0
     for key in (SALES_NORTH, SALES_SOUTH):
@@ -945,8 +944,7 @@ def _set_quotas(ctx: DemoContext) -> None:
             )["total"] or decimal.Decimal(0)
             monthly = max(decimal.Decimal(5_000), (won / 6 * decimal.Decimal("1.1")))
             monthly = (monthly / 1_000).quantize(decimal.Decimal(1)) * 1_000
-            for start in months:
-                end = (start + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
+            for start, end in months:
                 set_quota(
                     actor=ctx.admin, amount=monthly, period_start=start, period_end=end, user=rep
                 )
@@ -954,8 +952,7 @@ def _set_quotas(ctx: DemoContext) -> None:
             team_total += monthly * 3
         team = ctx.teams.get(key)
         if team is not None and team_total:
-            quarter = today.replace(month=(today.month - 1) // 3 * 3 + 1, day=1)
-            end = (quarter + dt.timedelta(days=95)).replace(day=1) - dt.timedelta(days=1)
+            quarter, end = quarter_bounds(today)
             set_quota(
                 actor=ctx.admin, amount=team_total, period_start=quarter, period_end=end, team=team
             )

@@ -498,8 +498,7 @@ def _occurred_at(parsed: ParsedMessage, warnings: list[str], now: dt.datetime) -
         when = timezone.make_aware(when, dt.UTC)
     if when > now + dt.timedelta(days=1):
         # Kept with the message for any reader: in UTC, and said so, not the worker's zone.
-        with timezone.override(dt.UTC):
-            written = display.moment_text(when, "dated")
+        written = display.moment_text(when, "dated", zone=dt.UTC)
         warnings.append(
             f"The message says it was written on {written} UTC, in the future; "
             "it is dated when it arrived instead."

@@ -173,6 +173,11 @@ def _changed(areas, connection) -> None:
     if held is not None:
         held.update(areas)
         return
+    _bump_on_commit(connection, areas)
+
+
+def _bump_on_commit(connection, areas) -> None:
+    """Queue the replacement of `areas`' tokens on the transaction's commit, once per area."""
     queued = _queued(connection)
     fresh = frozenset(areas) - queued
     if fresh:
@@ -218,13 +223,10 @@ def held(using: str = "default"):
         yield
     finally:
         del connection.__dict__["_rapport_report_held"]
-        if areas:
-            if connection.in_atomic_block:
-                callback = functools.partial(_committed, connection, frozenset(areas))
-                callback.report_areas = frozenset(areas)
-                transaction.on_commit(callback, using=using, robust=True)
-            else:
-                _committed(connection, areas)
+        if areas and connection.in_atomic_block:
+            _bump_on_commit(connection, areas)
+        elif areas:
+            _committed(connection, areas)
 
 
 def _written(connection) -> dict[str, int]:

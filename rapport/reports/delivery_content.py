@@ -64,11 +64,7 @@ def figure(value) -> str:
 
 
 def _missing_notes(missing) -> list[str]:
-    return [
-        f"Left out: {m.text}: {display.number_text(m.count)} "
-        f"record{'s' if m.count != 1 else ''}, {display.money_text(m.amount, m.currency)}"
-        for m in missing
-    ]
+    return [f"Left out: {m.text}: {display.left_out_text(m, 'record')}" for m in missing]
 
 
 def _truncation_note(result: services.Result) -> list[str]:

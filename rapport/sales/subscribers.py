@@ -8,9 +8,24 @@ task per record: the worker would only repeat it, thousands of times, after the 
 
 from __future__ import annotations
 
+import functools
+
 from rapport.contacts.choices import LEAD_STAGES
 from rapport.core import context
 from rapport.interactions.choices import Direction, InteractionKind
+
+
+def _unless_deferred(handler):
+    """Skip `handler` while bulk work that scores and assigns by itself runs."""
+
+    @functools.wraps(handler)
+    def guarded(*args, **kwargs):
+        if not context.current().checks_deferred:
+            return handler(*args, **kwargs)
+        return None
+
+    return guarded
+
 
 # Contact changes that can move a lead's score (an owner change alone cannot).
 SCORED_FIELDS = {
@@ -28,6 +43,7 @@ SCORED_FIELDS = {
 }
 
 
+@_unless_deferred
 def on_contacts_created(events) -> None:
     """New contacts in a lead stage go to scoring and the assignment rules.
 
@@ -35,8 +51,6 @@ def on_contacts_created(events) -> None:
     with one query and handed to the worker as one task; a contact created on its own (UI, API,
     web form) arrives as a list of one and gets its own task, as before.
     """
-    if context.current().checks_deferred:
-        return
     from rapport.contacts.models import Contact
     from rapport.sales import tasks
 
@@ -63,11 +77,10 @@ def on_contacts_created(events) -> None:
         )
 
 
+@_unless_deferred
 def _assign_later(kind: str, creators: dict[int, int | None]) -> None:
     """New records of `kind` (id → who created it) go to the assignment rules of their kind
     in the worker, when there are any: without a rule a batch costs one query here."""
-    if context.current().checks_deferred:
-        return
     from rapport.sales import tasks
     from rapport.sales.assignment_records import has_rules
 
@@ -89,30 +102,27 @@ def on_deals_created(events) -> None:
     _assign_later("deal", {event.deal_id: event.actor_id for event in events})
 
 
+@_unless_deferred
 def on_contact_updated(event) -> None:
-    if context.current().checks_deferred:
-        return
     from rapport.sales import tasks
 
     if SCORED_FIELDS & set(event.changed_fields):
         tasks.score_lead.enqueue(contact_id=event.contact_id)
 
 
+@_unless_deferred
 def on_lifecycle_changed(event) -> None:
-    if context.current().checks_deferred:
-        return
     from rapport.sales import tasks
 
     if event.to_stage in LEAD_STAGES and event.from_stage not in LEAD_STAGES:
         tasks.process_new_lead.enqueue(contact_id=event.contact_id)
 
 
+@_unless_deferred
 def on_interaction_logged(events) -> None:
     """Rescore the leads that something inbound happened with (subscribed with `many=True`):
     one query and one task per lead for a batch, as a mailbox sync logs hundreds at once; the
     score is computed from the lead's state, so one run covers all of its new entries."""
-    if context.current().checks_deferred:
-        return
     from rapport.contacts.models import Contact
     from rapport.sales import tasks
 

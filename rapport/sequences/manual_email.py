@@ -43,30 +43,35 @@ def _open_step_run(task) -> StepRun | None:
     )
 
 
-def awaiting(tasks) -> set[int]:
-    """Which of `tasks` wait for their manual email to be written: one query for a list of task
-    rows, which otherwise asked once per row."""
-    ids = sorted({task.pk for task in tasks if task.status == TaskStatus.OPEN and task.contact_id})
-    found: set[int] = set()
-    for start in range(0, len(ids), 900):
-        found.update(
-            StepRun.objects.filter(
-                task_id__in=ids[start : start + 900], kind=StepKind.MANUAL_EMAIL, message=None
-            ).values_list("task_id", flat=True)
-        )
-    return found
+def mark_awaiting(tasks) -> None:
+    """Note on each of `tasks` whether it waits for its manual email to be written: one query
+    for a page's list of task rows, which `write_url` otherwise asks once per row."""
+    tasks = list(tasks)
+    ids = [task.pk for task in tasks if task.status == TaskStatus.OPEN and task.contact_id]
+    waiting = set(
+        StepRun.objects.filter(
+            task__pk__any_of=ids, kind=StepKind.MANUAL_EMAIL, message=None
+        ).values_list("task_id", flat=True)
+        if ids
+        else ()
+    )
+    for task in tasks:
+        task.awaits_manual_email = task.pk in waiting
 
 
-def write_url(actor, task, *, waiting: set[int] | None = None) -> str:
+def _awaits_manual_email(task) -> bool:
+    marked = getattr(task, "awaits_manual_email", None)
+    if marked is not None:
+        return marked
+    return StepRun.objects.filter(task=task, kind=StepKind.MANUAL_EMAIL, message=None).exists()
+
+
+def write_url(actor, task) -> str:
     """The compose address for the task of a manual email step the actor may do; "" for any
-    other task (done, not a manual email, already written, or not the actor's to work).
-    `waiting`, from `awaiting()` over the list the task is in, saves the task's own query."""
+    other task (done, not a manual email, already written, or not the actor's to work)."""
     if task is None or task.status != TaskStatus.OPEN or not task.contact_id:
         return ""
-    if waiting is not None:
-        if task.pk not in waiting:
-            return ""
-    elif not StepRun.objects.filter(task=task, kind=StepKind.MANUAL_EMAIL, message=None).exists():
+    if not _awaits_manual_email(task):
         return ""
     if not access.can(actor, Action.CHANGE, task):
         return ""

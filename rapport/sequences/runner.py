@@ -248,9 +248,7 @@ def _defer(enrollment, step, now, why: str, deferred: StepRun | None) -> str:
         now=now, zone_name=enrollment.time_zone, start_hour=step.window_start_hour
     )
     # The time as the contact's zone has it, the zone the detail names.
-    zone = scheduling.zone_named(enrollment.time_zone) or timezone.get_current_timezone()
-    with timezone.override(zone):
-        moved_to = display.moment_text(due, "weekday")
+    moved_to = display.moment_text(due, "weekday", zone=scheduling.zone_named(enrollment.time_zone))
     count = (deferred.deferrals if deferred else 0) + 1
     _record(
         enrollment,

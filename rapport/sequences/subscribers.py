@@ -59,14 +59,7 @@ def on_email_received(event) -> None:
 def on_emails_received(events) -> None:
     """`on_email_received` for a batch (subscribed with `many=True`): a mailbox sync files
     hundreds of messages, mostly from contacts in no sequence, which one query rules out."""
-    contact_ids = sorted({event.contact_id for event in events if event.contact_id})
-    enrolled = set()
-    for start in range(0, len(contact_ids), 900):
-        enrolled.update(
-            Enrollment.objects.filter(contact_id__in=contact_ids[start : start + 900])
-            .open()
-            .values_list("contact_id", flat=True)
-        )
+    enrolled = _enrolled({event.contact_id for event in events if event.contact_id})
     for event in events:
         if event.contact_id in enrolled:
             on_email_received(event)
@@ -92,10 +85,8 @@ def on_deal_stages_changed(events) -> None:
     moves = [event for event in events if not event.is_undo]
     deals = {
         row["pk"]: row
-        for start in range(0, len(moves), 900)
         for row in Deal.objects.filter(
-            pk__in=[event.deal_id for event in moves[start : start + 900]],
-            contact_id__isnull=False,
+            pk__any_of=[event.deal_id for event in moves], contact_id__isnull=False
         ).values("pk", "name", "contact_id")
     }
     enrolled = _enrolled(
@@ -117,16 +108,14 @@ def on_deal_stages_changed(events) -> None:
 
 def _enrolled(contact_ids, **sequence_flags) -> set[int]:
     """Which of `contact_ids` have an open enrollment in a sequence with `sequence_flags`."""
-    ids = sorted(contact_ids)
+    if not contact_ids:
+        return set()
     flags = {f"sequence__{name}": value for name, value in sequence_flags.items()}
-    found: set[int] = set()
-    for start in range(0, len(ids), 900):
-        found.update(
-            Enrollment.objects.filter(contact_id__in=ids[start : start + 900], **flags)
-            .open()
-            .values_list("contact_id", flat=True)
-        )
-    return found
+    return set(
+        Enrollment.objects.filter(contact__pk__any_of=list(contact_ids), **flags)
+        .open()
+        .values_list("contact_id", flat=True)
+    )
 
 
 def on_task_completed(event) -> None:

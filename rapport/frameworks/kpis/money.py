@@ -113,11 +113,7 @@ def require_rates(
         for code, first, count, value in gaps
     ]
     if missing:
-        parts = "; ".join(
-            f"{gap.text} ({display.number_text(gap.count)} {noun}{'s' if gap.count != 1 else ''}, "
-            f"{display.money_text(gap.amount, gap.currency)})"
-            for gap in missing
-        )
+        parts = "; ".join(f"{gap.text} ({display.left_out_text(gap, noun)})" for gap in missing)
         raise Unmeasurable(
             f"The {purpose} in {company} cannot be computed without every {noun}'s exchange "
             f"rate: {parts}. An administrator can add the rates."

@@ -3,6 +3,7 @@ team's attainment, the rep's their own quota, placed where a new dashboard has i
 user removed since are not a reason to skip: these dashboards had never shown one."""
 
 from django.db import migrations
+from django.db.models import F
 
 # (built-in key, list widget, its position in the first-use layout, its width)
 QUOTA_WIDGETS = [("manager", "quota_attainment", 2, 8), ("rep", "my_quota", 0, 6)]
@@ -16,9 +17,7 @@ def add_quota_widgets(apps, schema_editor):
             widgets = Widget.objects.filter(dashboard=dashboard)
             if widgets.filter(list_key=list_key).exists():
                 continue
-            for widget in widgets.filter(position__gte=position).order_by("-position"):
-                widget.position += 1
-                widget.save(update_fields=["position"])
+            widgets.filter(position__gte=position).update(position=F("position") + 1)
             Widget.objects.create(
                 dashboard=dashboard, kind="list", list_key=list_key, span=span, position=position
             )

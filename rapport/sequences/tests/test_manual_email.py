@@ -150,4 +150,6 @@ def test_my_day_asks_once_which_tasks_wait_for_an_email(waiting_task, ada, owner
     assert day.count("Write the email") == 1
     step_run_reads = [q for q in captured.captured_queries if '"sequences_steprun"' in q["sql"]]
     assert len(step_run_reads) == 1
-    assert manual_email.awaiting(Task.objects.filter(contact=ada)) == {waiting_task.pk}
+    tasks = list(Task.objects.filter(contact=ada))
+    manual_email.mark_awaiting(tasks)
+    assert {task.pk for task in tasks if task.awaits_manual_email} == {waiting_task.pk}
